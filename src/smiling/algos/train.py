@@ -1,0 +1,223 @@
+"""The off-policy training loop: SAC on a task's true reward (used to train experts).
+
+Read top to bottom: config, set-up (fresh or resumed), then the loop — act, step, store, update every
+``update_every`` env steps with ``update_every * utd`` fused gradient steps, log a row per episode, evaluate
+with the mean action on a separate env, checkpoint at episode ends.
+
+Determinism: episode ``k`` of training is reset with ``derive_seed(seed, 0, k)`` and evaluation episodes
+with ``derive_seed(seed, 1, step, j)``, so an env's randomness depends on the episode's index, not on
+history. Together with the checkpointed agent, buffer, and RNG states this makes a resumed run continue
+exactly like an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from pathlib import Path
+
+import jax
+import numpy as np
+
+import smiling
+from smiling.envs import make_env, validate_task_id
+from smiling.rl import SAC, ReplayBuffer, SACConfig
+from smiling.runs import METRIC_COLUMNS, Checkpoints, MetricsLogger, plot_run, truncate_metrics
+from smiling.utils.io import atomic_write_json, load_npz, read_json
+from smiling.utils.seeding import EVAL_STREAM, TRAIN_STREAM, derive_seed
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """Configuration of a SAC training run on a task's true reward."""
+
+    task: str = "dmc:ball_in_cup-catch"
+    """Task id, e.g. dmc:cheetah-run or gym:Hopper-v5 (list them with `smiling tasks`)."""
+    steps: int = 100_000
+    """Total environment steps."""
+    seed: int = 0
+    horizon: int = 1000
+    """Steps per episode (fixed-length episodes, the paper's setting)."""
+    keep_termination: bool = False
+    """End episodes on the env's own termination instead of running on to the horizon."""
+    seed_steps: int = 5000
+    """Uniform-random actions for the first steps, before any update."""
+    update_every: int = 50
+    """Env steps between update rounds; each round runs update_every * utd gradient steps in one call."""
+    eval_every: int = 10_000
+    """Evaluate (mean action, separate env) every this many env steps, at the next episode end."""
+    eval_episodes: int = 5
+    checkpoint_every: int = 50_000
+    """Checkpoint (agent, buffer, RNG states) every this many env steps, at the next episode end."""
+    buffer_capacity: int = 1_000_000
+    tensorboard: bool = False
+    """Also write TensorBoard events under RUN_DIR/tb."""
+    sac: SACConfig = dataclasses.field(default_factory=SACConfig)
+
+    def validate(self) -> None:
+        validate_task_id(self.task)
+        for name in ("steps", "horizon", "update_every", "eval_every", "eval_episodes", "checkpoint_every",
+                     "buffer_capacity"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.seed_steps < 0:
+            raise ValueError(f"seed_steps must be >= 0, got {self.seed_steps}")
+        if self.sac.utd < 1 or self.sac.batch_size < 1:
+            raise ValueError("sac.utd and sac.batch_size must be >= 1")
+
+
+def config_to_dict(cfg: TrainConfig) -> dict:
+    return dataclasses.asdict(cfg)
+
+
+def config_from_dict(d: dict) -> TrainConfig:
+    d = dict(d)
+    sac = dict(d.pop("sac", {}))
+    if "hidden_dims" in sac:
+        sac["hidden_dims"] = tuple(sac["hidden_dims"])
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    unknown = set(d) - known
+    if unknown:
+        raise ValueError(f"unknown config fields: {sorted(unknown)}")
+    return TrainConfig(**d, sac=SACConfig(**sac))
+
+
+def load_config(run_dir: str | Path) -> TrainConfig:
+    data = read_json(Path(run_dir) / "config.json")
+    return config_from_dict(data["config"])
+
+
+def evaluate(agent: SAC, params, env, episodes: int, seed_parts: tuple[int, ...]) -> np.ndarray:
+    """Returns of ``episodes`` episodes with the deterministic (mean) action; episode j seeded from seed_parts."""
+    returns = []
+    for j in range(episodes):
+        obs, _ = env.reset(seed=derive_seed(*seed_parts, j))
+        total, done = 0.0, False
+        while not done:
+            obs, r, term, trunc, _ = env.step(agent.act_deterministic(params, obs))
+            total += r
+            done = term or trunc
+        returns.append(total)
+    return np.asarray(returns)
+
+
+def _save_checkpoint(ckpts: Checkpoints, agent: SAC, state, buffer: ReplayBuffer, loop: dict) -> None:
+    import io
+
+    buf = io.BytesIO()
+    np.savez(buf, **buffer.state_dict())
+    ckpts.save(loop["step"], {
+        "agent.msgpack": agent.to_bytes(state),
+        "buffer.npz": buf.getvalue(),
+        "loop.json": (json.dumps(loop, indent=1) + "\n").encode(),
+    })
+
+
+def train(cfg: TrainConfig, run_dir: str | Path, resume: bool = False, quiet: bool = False) -> dict:
+    """Train SAC on ``cfg.task``'s reward, writing to ``run_dir``; returns a summary dict.
+
+    With ``resume=True`` the run continues from the newest checkpoint in ``run_dir`` (its config.json wins).
+    """
+    run_dir = Path(run_dir)
+    cfg.validate()
+    ckpts = Checkpoints(run_dir)
+    if resume:
+        if not (run_dir / "config.json").exists():
+            raise FileNotFoundError(f"{run_dir}: no config.json, not a run directory to resume")
+    elif (run_dir / "config.json").exists():
+        raise FileExistsError(f"{run_dir} already holds a run: pass --resume {run_dir} to continue it, "
+                              f"or choose another --out")
+    run_dir.mkdir(parents=True, exist_ok=True)
+
+    env = make_env(cfg.task, cfg.horizon, cfg.keep_termination)
+    eval_env = make_env(cfg.task, cfg.horizon, cfg.keep_termination)
+    obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
+    agent = SAC(obs_dim, act_dim, cfg.sac)
+    buffer = ReplayBuffer(obs_dim, act_dim, min(cfg.buffer_capacity, cfg.steps))
+
+    latest = ckpts.latest() if resume else None
+    if latest is not None:
+        loop = json.loads((latest / "loop.json").read_text())
+        state = agent.from_bytes((latest / "agent.msgpack").read_bytes())
+        buffer.load_state_dict(load_npz(latest / "buffer.npz"))
+        rng = np.random.default_rng()
+        rng.bit_generator.state = loop["np_rng"]
+        act_key = jax.numpy.asarray(np.asarray(loop["act_key"], np.uint32))
+        truncate_metrics(run_dir, loop["step"])
+    else:
+        if resume:  # killed before the first checkpoint: start over in place
+            truncate_metrics(run_dir, -1)
+        atomic_write_json(run_dir / "config.json", {
+            "config": config_to_dict(cfg), "algo": "sac", "smiling_version": smiling.__version__,
+            "obs_dim": obs_dim, "action_dim": act_dim, "obs_keys": env.obs_keys})
+        state = agent.init(cfg.seed)
+        rng = np.random.default_rng(derive_seed(cfg.seed, 2))
+        act_key = jax.random.PRNGKey(derive_seed(cfg.seed, 3))
+        loop = {"step": 0, "episode": 0, "wall_time": 0.0, "next_eval": 0, "next_ckpt": cfg.checkpoint_every}
+
+    logger = MetricsLogger(run_dir, METRIC_COLUMNS, cfg.tensorboard)
+    step, episode = loop["step"], loop["episode"]
+    wall0, t0 = loop["wall_time"], time.perf_counter()
+    last_eval = loop.get("last_eval")
+
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=cfg.steps, initial=step, unit="step", disable=quiet, dynamic_ncols=True,
+               mininterval=1.0, desc=cfg.task)
+
+    def wall() -> float:
+        return wall0 + time.perf_counter() - t0
+
+    def do_eval() -> dict:
+        nonlocal last_eval
+        rets = evaluate(agent, state.actor.params, eval_env, cfg.eval_episodes, (cfg.seed, EVAL_STREAM, step))
+        last_eval = float(rets.mean())
+        loop["next_eval"] = step + cfg.eval_every
+        return {"eval_return": float(rets.mean()), "eval_return_std": float(rets.std())}
+
+    try:
+        if step == 0 and loop["next_eval"] == 0:
+            logger.log({"step": 0, "episode": 0, "wall_time": wall(), **do_eval()})
+        steps_at_resume, t_resume = step, time.perf_counter()
+        while step < cfg.steps:
+            obs, _ = env.reset(seed=derive_seed(cfg.seed, TRAIN_STREAM, episode))
+            ep_return, done, upd = 0.0, False, []
+            while not done:
+                if step < cfg.seed_steps:
+                    action = rng.uniform(-1.0, 1.0, act_dim).astype(np.float32)
+                else:
+                    action, act_key = agent.act(state, obs, act_key)
+                next_obs, reward, term, trunc, _ = env.step(action)
+                buffer.add(obs, action, reward, next_obs, term)
+                obs, ep_return, step = next_obs, ep_return + reward, step + 1
+                done = term or trunc or step >= cfg.steps
+                if step >= cfg.seed_steps and step % cfg.update_every == 0:
+                    n = cfg.update_every * cfg.sac.utd
+                    state, m = agent.update(state, buffer.sample(rng, cfg.sac.batch_size, n))
+                    upd.append(m)
+                bar.update(1)
+            episode += 1
+            row = {"step": step, "episode": episode, "wall_time": wall(), "train_return": ep_return,
+                   "steps_per_sec": (step - steps_at_resume) / max(1e-9, time.perf_counter() - t_resume)}
+            if upd:
+                row.update({k: float(np.mean([m[k] for m in upd])) for k in upd[0]})
+                if not np.isfinite(row["critic_loss"]):
+                    raise FloatingPointError(f"critic loss became {row['critic_loss']} at step {step}")
+            if step >= loop["next_eval"] or step >= cfg.steps:
+                row.update(do_eval())
+            logger.log(row)
+            bar.set_postfix(ret=f"{ep_return:.0f}", eval=f"{last_eval:.0f}" if last_eval is not None else "-",
+                            refresh=False)
+            loop.update(step=step, episode=episode, wall_time=wall(), last_eval=last_eval)
+            if step >= loop["next_ckpt"] or step >= cfg.steps:
+                loop["next_ckpt"] = step + cfg.checkpoint_every
+                loop["np_rng"] = rng.bit_generator.state
+                loop["act_key"] = np.asarray(act_key).tolist()
+                _save_checkpoint(ckpts, agent, state, buffer, loop)
+    finally:
+        bar.close()
+        logger.close()
+    plot_run(run_dir)
+    return {"run_dir": str(run_dir), "step": step, "episodes": episode, "final_eval_return": last_eval,
+            "wall_time": wall()}

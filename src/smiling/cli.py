@@ -1,0 +1,163 @@
+"""The `smiling` command-line tool. Run `smiling --help` or `smiling <command> --help`."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+import time
+from pathlib import Path
+import tyro
+
+from smiling.algos.train import TrainConfig
+
+
+@dataclasses.dataclass
+class Tasks:
+    """List the valid task ids."""
+
+    prefix: str | None = None
+    """Only ids starting with this (e.g. dmc or gym)."""
+
+
+@dataclasses.dataclass
+class TrainExpert(TrainConfig):
+    """Train SAC on a task's true reward (an expert for demonstrations)."""
+
+    out: str | None = None
+    """Run directory (default runs/<task>-sac-s<seed>-<time>)."""
+    resume: str | None = None
+    """Continue the run in this directory from its newest checkpoint (its saved config is used)."""
+    quiet: bool = False
+    """No progress bar."""
+
+
+@dataclasses.dataclass
+class Evaluate:
+    """Evaluate a run's newest checkpoint with the mean action."""
+
+    run_dir: tyro.conf.Positional[str]
+    episodes: int = 10
+    seed: int = 0
+    video: str | None = None
+    """Write the first episode to this file (.mp4 or .gif); needs a MuJoCo GL backend (EGL or OSMesa)."""
+    json: bool = False
+    """Print one JSON object instead of text."""
+
+
+@dataclasses.dataclass
+class Plot:
+    """Plot a run's learning curve to RUN_DIR/curve.png (or --out)."""
+
+    run_dir: tyro.conf.Positional[str]
+    out: str | None = None
+
+
+@dataclasses.dataclass
+class Demo:
+    """A short run with progress and a learning-curve plot at the end."""
+
+    out: str = "runs/demo"
+    steps: int = 20_000
+    seed: int = 0
+    task: str = "dmc:ball_in_cup-catch"
+    quiet: bool = False
+
+
+def _default_out(task: str, algo: str, seed: int) -> str:
+    name = task.replace(":", "-").replace("/", "-")
+    return f"runs/{name}-{algo}-s{seed}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def cmd_tasks(a: Tasks) -> None:
+    from smiling.envs import list_tasks
+
+    for t in list_tasks():
+        if a.prefix is None or t.startswith(a.prefix):
+            print(t)
+
+
+def cmd_train_expert(a: TrainExpert) -> None:
+    from smiling.algos.train import load_config, train
+
+    if a.resume:
+        cfg = load_config(a.resume)
+        out = a.resume
+        print(f"resuming {out} with its saved config ({cfg.task}, {cfg.steps} steps, seed {cfg.seed})",
+              file=sys.stderr)
+    else:
+        fields = {f.name for f in dataclasses.fields(TrainConfig)}
+        cfg = TrainConfig(**{k: getattr(a, k) for k in fields})
+        out = a.out or _default_out(cfg.task, "sac", cfg.seed)
+    summary = train(cfg, out, resume=bool(a.resume), quiet=a.quiet)
+    print(json.dumps(summary))
+
+
+def cmd_evaluate(a: Evaluate) -> None:
+    from smiling.evaluation import evaluate_run
+
+    res = evaluate_run(a.run_dir, a.episodes, a.seed, a.video)
+    if a.json:
+        print(json.dumps(res))
+    else:
+        print(f"{res['task']}: return {res['return_mean']:.1f} +- {res['return_std']:.1f} "
+              f"over {res['episodes']} episodes (mean action)")
+        if a.video:
+            print(f"video: {res['video']}")
+
+
+def cmd_plot(a: Plot) -> None:
+    from smiling.runs import plot_run
+
+    print(plot_run(a.run_dir, a.out))
+
+
+def cmd_demo(a: Demo) -> None:
+    from smiling.algos.train import load_config, train
+    from smiling.runs import plot_run
+
+    out = Path(a.out)
+    resume = (out / "config.json").exists()
+    if resume and load_config(out).steps != a.steps:
+        raise ValueError(f"{out} holds a demo run with another step count: remove it or pass --out")
+    cfg = TrainConfig(task=a.task, steps=a.steps, seed=a.seed, eval_every=5000, eval_episodes=3,
+                      checkpoint_every=5000)
+    print(f"demo: SAC on {a.task} for {a.steps} env steps (SMILING itself lands with the SMILING issue)",
+          file=sys.stderr)
+    summary = train(cfg, out, resume=resume, quiet=a.quiet)
+    png = plot_run(out)
+    print(f"final eval return {summary['final_eval_return']:.1f}; learning curve: {png}")
+
+
+COMMANDS = {
+    "tasks": (Tasks, cmd_tasks),
+    "train-expert": (TrainExpert, cmd_train_expert),
+    "evaluate": (Evaluate, cmd_evaluate),
+    "plot": (Plot, cmd_plot),
+    "demo": (Demo, cmd_demo),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = tyro.extras.subcommand_cli_from_dict(
+        {name: cls for name, (cls, _) in COMMANDS.items()},
+        args=argv, prog="smiling", description="Imitation learning from state-only demonstrations (SMILING).")
+    handler = next(fn for cls, fn in COMMANDS.values() if type(args) is cls)
+    from smiling.envs import UnknownTaskError
+    from smiling.evaluation import NoGLBackendError
+
+    try:
+        handler(args)
+    except (UnknownTaskError, FileNotFoundError, FileExistsError, ValueError, NoGLBackendError,
+            FloatingPointError, RuntimeError) as e:
+        print(f"smiling: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("smiling: interrupted (resume with --resume RUN_DIR where the command supports it)",
+              file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

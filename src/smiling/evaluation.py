@@ -1,0 +1,89 @@
+"""Evaluate a saved run: returns with the mean action, and optional video via MuJoCo offscreen rendering."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from smiling.algos.train import evaluate, load_config
+from smiling.envs import make_env
+from smiling.rl import SAC
+from smiling.runs import Checkpoints
+from smiling.utils.seeding import derive_seed
+
+EVAL_CLI_STREAM = 11
+
+
+class NoGLBackendError(RuntimeError):
+    """MuJoCo offscreen rendering has no working OpenGL backend."""
+
+
+def load_policy(run_dir: str | Path):
+    """(config, agent, actor params) from the newest checkpoint of a run directory."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise FileNotFoundError(f"{run_dir}: run directory not found")
+    cfg = load_config(run_dir)
+    latest = Checkpoints(run_dir).latest()
+    if latest is None:
+        raise FileNotFoundError(f"{run_dir}: no checkpoint yet (checkpoints/latest.json is missing)")
+    env = make_env(cfg.task, cfg.horizon, cfg.keep_termination)
+    agent = SAC(env.observation_space.shape[0], env.action_space.shape[0], cfg.sac)
+    state = agent.from_bytes((latest / "agent.msgpack").read_bytes())
+    env.close()
+    return cfg, agent, state.actor.params
+
+
+def render_check(env) -> np.ndarray:
+    try:
+        frame = env.render()
+    except Exception as e:  # dm_control / mujoco raise several types when no GL context can be made
+        raise NoGLBackendError(
+            f"MuJoCo offscreen rendering failed with MUJOCO_GL={os.environ.get('MUJOCO_GL', '<unset>')!r} "
+            f"({type(e).__name__}: {e}). Install an OpenGL backend (EGL: libegl1, or OSMesa: libosmesa6) "
+            f"and set MUJOCO_GL=egl or MUJOCO_GL=osmesa.") from None
+    if frame is None or np.asarray(frame).ndim != 3:
+        raise NoGLBackendError("MuJoCo offscreen rendering returned no image: no working OpenGL backend")
+    return np.asarray(frame)
+
+
+def evaluate_run(run_dir: str | Path, episodes: int = 10, seed: int = 0, video: str | Path | None = None,
+                 fps: int = 50) -> dict:
+    """Evaluate the newest checkpoint of ``run_dir`` for ``episodes`` episodes (mean action).
+
+    With ``video``, the first episode is rendered to that file (mp4 needs imageio-ffmpeg; .gif works too).
+    """
+    if episodes < 1:
+        raise ValueError(f"episodes must be >= 1, got {episodes}")
+    cfg, agent, params = load_policy(run_dir)
+    env = make_env(cfg.task, cfg.horizon, cfg.keep_termination)
+    frames = None
+    if video is not None:
+        try:
+            import imageio.v2 as imageio
+        except ImportError:
+            raise RuntimeError("--video needs imageio (and imageio-ffmpeg for mp4): "
+                               "pip install 'smiling[video]'") from None
+        env.reset(seed=0)
+        render_check(env)
+        obs, _ = env.reset(seed=derive_seed(seed, EVAL_CLI_STREAM, 0, 0))
+        frames, done, total = [render_check(env)], False, 0.0
+        while not done:
+            obs, r, term, trunc, _ = env.step(agent.act_deterministic(params, obs))
+            frames.append(render_check(env))
+            done = term or trunc
+        video = Path(video)
+        video.parent.mkdir(parents=True, exist_ok=True)
+        tmp = video.with_name(f".{video.stem}.tmp{video.suffix}")
+        imageio.mimsave(tmp, frames, fps=fps) if video.suffix != ".gif" else imageio.mimsave(tmp, frames,
+                                                                                            duration=1 / fps)
+        os.replace(tmp, video)
+    rets = evaluate(agent, params, env, episodes, (seed, EVAL_CLI_STREAM, 0))
+    env.close()
+    out = {"task": cfg.task, "episodes": episodes, "return_mean": float(rets.mean()),
+           "return_std": float(rets.std()), "returns": [float(r) for r in rets]}
+    if video is not None:
+        out["video"] = str(video)
+    return out

@@ -1,0 +1,89 @@
+"""Preallocated NumPy replay buffer with rewards relabelled at sample time.
+
+Imitation algorithms change their reward as their reward model trains, so the reward stored with a
+transition goes stale. `ReplayBuffer.sample` takes an optional ``reward_fn(obs, action, next_obs) -> reward``
+and calls it on the sampled transitions, so the RL update always sees the current reward model. With
+``reward_fn=None`` the stored (environment) reward is returned.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+RewardFn = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+
+_FIELDS = ("obs", "action", "reward", "next_obs", "terminated")
+
+
+class ReplayBuffer:
+    """A ring buffer of ``capacity`` transitions ``(obs, action, reward, next_obs, terminated)``.
+
+    ``terminated`` is True only for a real terminal state (never for a time limit), so the TD target is
+    ``r + gamma * (1 - terminated) * V(next_obs)``.
+    """
+
+    def __init__(self, obs_dim: int, action_dim: int, capacity: int):
+        if capacity < 1:
+            raise ValueError(f"buffer capacity must be >= 1, got {capacity}")
+        self.obs_dim, self.action_dim, self.capacity = int(obs_dim), int(action_dim), int(capacity)
+        self.obs = np.zeros((capacity, obs_dim), np.float32)
+        self.action = np.zeros((capacity, action_dim), np.float32)
+        self.reward = np.zeros((capacity,), np.float32)
+        self.next_obs = np.zeros((capacity, obs_dim), np.float32)
+        self.terminated = np.zeros((capacity,), np.float32)
+        self.size = 0
+        self.ptr = 0
+
+    def __len__(self) -> int:
+        return self.size
+
+    def add(self, obs, action, reward, next_obs, terminated) -> None:
+        i = self.ptr
+        self.obs[i] = obs
+        self.action[i] = action
+        self.reward[i] = reward
+        self.next_obs[i] = next_obs
+        self.terminated[i] = float(terminated)
+        self.ptr = (i + 1) % self.capacity
+        self.size = min(self.size + 1, self.capacity)
+
+    def sample(self, rng: np.random.Generator, batch_size: int, num_batches: int = 1,
+               reward_fn: RewardFn | None = None) -> dict[str, np.ndarray]:
+        """``num_batches`` batches of ``batch_size`` uniformly drawn transitions, stacked on a leading axis.
+
+        Returns a dict of arrays shaped ``(num_batches, batch_size, ...)``. If ``reward_fn`` is given, the
+        ``reward`` entry is ``reward_fn(obs, action, next_obs)`` evaluated on the sampled transitions.
+        """
+        if self.size == 0:
+            raise ValueError("cannot sample from an empty replay buffer")
+        idx = rng.integers(0, self.size, size=(num_batches, batch_size))
+        batch = {k: getattr(self, k)[idx] for k in _FIELDS}
+        if reward_fn is not None:
+            flat = lambda x: x.reshape(num_batches * batch_size, *x.shape[2:])  # noqa: E731
+            r = np.asarray(reward_fn(flat(batch["obs"]), flat(batch["action"]), flat(batch["next_obs"])),
+                           dtype=np.float32)
+            if r.shape != (num_batches * batch_size,):
+                raise ValueError(f"reward_fn returned shape {r.shape}, expected ({num_batches * batch_size},)")
+            if not np.all(np.isfinite(r)):
+                raise FloatingPointError("reward_fn returned NaN or inf rewards")
+            batch["reward"] = r.reshape(num_batches, batch_size)
+        return batch
+
+    # --- checkpointing (plain arrays: saved with np.savez, loaded with allow_pickle=False) ----------------
+    def state_dict(self) -> dict[str, np.ndarray]:
+        n = self.size
+        d = {k: getattr(self, k)[:n] for k in _FIELDS}
+        d["meta"] = np.array([self.size, self.ptr, self.capacity, self.obs_dim, self.action_dim], np.int64)
+        return d
+
+    def load_state_dict(self, d) -> None:
+        size, ptr, capacity, obs_dim, action_dim = (int(x) for x in d["meta"])
+        if (capacity, obs_dim, action_dim) != (self.capacity, self.obs_dim, self.action_dim):
+            raise ValueError(
+                f"buffer checkpoint has capacity/obs_dim/action_dim {(capacity, obs_dim, action_dim)}, "
+                f"this buffer has {(self.capacity, self.obs_dim, self.action_dim)}")
+        for k in _FIELDS:
+            getattr(self, k)[:size] = d[k]
+        self.size, self.ptr = size, ptr

@@ -1,0 +1,173 @@
+"""Run directories: config, metrics, checkpoints, plots.
+
+Layout of a run directory::
+
+    config.json            everything needed to rerun (the dataclass config, the package version)
+    metrics.csv            one row per finished episode (env step, wall time, returns, losses)
+    tb/                    TensorBoard events (only with --tensorboard)
+    checkpoints/latest.json -> name of the newest complete checkpoint folder
+    checkpoints/step-<N>/  agent.msgpack (Flax msgpack), buffer.npz, loop.json (counters, RNG states)
+    curve.png              learning curve (written at the end)
+
+A checkpoint folder is written under a temporary name and renamed into place; only then is latest.json
+(atomically) pointed at it, so a run killed at any moment resumes from its last complete checkpoint.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from smiling.utils.io import atomic_write_json, atomic_write_text, read_json
+
+METRIC_COLUMNS = [
+    "step", "episode", "wall_time", "train_return", "eval_return", "eval_return_std",
+    "critic_loss", "actor_loss", "alpha", "entropy", "q_mean", "steps_per_sec",
+]
+
+
+class MetricsLogger:
+    """Appends rows to metrics.csv (flushed per row), and to TensorBoard when asked."""
+
+    def __init__(self, run_dir: Path, columns: list[str], tensorboard: bool = False):
+        self.path = Path(run_dir) / "metrics.csv"
+        self.columns = list(columns)
+        new = not self.path.exists() or self.path.stat().st_size == 0
+        self._f = open(self.path, "a", newline="")
+        self._w = csv.DictWriter(self._f, fieldnames=self.columns, extrasaction="ignore")
+        if new:
+            self._w.writeheader()
+            self._f.flush()
+        self._tb = None
+        if tensorboard:
+            try:
+                from tensorboardX import SummaryWriter
+            except ImportError:
+                raise RuntimeError("--tensorboard needs tensorboardX: pip install 'smiling[tb]'") from None
+            self._tb = SummaryWriter(str(Path(run_dir) / "tb"))
+
+    def log(self, row: dict[str, Any]) -> None:
+        self._w.writerow({k: _fmt(row.get(k)) for k in self.columns})
+        self._f.flush()
+        if self._tb is not None:
+            for k, v in row.items():
+                if k != "step" and isinstance(v, (int, float)) and v == v:
+                    self._tb.add_scalar(k, v, int(row["step"]))
+
+    def close(self) -> None:
+        self._f.close()
+        if self._tb is not None:
+            self._tb.close()
+
+
+def _fmt(v):
+    if v is None:
+        return ""
+    if isinstance(v, float):
+        return f"{v:.6g}"
+    return v
+
+
+def read_metrics(path: str | os.PathLike) -> list[dict[str, str]]:
+    path = Path(path)
+    if path.is_dir():
+        path = path / "metrics.csv"
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no metrics.csv (is this a run directory?)")
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def truncate_metrics(run_dir: Path, last_step: int) -> int:
+    """Drop rows with step > last_step (written after the checkpoint we resume from); returns rows kept."""
+    path = Path(run_dir) / "metrics.csv"
+    if not path.exists():
+        return 0
+    with open(path, newline="") as f:
+        reader = csv.DictReader(f)
+        fields = reader.fieldnames or METRIC_COLUMNS
+        rows = [r for r in reader if r.get("step") not in (None, "") and int(float(r["step"])) <= last_step]
+    out = io.StringIO()
+    w = csv.DictWriter(out, fieldnames=fields, lineterminator="\r\n")
+    w.writeheader()
+    w.writerows(rows)
+    atomic_write_text(path, out.getvalue())
+    return len(rows)
+
+
+class Checkpoints:
+    """Numbered checkpoint folders with an atomically updated pointer to the newest complete one."""
+
+    def __init__(self, run_dir: Path, keep: int = 1):
+        self.root = Path(run_dir) / "checkpoints"
+        self.keep = keep
+
+    def latest(self) -> Path | None:
+        ptr = self.root / "latest.json"
+        if not ptr.exists():
+            return None
+        path = self.root / read_json(ptr)["name"]
+        if not path.is_dir():
+            raise FileNotFoundError(f"{ptr} points at {path}, which does not exist")
+        return path
+
+    def save(self, step: int, files: dict[str, bytes]) -> Path:
+        name = f"step-{step:09d}"
+        final = self.root / name
+        tmp = self.root / f".{name}.tmp"
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        tmp.mkdir(parents=True)
+        for fname, data in files.items():
+            with open(tmp / fname, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+        atomic_write_json(self.root / "latest.json", {"name": name, "step": step})
+        old = sorted(p for p in self.root.glob("step-*") if p.is_dir() and p.name != name)
+        for p in old[: max(0, len(old) - (self.keep - 1))]:
+            shutil.rmtree(p, ignore_errors=True)
+        return final
+
+
+def plot_run(run_dir: str | os.PathLike, out: str | os.PathLike | None = None) -> Path:
+    """Plot train and eval return against env steps; writes curve.png in the run directory by default."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    run_dir = Path(run_dir)
+    rows = read_metrics(run_dir)
+    cfg = read_json(run_dir / "config.json") if (run_dir / "config.json").exists() else {}
+    fig, ax = plt.subplots(figsize=(6, 3.6), dpi=120)
+    tr = [(int(r["step"]), float(r["train_return"])) for r in rows if r.get("train_return")]
+    ev = [(int(r["step"]), float(r["eval_return"]), float(r["eval_return_std"] or 0)) for r in rows
+          if r.get("eval_return")]
+    if tr:
+        ax.plot(*zip(*tr), color="0.6", lw=1, label="train episode return")
+    if ev:
+        s, m, sd = zip(*ev)
+        ax.plot(s, m, color="C0", marker="o", ms=3, label="eval return (mean action)")
+        ax.fill_between(s, [a - b for a, b in zip(m, sd)], [a + b for a, b in zip(m, sd)], color="C0", alpha=0.2)
+    ax.set_xlabel("environment steps")
+    ax.set_ylabel("return")
+    ax.set_title(f"{cfg.get('task', run_dir.name)}  (seed {cfg.get('seed', '?')})")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="best", fontsize=8)
+    fig.tight_layout()
+    out = Path(out) if out else run_dir / "curve.png"
+    buf = io.BytesIO()
+    fig.savefig(buf, format=out.suffix.lstrip(".") or "png")
+    plt.close(fig)
+    from smiling.utils.io import atomic_write_bytes
+
+    atomic_write_bytes(out, buf.getvalue())
+    return out
