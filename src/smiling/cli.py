@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 import tyro
 
-from smiling.algos.train import TrainConfig
+from smiling.algos.offpolicy import TrainConfig
 
 
 @dataclasses.dataclass
@@ -78,7 +78,7 @@ def cmd_tasks(a: Tasks) -> None:
 
 
 def cmd_train_expert(a: TrainExpert) -> None:
-    from smiling.algos.train import load_config, train
+    from smiling.algos.offpolicy import load_config, train
 
     if a.resume:
         cfg = load_config(a.resume)
@@ -113,7 +113,7 @@ def cmd_plot(a: Plot) -> None:
 
 
 def cmd_demo(a: Demo) -> None:
-    from smiling.algos.train import load_config, train
+    from smiling.algos.offpolicy import load_config, train
     from smiling.runs import plot_run
 
     out = Path(a.out)
@@ -143,8 +143,7 @@ def main(argv: list[str] | None = None) -> int:
         {name: cls for name, (cls, _) in COMMANDS.items()},
         args=argv, prog="smiling", description="Imitation learning from state-only demonstrations (SMILING).")
     handler = next(fn for cls, fn in COMMANDS.values() if type(args) is cls)
-    from smiling.envs import UnknownTaskError
-    from smiling.evaluation import NoGLBackendError
+    from smiling.envs import NoGLBackendError, UnknownTaskError
 
     try:
         handler(args)

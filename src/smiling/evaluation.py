@@ -7,17 +7,14 @@ from pathlib import Path
 
 import numpy as np
 
-from smiling.algos.train import evaluate, load_config
-from smiling.envs import make_env
+from smiling.algos.offpolicy import evaluate, load_config
+from smiling.envs import NoGLBackendError, make_env
+from smiling.envs.base import gl_backend_error
 from smiling.rl import SAC
 from smiling.runs import Checkpoints
 from smiling.utils.seeding import derive_seed
 
 EVAL_CLI_STREAM = 11
-
-
-class NoGLBackendError(RuntimeError):
-    """MuJoCo offscreen rendering has no working OpenGL backend."""
 
 
 def load_policy(run_dir: str | Path):
@@ -40,10 +37,7 @@ def render_check(env) -> np.ndarray:
     try:
         frame = env.render()
     except Exception as e:  # dm_control / mujoco raise several types when no GL context can be made
-        raise NoGLBackendError(
-            f"MuJoCo offscreen rendering failed with MUJOCO_GL={os.environ.get('MUJOCO_GL', '<unset>')!r} "
-            f"({type(e).__name__}: {e}). Install an OpenGL backend (EGL: libegl1, or OSMesa: libosmesa6) "
-            f"and set MUJOCO_GL=egl or MUJOCO_GL=osmesa.") from None
+        raise gl_backend_error(e) from None
     if frame is None or np.asarray(frame).ndim != 3:
         raise NoGLBackendError("MuJoCo offscreen rendering returned no image: no working OpenGL backend")
     return np.asarray(frame)
@@ -77,8 +71,14 @@ def evaluate_run(run_dir: str | Path, episodes: int = 10, seed: int = 0, video: 
         video = Path(video)
         video.parent.mkdir(parents=True, exist_ok=True)
         tmp = video.with_name(f".{video.stem}.tmp{video.suffix}")
-        imageio.mimsave(tmp, frames, fps=fps) if video.suffix != ".gif" else imageio.mimsave(tmp, frames,
-                                                                                            duration=1 / fps)
+        import warnings
+
+        with warnings.catch_warnings():  # imageio-ffmpeg starts ffmpeg with fork+exec, which is safe here
+            warnings.filterwarnings("ignore", message=r"os\.fork\(\) was called", category=RuntimeWarning)
+            if video.suffix == ".gif":
+                imageio.mimsave(tmp, frames, duration=1000 / fps)
+            else:
+                imageio.mimsave(tmp, frames, fps=fps)
         os.replace(tmp, video)
     rets = evaluate(agent, params, env, episodes, (seed, EVAL_CLI_STREAM, 0))
     env.close()

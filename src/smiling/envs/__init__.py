@@ -19,9 +19,9 @@ if "MUJOCO_GL" not in os.environ:
     elif ctypes.util.find_library("OSMesa"):
         os.environ["MUJOCO_GL"] = "osmesa"
 
-from smiling.envs.base import TaskEnv  # noqa: E402
+from smiling.envs.base import NoGLBackendError, TaskEnv  # noqa: E402
 
-__all__ = ["TaskEnv", "UnknownTaskError", "make_env", "list_tasks", "validate_task_id"]
+__all__ = ["NoGLBackendError", "TaskEnv", "UnknownTaskError", "make_env", "list_tasks", "validate_task_id"]
 
 PREFIXES = ("dmc", "gym")
 

@@ -21,6 +21,19 @@ import gymnasium as gym
 import numpy as np
 
 
+class NoGLBackendError(RuntimeError):
+    """MuJoCo offscreen rendering (or dm_control's import under MUJOCO_GL) has no working OpenGL backend."""
+
+
+def gl_backend_error(cause: BaseException) -> NoGLBackendError:
+    import os
+
+    return NoGLBackendError(
+        f"no working OpenGL backend for MuJoCo with MUJOCO_GL={os.environ.get('MUJOCO_GL', '<unset>')!r} "
+        f"({type(cause).__name__}: {cause}). Install one (EGL: libegl1, or OSMesa: libosmesa6) and set "
+        f"MUJOCO_GL=egl or MUJOCO_GL=osmesa; training and evaluation without video need no GL.")
+
+
 class TaskEnv(gym.Env):
     """Fixed-horizon, flat-observation, [-1, 1]-action Gymnasium env. Subclasses implement the backend."""
 

@@ -11,12 +11,24 @@ from __future__ import annotations
 
 import numpy as np
 
-from smiling.envs.base import TaskEnv
+from smiling.envs.base import TaskEnv, gl_backend_error
+
+
+def import_suite():
+    """``dm_control.suite``; dm_control loads the GL backend named by MUJOCO_GL at import and fails there."""
+    try:
+        from dm_control import suite
+    except (ImportError, AttributeError, OSError) as e:
+        import os
+
+        if os.environ.get("MUJOCO_GL"):
+            raise gl_backend_error(e) from None
+        raise
+    return suite
 
 
 def dmc_task_names() -> list[str]:
-    from dm_control import suite
-
+    suite = import_suite()
     return [f"{d}-{t}" for d, t in suite.ALL_TASKS]
 
 
@@ -31,8 +43,7 @@ def _split(name: str) -> tuple[str, str]:
 class DMCEnv(TaskEnv):
     def __init__(self, name: str, horizon: int = 1000, keep_termination: bool = False,
                  render_size: tuple[int, int] = (240, 320)):
-        from dm_control import suite
-
+        suite = import_suite()
         domain, task = _split(name)
         if (domain, task) not in suite.ALL_TASKS:
             raise KeyError(name)
@@ -51,9 +62,7 @@ class DMCEnv(TaskEnv):
         super().__init__(f"dmc:{name}", start, int(np.prod(aspec.shape)), horizon, keep_termination, render_size)
 
     def _load(self, seed):
-        from dm_control import suite
-
-        return suite.load(self._domain, self._task,
+        return import_suite().load(self._domain, self._task,
                           task_kwargs={"random": seed, "time_limit": float("inf")})
 
     def _flat(self, observation) -> np.ndarray:

@@ -1,0 +1,122 @@
+import ctypes.util
+import json
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+from smiling.runs import read_metrics
+
+from conftest import TINY_CLI
+
+
+def run(cmd, *args, env=None, timeout=300):
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run([*cmd, *args], capture_output=True, text=True, timeout=timeout, env=full_env)
+
+
+def test_tasks(smiling_cmd):
+    r = run(smiling_cmd, "tasks")
+    assert r.returncode == 0
+    lines = r.stdout.split()
+    assert "dmc:cheetah-run" in lines and "gym:Hopper-v5" in lines
+    r = run(smiling_cmd, "tasks", "--prefix", "dmc")
+    assert r.returncode == 0 and all(x.startswith("dmc:") for x in r.stdout.split())
+
+
+def test_train_evaluate_plot(smiling_cmd, tmp_path):
+    out = tmp_path / "run"
+    r = run(smiling_cmd, "train-expert", "--task", "dmc:ball_in_cup-catch", "--steps", "100", "--seed", "3",
+            "--out", str(out), "--tensorboard", *TINY_CLI)
+    assert r.returncode == 0, r.stderr
+    summary = json.loads(r.stdout.strip().splitlines()[-1])
+    assert summary["step"] == 100
+    assert json.loads((out / "config.json").read_text())["config"]["seed"] == 3
+    assert any((out / "tb").iterdir())
+
+    r = run(smiling_cmd, "evaluate", str(out), "--episodes", "2", "--json")
+    assert r.returncode == 0, r.stderr
+    res = json.loads(r.stdout)
+    assert res["episodes"] == 2 and len(res["returns"]) == 2 and res["task"] == "dmc:ball_in_cup-catch"
+
+    r = run(smiling_cmd, "plot", str(out), "--out", str(tmp_path / "c.png"))
+    assert r.returncode == 0 and (tmp_path / "c.png").stat().st_size > 1000
+
+    # rerunning into the same directory without --resume must not clobber it
+    r = run(smiling_cmd, "train-expert", "--steps", "100", "--out", str(out), *TINY_CLI)
+    assert r.returncode == 2 and "--resume" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_video_or_clear_gl_error(smiling_cmd, tmp_path):
+    out = tmp_path / "run"
+    assert run(smiling_cmd, "train-expert", "--steps", "50", "--out", str(out), *TINY_CLI).returncode == 0
+    video = tmp_path / "ep.mp4"
+    r = run(smiling_cmd, "evaluate", str(out), "--episodes", "1", "--video", str(video))
+    if ctypes.util.find_library("EGL") or ctypes.util.find_library("OSMesa"):
+        assert r.returncode == 0, r.stderr
+        assert video.stat().st_size > 1000
+        assert "video:" in r.stdout
+    else:
+        assert r.returncode == 2 and "OpenGL backend" in r.stderr
+
+
+@pytest.mark.skipif(bool(ctypes.util.find_library("OSMesa")), reason="OSMesa is installed here")
+def test_missing_gl_backend_is_reported(smiling_cmd, tmp_path):
+    out = tmp_path / "run"
+    assert run(smiling_cmd, "train-expert", "--steps", "50", "--out", str(out), *TINY_CLI).returncode == 0
+    r = run(smiling_cmd, "evaluate", str(out), "--episodes", "1", "--video", str(tmp_path / "v.mp4"),
+            env={"MUJOCO_GL": "osmesa"})
+    assert r.returncode == 2
+    assert "OpenGL backend" in r.stderr and "MUJOCO_GL='osmesa'" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "v.mp4").exists()
+
+
+def test_sigkill_and_resume_continue_metrics_without_gaps(smiling_cmd, tmp_path):
+    args = ["train-expert", "--task", "dmc:ball_in_cup-catch", "--steps", "600", "--seed", "1", *TINY_CLI]
+    full = tmp_path / "full"
+    assert run(smiling_cmd, *args, "--out", str(full)).returncode == 0
+
+    cut = tmp_path / "cut"
+    proc = subprocess.Popen([*smiling_cmd, *args, "--out", str(cut)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    latest = cut / "checkpoints" / "latest.json"
+    deadline = time.time() + 240
+    while time.time() < deadline and proc.poll() is None:
+        if latest.exists() and json.loads(latest.read_text())["step"] >= 200:
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, "the run ended before it could be killed; the test needs a longer run"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    before = [int(r["step"]) for r in read_metrics(cut)]
+    assert before[-1] < 600
+
+    r = run(smiling_cmd, "train-expert", "--resume", str(cut), "--quiet")
+    assert r.returncode == 0, r.stderr
+    steps = [int(r["step"]) for r in read_metrics(cut)]
+    assert steps == list(range(0, 601, 50))  # every episode once: no gap, no duplicate
+    strip = lambda rows: [{k: v for k, v in r.items() if k not in ("wall_time", "steps_per_sec")} for r in rows]  # noqa
+    assert strip(read_metrics(cut)) == strip(read_metrics(full))
+
+
+@pytest.mark.parametrize("args,message", [
+    (["train-expert", "--task", "dmc:cheetah-sprint", "--steps", "10"], "unknown task id 'dmc:cheetah-sprint'"),
+    (["train-expert", "--steps", "0"], "steps must be >= 1"),
+    (["evaluate", "/nonexistent/run"], "run directory not found"),
+    (["train-expert", "--resume", "/nonexistent/run"], "config.json"),
+])
+def test_bad_inputs_give_one_line_errors(smiling_cmd, args, message, tmp_path):
+    r = run(smiling_cmd, *args, "--quiet") if args[0] == "train-expert" else run(smiling_cmd, *args)
+    assert r.returncode == 2
+    assert message in r.stderr and "Traceback" not in r.stderr
+
+
+def test_evaluate_needs_a_checkpoint(smiling_cmd, tmp_path):
+    d = tmp_path / "run"
+    d.mkdir()
+    (d / "config.json").write_text("{broken")
+    r = run(smiling_cmd, "evaluate", str(d))
+    assert r.returncode == 2 and "not valid JSON" in r.stderr

@@ -1,0 +1,131 @@
+import json
+
+import numpy as np
+import pytest
+
+import smiling.algos.offpolicy as train_mod
+from smiling.algos.offpolicy import config_from_dict, config_to_dict, load_config, train
+from smiling.runs import Checkpoints, read_metrics, truncate_metrics
+from smiling.utils.io import atomic_save_npz, atomic_write_json, load_npz, read_json
+
+from conftest import tiny_config
+
+TIMING = {"wall_time", "steps_per_sec"}
+
+
+def comparable(rows):
+    return [{k: v for k, v in r.items() if k not in TIMING} for r in rows]
+
+
+def agent_bytes(run_dir):
+    return (Checkpoints(run_dir).latest() / "agent.msgpack").read_bytes()
+
+
+def test_run_directory_layout_and_config_round_trip(tmp_path):
+    cfg = tiny_config(steps=100)
+    summary = train(cfg, tmp_path / "run", quiet=True)
+    run = tmp_path / "run"
+    assert summary["step"] == 100
+    for name in ("config.json", "metrics.csv", "curve.png", "checkpoints/latest.json"):
+        assert (run / name).exists(), name
+    assert load_config(run) == cfg
+    assert config_from_dict(json.loads(json.dumps(config_to_dict(cfg)))) == cfg
+    rows = read_metrics(run)
+    assert [int(r["step"]) for r in rows] == [0, 50, 100]
+    assert rows[0]["eval_return"] != "" and rows[-1]["eval_return"] != ""
+    latest = Checkpoints(run).latest()
+    assert json.loads((latest / "loop.json").read_text())["step"] == 100
+    assert set(p.name for p in latest.iterdir()) == {"agent.msgpack", "buffer.npz", "loop.json"}
+
+
+def test_same_seed_same_curve(tmp_path):
+    train(tiny_config(), tmp_path / "a", quiet=True)
+    train(tiny_config(), tmp_path / "b", quiet=True)
+    train(tiny_config(seed=1), tmp_path / "c", quiet=True)
+    assert comparable(read_metrics(tmp_path / "a")) == comparable(read_metrics(tmp_path / "b"))
+    assert agent_bytes(tmp_path / "a") == agent_bytes(tmp_path / "b")
+    assert comparable(read_metrics(tmp_path / "a")) != comparable(read_metrics(tmp_path / "c"))
+
+
+class Crash(Exception):
+    pass
+
+
+def test_interrupted_run_resumes_exactly(tmp_path, monkeypatch):
+    cfg = tiny_config(steps=250)
+    train(cfg, tmp_path / "full", quiet=True)
+
+    # Crash right after the row of step 150 is written: the checkpoint is at step 100, so the rows of
+    # steps 150 must be dropped and redone on resume.
+    original = train_mod.MetricsLogger.log
+
+    def log_then_crash(self, row):
+        original(self, row)
+        if row["step"] == 150:
+            raise Crash()
+
+    monkeypatch.setattr(train_mod.MetricsLogger, "log", log_then_crash)
+    with pytest.raises(Crash):
+        train(cfg, tmp_path / "cut", quiet=True)
+    monkeypatch.setattr(train_mod.MetricsLogger, "log", original)
+    assert [int(r["step"]) for r in read_metrics(tmp_path / "cut")][-1] == 150
+    assert json.loads((Checkpoints(tmp_path / "cut").latest() / "loop.json").read_text())["step"] == 100
+
+    train(cfg, tmp_path / "cut", resume=True, quiet=True)
+    full, cut = read_metrics(tmp_path / "full"), read_metrics(tmp_path / "cut")
+    assert [int(r["step"]) for r in cut] == [0, 50, 100, 150, 200, 250]
+    assert comparable(cut) == comparable(full)
+    assert agent_bytes(tmp_path / "cut") == agent_bytes(tmp_path / "full")
+    # wall time keeps growing across the resume
+    walls = [float(r["wall_time"]) for r in cut]
+    assert walls == sorted(walls)
+
+
+def test_refuses_to_overwrite_and_to_resume_nothing(tmp_path):
+    train(tiny_config(steps=50), tmp_path / "r", quiet=True)
+    with pytest.raises(FileExistsError, match="--resume"):
+        train(tiny_config(steps=50), tmp_path / "r", quiet=True)
+    with pytest.raises(FileNotFoundError, match="config.json"):
+        train(tiny_config(steps=50), tmp_path / "none", resume=True, quiet=True)
+
+
+@pytest.mark.parametrize("field,value,match", [("steps", 0, "steps"), ("horizon", 0, "horizon"),
+                                               ("task", "dmc:what-ever", "smiling tasks"),
+                                               ("seed_steps", -1, "seed_steps")])
+def test_bad_configs(tmp_path, field, value, match):
+    with pytest.raises(ValueError, match=match):
+        train(tiny_config(**{field: value}), tmp_path / "r", quiet=True)
+    assert not (tmp_path / "r" / "config.json").exists()
+
+
+def test_unknown_config_field_is_named():
+    d = config_to_dict(tiny_config())
+    d["learning_rte"] = 1
+    with pytest.raises(ValueError, match="learning_rte"):
+        config_from_dict(d)
+
+
+def test_truncate_metrics_keeps_rows_up_to_step(tmp_path):
+    train(tiny_config(steps=150), tmp_path / "r", quiet=True)
+    assert truncate_metrics(tmp_path / "r", 60) == 2
+    assert [int(r["step"]) for r in read_metrics(tmp_path / "r")] == [0, 50]
+
+
+def test_atomic_helpers(tmp_path):
+    arrays = {"a": np.arange(5, dtype=np.float32), "b": np.eye(2)}
+    atomic_save_npz(tmp_path / "x.npz", arrays)
+    back = load_npz(tmp_path / "x.npz")
+    for k in arrays:
+        np.testing.assert_array_equal(arrays[k], back[k])
+    atomic_write_json(tmp_path / "c.json", {"k": [1, 2]})
+    assert read_json(tmp_path / "c.json") == {"k": [1, 2]}
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
+    (tmp_path / "bad.json").write_text("{nope")
+    with pytest.raises(ValueError, match="bad.json"):
+        read_json(tmp_path / "bad.json")
+    with pytest.raises(FileNotFoundError, match="missing.npz"):
+        load_npz(tmp_path / "missing.npz")
+    # object arrays are refused on load (no pickle)
+    np.savez(tmp_path / "obj.npz", o=np.array([{"x": 1}], dtype=object))
+    with pytest.raises(ValueError):
+        load_npz(tmp_path / "obj.npz")
