@@ -129,3 +129,14 @@ def test_atomic_helpers(tmp_path):
     np.savez(tmp_path / "obj.npz", o=np.array([{"x": 1}], dtype=object))
     with pytest.raises(ValueError):
         load_npz(tmp_path / "obj.npz")
+
+
+def test_atomic_writes_get_normal_file_permissions(tmp_path):
+    import os
+
+    from smiling.utils.io import atomic_write_bytes
+
+    atomic_write_bytes(tmp_path / "f.bin", b"x")
+    mask = os.umask(0)
+    os.umask(mask)
+    assert (tmp_path / "f.bin").stat().st_mode & 0o777 == 0o666 & ~mask

@@ -46,6 +46,30 @@ class Evaluate:
 
 
 @dataclasses.dataclass
+class Demos:
+    """Roll out a trained expert and save demonstrations (.npz), with the random-policy return."""
+
+    expert: str
+    """Run directory of the expert (from `smiling train-expert`)."""
+    out: str
+    """Output .npz file."""
+    episodes: int = 5
+    stochastic: bool = False
+    """Sample actions from the policy instead of using its mean action."""
+    seed: int = 0
+    random_episodes: int = 10
+    """Episodes of a uniform random policy, measured for normalization."""
+
+
+@dataclasses.dataclass
+class DemosInfo:
+    """Summarize a demonstrations file (`smiling demos info FILE`)."""
+
+    file: tyro.conf.Positional[str]
+    """.npz file, Minari dataset directory, D4RL .hdf5 file, or a task id with bundled demos."""
+
+
+@dataclasses.dataclass
 class Plot:
     """Plot a run's learning curve to RUN_DIR/curve.png (or --out)."""
 
@@ -106,6 +130,23 @@ def cmd_evaluate(a: Evaluate) -> None:
             print(f"video: {res['video']}")
 
 
+def cmd_demos(a: Demos) -> None:
+    from smiling.data import describe, generate_demos, save_npz
+
+    if Path(a.out).suffix != ".npz":
+        raise ValueError(f"--out {a.out}: demonstrations are written as .npz")
+    demos = generate_demos(a.expert, a.episodes, a.stochastic, a.seed, a.random_episodes)
+    save_npz(demos, a.out)
+    print(describe(demos))
+    print(f"saved {a.out}")
+
+
+def cmd_demos_info(a: DemosInfo) -> None:
+    from smiling.data import describe, load_demos
+
+    print(describe(load_demos(a.file)))
+
+
 def cmd_plot(a: Plot) -> None:
     from smiling.runs import plot_run
 
@@ -133,22 +174,28 @@ COMMANDS = {
     "tasks": (Tasks, cmd_tasks),
     "train-expert": (TrainExpert, cmd_train_expert),
     "evaluate": (Evaluate, cmd_evaluate),
+    "demos": (Demos, cmd_demos),
+    "demos-info": (DemosInfo, cmd_demos_info),
     "plot": (Plot, cmd_plot),
     "demo": (Demo, cmd_demo),
 }
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:2] == ["demos", "info"]:  # `smiling demos info FILE` is the demos-info command
+        argv = ["demos-info", *argv[2:]]
     args = tyro.extras.subcommand_cli_from_dict(
         {name: cls for name, (cls, _) in COMMANDS.items()},
         args=argv, prog="smiling", description="Imitation learning from state-only demonstrations (SMILING).")
     handler = next(fn for cls, fn in COMMANDS.values() if type(args) is cls)
     from smiling.envs import NoGLBackendError, UnknownTaskError
+    from smiling.data import DemoError
 
     try:
         handler(args)
-    except (UnknownTaskError, FileNotFoundError, FileExistsError, ValueError, NoGLBackendError,
-            FloatingPointError, RuntimeError) as e:
+    except (DemoError, UnknownTaskError, FileNotFoundError, FileExistsError, ValueError, NoGLBackendError,
+            FloatingPointError, RuntimeError, ImportError) as e:
         print(f"smiling: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

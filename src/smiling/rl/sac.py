@@ -118,9 +118,10 @@ class SAC:
         mean, _ = self.actor_net.apply(actor_params, obs)
         return jnp.tanh(mean)
 
-    def act(self, state: SACState, obs: np.ndarray, key: jax.Array) -> tuple[np.ndarray, jax.Array]:
+    def act(self, state_or_params, obs: np.ndarray, key: jax.Array) -> tuple[np.ndarray, jax.Array]:
         """Stochastic action for one observation (or a batch); returns (action, next key)."""
-        action, key = self._act_sample(state.actor.params, jnp.asarray(obs, jnp.float32), key)
+        params = state_or_params.actor.params if isinstance(state_or_params, SACState) else state_or_params
+        action, key = self._act_sample(params, jnp.asarray(obs, jnp.float32), key)
         return np.asarray(action), key
 
     def act_deterministic(self, state_or_params, obs: np.ndarray) -> np.ndarray:

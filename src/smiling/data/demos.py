@@ -1,0 +1,176 @@
+"""The `Demos` container: an immutable set of fixed-length expert episodes, actions optional.
+
+Shapes (E episodes of T steps, d-dim observations, a-dim actions):
+
+* ``observations``: (E, T+1, d) float32 — s_0 .. s_T of each episode
+* ``actions``:      (E, T, a) float32 in [-1, 1], or None for state-only demonstrations
+* ``rewards``:      (E, T) float32, or None
+
+``metadata`` is a read-only JSON-able mapping. Keys written by `smiling` (all optional for imported data):
+``task``, ``obs_keys``, ``source`` ("smiling", "npz", "minari", "d4rl"), ``expert_run``, ``stochastic``
+(sampled vs mean expert actions), ``expert_return_mean``/``expert_return_std`` (over the demo episodes),
+``random_return_mean``/``random_return_std``/``random_episodes`` (uniform random policy, for normalization),
+``created``, ``smiling_version``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import types
+from typing import Any, Mapping
+
+import numpy as np
+
+
+class DemoError(ValueError):
+    """Demonstrations with a problem (shape, values, missing actions); the message names source and problem."""
+
+
+def _frozen(a: np.ndarray | None, dtype) -> np.ndarray | None:
+    if a is None:
+        return None
+    a = np.array(a, dtype=dtype, copy=True)
+    a.setflags(write=False)
+    return a
+
+
+def check_arrays(observations, actions, rewards, source: str = "demos") -> None:
+    """Raise `DemoError` naming ``source`` for wrong ranks, empty data, mismatched shapes, NaN/inf, or actions
+    outside [-1, 1]."""
+    obs = np.asarray(observations)
+    if obs.ndim != 3:
+        raise DemoError(f"{source}: observations must have shape (episodes, T+1, obs_dim), got rank {obs.ndim} "
+                        f"shape {obs.shape}")
+    if obs.size == 0 or obs.shape[1] < 2:
+        raise DemoError(f"{source}: no data (observations shape {obs.shape}; need >= 1 episode of >= 1 step)")
+    if not np.all(np.isfinite(obs)):
+        raise DemoError(f"{source}: observations contain NaN or inf ({int((~np.isfinite(obs)).sum())} values)")
+    E, T1, _ = obs.shape
+    if actions is not None:
+        act = np.asarray(actions)
+        if act.ndim != 3 or act.shape[:2] != (E, T1 - 1):
+            raise DemoError(f"{source}: actions must have shape ({E}, {T1 - 1}, action_dim) to match observations "
+                            f"{obs.shape}, got {act.shape}")
+        if not np.all(np.isfinite(act)):
+            raise DemoError(f"{source}: actions contain NaN or inf")
+        if act.size and np.abs(act).max() > 1.0 + 1e-6:
+            raise DemoError(f"{source}: actions must lie in [-1, 1], found values in "
+                            f"[{act.min():.4g}, {act.max():.4g}]")
+    if rewards is not None:
+        rew = np.asarray(rewards)
+        if rew.shape != (E, T1 - 1):
+            raise DemoError(f"{source}: rewards must have shape ({E}, {T1 - 1}), got {rew.shape}")
+        if not np.all(np.isfinite(rew)):
+            raise DemoError(f"{source}: rewards contain NaN or inf")
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Demos:
+    observations: np.ndarray
+    actions: np.ndarray | None = None
+    rewards: np.ndarray | None = None
+    metadata: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self):
+        check_arrays(self.observations, self.actions, self.rewards)
+        object.__setattr__(self, "observations", _frozen(self.observations, np.float32))
+        object.__setattr__(self, "actions", _frozen(self.actions, np.float32))
+        object.__setattr__(self, "rewards", _frozen(self.rewards, np.float32))
+        meta = json.loads(json.dumps(dict(self.metadata)))  # JSON-able, and a private copy
+        object.__setattr__(self, "metadata", types.MappingProxyType(meta))
+
+    # --- sizes ---------------------------------------------------------------------------------------
+    @property
+    def num_episodes(self) -> int:
+        return self.observations.shape[0]
+
+    @property
+    def horizon(self) -> int:
+        """Steps per episode T (observations hold T+1 states)."""
+        return self.observations.shape[1] - 1
+
+    @property
+    def obs_dim(self) -> int:
+        return self.observations.shape[2]
+
+    @property
+    def action_dim(self) -> int | None:
+        return None if self.actions is None else self.actions.shape[2]
+
+    @property
+    def has_actions(self) -> bool:
+        return self.actions is not None
+
+    @property
+    def task(self) -> str | None:
+        return self.metadata.get("task")
+
+    def __len__(self) -> int:
+        return self.num_episodes
+
+    def __repr__(self) -> str:
+        acts = f"actions {self.actions.shape}" if self.has_actions else "no actions"
+        return (f"Demos(task={self.task!r}, {self.num_episodes} episodes x {self.horizon} steps, "
+                f"obs_dim {self.obs_dim}, {acts})")
+
+    def equals(self, other: "Demos") -> bool:
+        """Bit-for-bit equality of every array and of the metadata."""
+        def same(a, b):
+            return (a is None and b is None) or (a is not None and b is not None and a.shape == b.shape
+                                                 and a.dtype == b.dtype and a.tobytes() == b.tobytes())
+        return (same(self.observations, other.observations) and same(self.actions, other.actions)
+                and same(self.rewards, other.rewards) and dict(self.metadata) == dict(other.metadata))
+
+    # --- views for learning --------------------------------------------------------------------------
+    def states(self) -> np.ndarray:
+        """All states, flattened: (E * (T+1), d). The state-only view SMILING's expert score model fits."""
+        return self.observations.reshape(-1, self.obs_dim)
+
+    def state_action_pairs(self) -> tuple[np.ndarray, np.ndarray]:
+        """(s_t, a_t) for every step: ((E*T, d), (E*T, a)). Needs actions."""
+        if self.actions is None:
+            raise DemoError(f"demos of {self.task or 'an unnamed task'} have no actions (state-only); this needs "
+                            f"(state, action) pairs: use demonstrations recorded with actions")
+        return self.observations[:, :-1].reshape(-1, self.obs_dim), self.actions.reshape(-1, self.action_dim)
+
+    def state_pairs(self) -> tuple[np.ndarray, np.ndarray]:
+        """(s_t, s_{t+1}) for every step: two (E*T, d) arrays (for inverse-dynamics labelling, BCO)."""
+        return (self.observations[:, :-1].reshape(-1, self.obs_dim),
+                self.observations[:, 1:].reshape(-1, self.obs_dim))
+
+    # --- selection -----------------------------------------------------------------------------------
+    def select(self, episodes) -> "Demos":
+        """The given episode indices, in that order."""
+        idx = np.asarray(episodes, dtype=np.int64).reshape(-1)
+        if idx.size == 0:
+            raise DemoError("select: no episodes selected")
+        if idx.min() < -self.num_episodes or idx.max() >= self.num_episodes:
+            raise DemoError(f"select: episode index out of range for {self.num_episodes} episodes")
+        pick = lambda a: None if a is None else a[idx]  # noqa: E731
+        return Demos(self.observations[idx], pick(self.actions), pick(self.rewards), dict(self.metadata))
+
+    def subsample(self, episodes: int | None = None, horizon: int | None = None) -> "Demos":
+        """The first ``episodes`` episodes, each cut to its first ``horizon`` steps."""
+        e = self.num_episodes if episodes is None else int(episodes)
+        t = self.horizon if horizon is None else int(horizon)
+        if not 1 <= e <= self.num_episodes or not 1 <= t <= self.horizon:
+            raise DemoError(f"subsample: need 1 <= episodes <= {self.num_episodes} and 1 <= horizon <= "
+                            f"{self.horizon}, got episodes={e}, horizon={t}")
+        cut = lambda a, n: None if a is None else a[:e, :n]  # noqa: E731
+        return Demos(self.observations[:e, : t + 1], cut(self.actions, t), cut(self.rewards, t),
+                     dict(self.metadata))
+
+    def split(self, val_fraction: float = 0.2, seed: int = 0) -> tuple["Demos", "Demos"]:
+        """Train / validation split by whole episodes (at least one episode on each side)."""
+        if self.num_episodes < 2:
+            raise DemoError("split: need at least 2 episodes to split by episode")
+        n_val = min(self.num_episodes - 1, max(1, int(round(val_fraction * self.num_episodes))))
+        perm = np.random.default_rng(seed).permutation(self.num_episodes)
+        return self.select(np.sort(perm[n_val:])), self.select(np.sort(perm[:n_val]))
+
+    def without_actions(self) -> "Demos":
+        return Demos(self.observations, None, self.rewards, dict(self.metadata))
+
+    def returns(self) -> np.ndarray | None:
+        return None if self.rewards is None else self.rewards.astype(np.float64).sum(axis=1)

@@ -1,0 +1,109 @@
+"""Demonstrations from a trained expert run, with the random-policy return needed for normalization.
+
+The paper's setting: 5 episodes x 1000 steps with no early termination. By default the expert acts with its
+mean action; ``stochastic=True`` samples from the policy (the SMILING reference code collects demos that way).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import jax
+import numpy as np
+
+import smiling
+from smiling.data.demos import Demos
+from smiling.envs import make_env
+from smiling.utils.seeding import derive_seed
+
+DEMO_STREAM, RANDOM_STREAM = 21, 22
+
+
+def rollout(env, policy, episodes: int, seed_parts: tuple[int, ...]):
+    """Run ``policy(obs) -> action`` for ``episodes`` full episodes; returns (obs, actions, rewards) arrays
+    shaped (E, T+1, d), (E, T, a), (E, T). Episode j is reset with ``derive_seed(*seed_parts, j)``."""
+    O, A, R = [], [], []
+    for j in range(episodes):
+        obs, _ = env.reset(seed=derive_seed(*seed_parts, j))
+        os_, as_, rs = [obs], [], []
+        done = False
+        while not done:
+            action = np.asarray(policy(obs), np.float32)
+            obs, r, term, trunc, _ = env.step(action)
+            os_.append(obs)
+            as_.append(action)
+            rs.append(r)
+            done = term or trunc
+        O.append(np.stack(os_))
+        A.append(np.stack(as_))
+        R.append(np.asarray(rs, np.float32))
+    return np.stack(O), np.stack(A), np.stack(R)
+
+
+def random_policy_returns(task: str, episodes: int = 10, seed: int = 0, horizon: int = 1000) -> np.ndarray:
+    """Returns of a uniform random policy on ``task`` (fixed horizon, no early termination)."""
+    env = make_env(task, horizon)
+    rng = np.random.default_rng(derive_seed(seed, RANDOM_STREAM))
+    _, _, R = rollout(env, lambda o: rng.uniform(-1, 1, env.action_space.shape), episodes,
+                      (seed, RANDOM_STREAM))
+    env.close()
+    return R.astype(np.float64).sum(axis=1)
+
+
+def generate_demos(expert_run: str | Path, episodes: int = 5, stochastic: bool = False, seed: int = 0,
+                   random_episodes: int = 10, progress: bool = False) -> Demos:
+    """Roll out the newest checkpoint of ``expert_run`` for ``episodes`` episodes of its task."""
+    from smiling.evaluation import load_policy
+
+    if episodes < 1 or random_episodes < 1:
+        raise ValueError("episodes and random_episodes must be >= 1")
+    cfg, agent, params = load_policy(expert_run)
+    env = make_env(cfg.task, cfg.horizon, keep_termination=False)
+    obs_keys = env.obs_keys
+    if stochastic:
+        key = [jax.random.PRNGKey(derive_seed(seed, DEMO_STREAM, 1))]
+
+        def policy(obs):
+            a, key[0] = agent.act(params, obs, key[0])
+            return a
+    else:
+        def policy(obs):
+            return agent.act_deterministic(params, obs)
+
+    t0 = time.time()
+    O, A, R = rollout(env, policy, episodes, (seed, DEMO_STREAM))
+    env.close()
+    rets = R.astype(np.float64).sum(axis=1)
+    rand = random_policy_returns(cfg.task, random_episodes, seed, cfg.horizon)
+    meta = {
+        "task": cfg.task, "obs_keys": obs_keys, "source": "smiling",
+        "expert_run": str(expert_run), "stochastic": bool(stochastic), "seed": int(seed),
+        "expert_return_mean": float(rets.mean()), "expert_return_std": float(rets.std()),
+        "random_return_mean": float(rand.mean()), "random_return_std": float(rand.std()),
+        "random_episodes": int(random_episodes), "horizon": int(cfg.horizon),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "smiling_version": smiling.__version__,
+        "rollout_seconds": round(time.time() - t0, 2),
+    }
+    return Demos(O, A, R, meta)
+
+
+def describe(demos: Demos) -> str:
+    """A short human-readable summary (what `smiling demos info` prints)."""
+    m = dict(demos.metadata)
+    lines = [repr(demos)]
+    for k in ("source", "expert_run", "stochastic", "created", "smiling_version"):
+        if k in m:
+            lines.append(f"  {k}: {m[k]}")
+    if "expert_return_mean" in m:
+        lines.append(f"  expert return: {m['expert_return_mean']:.1f} +- {m['expert_return_std']:.1f} "
+                     f"(over the {demos.num_episodes} demo episodes)")
+    elif demos.rewards is not None:
+        r = demos.returns()
+        lines.append(f"  episode return: {r.mean():.1f} +- {r.std():.1f}")
+    if "random_return_mean" in m:
+        lines.append(f"  random-policy return: {m['random_return_mean']:.1f} +- {m['random_return_std']:.1f} "
+                     f"(over {m.get('random_episodes', '?')} episodes)")
+    if "obs_keys" in m:
+        lines.append("  observation keys: " + ", ".join(f"{k}[{a}:{b}]" for k, a, b in m["obs_keys"]))
+    return "\n".join(lines)
