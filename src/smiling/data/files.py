@@ -61,6 +61,29 @@ def _check_task(d: Demos, task: str | None, source: str) -> None:
                         f"(observation size {expected})")
 
 
+def _stack_episodes(episodes, src: str, truncate: bool):
+    """Stack a list of (obs (T_i+1, d), actions (T_i, a) or None, rewards (T_i,) or None) episodes into
+    (E, T+1, d), (E, T, a) | None, (E, T) | None; unequal T_i are an error unless ``truncate``."""
+    lengths = sorted({len(o) - 1 for o, _, _ in episodes})
+    if len(lengths) > 1 and not truncate:
+        raise DemoError(f"{src}: episodes have different lengths {lengths[:5]}{'...' if len(lengths) > 5 else ''};"
+                        f" pass truncate=True to cut them to the shortest ({lengths[0]} steps)")
+    T = lengths[0]
+    O = np.stack([o[: T + 1] for o, _, _ in episodes])
+    A = None if any(a is None for _, a, _ in episodes) else np.stack([a[:T] for _, a, _ in episodes])
+    R = None if any(r is None for _, _, r in episodes) else np.stack([r[:T] for _, _, r in episodes])
+    return O, A, R
+
+
+def _build(O, A, R, meta: dict, task: str | None, src: str) -> Demos:
+    if task is not None:
+        meta["task"] = task
+    check_arrays(O, A, R, source=src)
+    demos = Demos(O, A, R, meta)
+    _check_task(demos, task, src)
+    return demos
+
+
 # --- npz ---------------------------------------------------------------------------------------------
 def save_npz(demos: Demos, path: str | os.PathLike, compress: bool = True) -> Path:
     """Write ``demos`` to ``path`` atomically (temporary file, then rename)."""
@@ -165,7 +188,7 @@ def read_minari(path: str | os.PathLike, task: str | None = None, rescale_action
     src = str(f)
     meta_path = f.parent / "metadata.json"
     info = json.loads(meta_path.read_text()) if meta_path.exists() else {}
-    obs, act, rew = [], [], []
+    episodes = []
     try:
         with h5py.File(f, "r") as h:
             keys = sorted((k for k in h.keys() if k.startswith("episode_")), key=lambda k: int(k.split("_")[1]))
@@ -174,21 +197,14 @@ def read_minari(path: str | os.PathLike, task: str | None = None, rescale_action
                 if not isinstance(g["observations"], h5py.Dataset):
                     raise DemoError(f"{src}: {k}/observations is a dict space; only flat Box observations are "
                                     f"supported")
-                obs.append(np.asarray(g["observations"]))
-                act.append(np.asarray(g["actions"]) if "actions" in g else None)
-                rew.append(np.asarray(g["rewards"]) if "rewards" in g else None)
+                episodes.append((np.asarray(g["observations"]),
+                                 np.asarray(g["actions"]) if "actions" in g else None,
+                                 np.asarray(g["rewards"]) if "rewards" in g else None))
     except OSError as e:
         raise DemoError(f"{src}: not a readable HDF5 file ({e})") from None
-    if not obs:
+    if not episodes:
         raise DemoError(f"{src}: no episodes")
-    lengths = sorted({len(o) - 1 for o in obs})
-    if len(lengths) > 1 and not truncate:
-        raise DemoError(f"{src}: episodes have different lengths {lengths[:5]}{'...' if len(lengths) > 5 else ''};"
-                        f" pass truncate=True to cut them to the shortest ({lengths[0]} steps)")
-    T = lengths[0]
-    O = np.stack([o[: T + 1] for o in obs])
-    A = None if any(a is None for a in act) else np.stack([a[:T] for a in act])
-    R = None if any(r is None for r in rew) else np.stack([r[:T] for r in rew])
+    O, A, R = _stack_episodes(episodes, src, truncate)
     meta = {"source": "minari", "dataset_id": info.get("dataset_id"), "minari_version": info.get("minari_version")}
     bounds = _box_bounds(info.get("action_space"))
     if A is not None and rescale_actions and bounds is not None:
@@ -198,12 +214,7 @@ def read_minari(path: str | os.PathLike, task: str | None = None, rescale_action
             meta["actions_rescaled_from"] = [low.tolist(), high.tolist()]
     if A is not None and A.ndim == 2:
         A = A[..., None]
-    if task is not None:
-        meta["task"] = task
-    check_arrays(O, A, R, source=src)
-    demos = Demos(O, A, R, meta)
-    _check_task(demos, task, src)
-    return demos
+    return _build(O, A, R, meta, task, src)
 
 
 def write_minari(demos: Demos, dataset_dir: str | os.PathLike, dataset_id: str = "smiling/demos-v0") -> Path:
@@ -277,21 +288,8 @@ def read_d4rl(path: str | os.PathLike, task: str | None = None, truncate: bool =
         else:
             o, a, r = obs[s:e], act[s: e - 1], None if rew is None else rew[s: e - 1]
         eps.append((o, a, r))
-    lengths = sorted({len(a) for _, a, _ in eps})
-    if len(lengths) > 1 and not truncate:
-        raise DemoError(f"{src}: episodes have different lengths {lengths[:5]}{'...' if len(lengths) > 5 else ''};"
-                        f" pass truncate=True to cut them to the shortest ({lengths[0]} steps)")
-    T = lengths[0]
-    O = np.stack([o[: T + 1] for o, _, _ in eps])
-    A = np.stack([a[:T] for _, a, _ in eps])
-    R = None if rew is None else np.stack([r[:T] for _, _, r in eps])
-    meta = {"source": "d4rl"}
-    if task is not None:
-        meta["task"] = task
-    check_arrays(O, A, R, source=src)
-    demos = Demos(O, A, R, meta)
-    _check_task(demos, task, src)
-    return demos
+    O, A, R = _stack_episodes(eps, src, truncate)
+    return _build(O, A, R, {"source": "d4rl"}, task, src)
 
 
 def write_d4rl(demos: Demos, path: str | os.PathLike) -> Path:
