@@ -1,0 +1,168 @@
+"""Score models fitted by denoising score matching, and the SMILING cost built from two of them.
+
+Training objective (paper Alg. 1 line 1, in noise-prediction form, Remark 1): with x standardized by the
+*expert* data's mean and std,
+
+    L(g) = E_{x, u ~ U[0,1), eps ~ N(0, I)} || g(alpha(u) x + sigma(u) eps, u) - eps ||^2.
+
+The minimiser is g*(x_u, u) = -sigma(u) grad log p_u(x_u), so differences of denoising errors estimate
+differences of diffusion scores (paper Eq. 2-4).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from functools import partial
+
+import flax.serialization
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from smiling.diffusion.network import ScoreNet
+from smiling.diffusion.schedules import Schedule, stratified_levels
+
+
+@dataclasses.dataclass(frozen=True)
+class ScoreConfig:
+    """Score network and training hyperparameters (paper defaults: 1 x 256, 16-d time embedding, lr 5e-3,
+    batch 1024, AdamW weight decay 0.01)."""
+
+    schedule: Schedule = Schedule()
+    width: int = 256
+    depth: int = 1
+    time_dim: int = 16
+    linear: bool = False
+    """Remove all activations (Fig. 5 ablation)."""
+    lr: float = 5e-3
+    weight_decay: float = 0.01
+    batch_size: int = 1024
+
+
+class ScoreModel:
+    """An eps-prediction network with its standardization and optimizer state.
+
+    ``mean``/``std`` standardize raw states (use the expert data's statistics for both the expert and the
+    learner model, so that both live in one space).
+    """
+
+    def __init__(self, dim: int, config: ScoreConfig, mean: np.ndarray, std: np.ndarray, seed: int = 0):
+        self.dim, self.config = int(dim), config
+        self.mean = jnp.asarray(mean, jnp.float32).reshape(dim)
+        self.std = jnp.asarray(std, jnp.float32).reshape(dim)
+        self.net = ScoreNet(dim, config.width, config.depth, config.time_dim, config.linear)
+        self.tx = optax.adamw(config.lr, weight_decay=config.weight_decay)
+        key = jax.random.PRNGKey(seed)
+        self.key, init_key = jax.random.split(key)
+        self.params = self.net.init(init_key, jnp.zeros((1, dim)), jnp.zeros((1,)))
+        self.opt_state = self.tx.init(self.params)
+        self._fit = jax.jit(self._fit_impl, static_argnums=(3,))
+        self._loss = jax.jit(self._loss_impl)
+
+    @staticmethod
+    def standardization(states: np.ndarray, eps: float = 1e-3) -> tuple[np.ndarray, np.ndarray]:
+        states = np.asarray(states, np.float64)
+        return states.mean(0).astype(np.float32), (states.std(0) + eps).astype(np.float32)
+
+    def standardize(self, states):
+        return (jnp.asarray(states, jnp.float32) - self.mean) / self.std
+
+    # --- training ------------------------------------------------------------------------------------
+    def _loss_impl(self, params, x, key):
+        k_u, k_eps = jax.random.split(key)
+        u = jax.random.uniform(k_u, (x.shape[0],))
+        eps = jax.random.normal(k_eps, x.shape)
+        alpha, sigma = self.config.schedule.alpha_sigma(u)
+        xu = alpha[:, None] * x + sigma[:, None] * eps
+        return jnp.mean(jnp.sum((self.net.apply(params, xu, u) - eps) ** 2, axis=-1))
+
+    def _fit_impl(self, params, opt_state, data, steps, key):
+        def step(carry, k):
+            params, opt_state = carry
+            k_idx, k_loss = jax.random.split(k)
+            idx = jax.random.randint(k_idx, (self.config.batch_size,), 0, data.shape[0])
+            loss, grads = jax.value_and_grad(self._loss_impl)(params, data[idx], k_loss)
+            updates, opt_state = self.tx.update(grads, opt_state, params)
+            return (optax.apply_updates(params, updates), opt_state), loss
+
+        (params, opt_state), losses = jax.lax.scan(step, (params, opt_state), jax.random.split(key, steps))
+        return params, opt_state, losses.mean()
+
+    def fit(self, states: np.ndarray, steps: int) -> float:
+        """``steps`` Adam(W) steps on minibatches drawn uniformly from ``states`` (raw); returns mean loss."""
+        if steps < 1:
+            raise ValueError(f"steps must be >= 1, got {steps}")
+        data = self.standardize(states)
+        self.key, k = jax.random.split(self.key)
+        self.params, self.opt_state, loss = self._fit(self.params, self.opt_state, data, int(steps), k)
+        return float(loss)
+
+    def loss(self, states: np.ndarray, seed: int = 0) -> float:
+        """Denoising loss on ``states`` (raw) with a fixed key: a validation loss comparable across calls."""
+        return float(self._loss(self.params, self.standardize(states), jax.random.PRNGKey(seed)))
+
+    def eps_hat(self, states_std, u):
+        """Network output on standardized inputs (for tests and analysis)."""
+        return self.net.apply(self.params, jnp.asarray(states_std, jnp.float32), jnp.asarray(u, jnp.float32))
+
+    # --- persistence ---------------------------------------------------------------------------------
+    def to_bytes(self) -> bytes:
+        return flax.serialization.msgpack_serialize({
+            "params": flax.serialization.to_state_dict(self.params),
+            "opt_state": flax.serialization.to_state_dict(self.opt_state),
+            "mean": np.asarray(self.mean), "std": np.asarray(self.std), "key": np.asarray(self.key)})
+
+    def load_bytes(self, data: bytes) -> None:
+        d = flax.serialization.msgpack_restore(data)
+        self.params = flax.serialization.from_state_dict(self.params, d["params"])
+        self.opt_state = flax.serialization.from_state_dict(self.opt_state, d["opt_state"])
+        self.mean, self.std = jnp.asarray(d["mean"]), jnp.asarray(d["std"])
+        self.key = jnp.asarray(d["key"])
+
+
+def denoising_error_gap(net: ScoreNet, schedule: Schedule, params_a, params_b, x_std, key, num_levels: int):
+    """Per-state Monte-Carlo estimate of E_{u, eps}[ ||g_a(x_u, u) - eps||^2 - ||g_b(x_u, u) - eps||^2 ].
+
+    Both networks see the *same* (u, eps) pairs (common random numbers), and each state gets its own
+    stratified set of ``num_levels`` noise levels (one per stratum [k/K, (k+1)/K)). Returns (B,) estimates
+    and the (B, K) per-sample gaps. Paper Eq. 4 is this with a = expert, b = learner.
+    """
+    B, d = x_std.shape
+    k_u, k_eps = jax.random.split(key)
+    u = stratified_levels(k_u, B, num_levels)                      # (B, K)
+    eps = jax.random.normal(k_eps, (B, num_levels, d))
+    alpha, sigma = schedule.alpha_sigma(u)
+    xu = alpha[..., None] * x_std[:, None, :] + sigma[..., None] * eps
+    flat_x, flat_u = xu.reshape(B * num_levels, d), u.reshape(-1)
+    err_a = jnp.sum((net.apply(params_a, flat_x, flat_u) - eps.reshape(-1, d)) ** 2, -1)
+    err_b = jnp.sum((net.apply(params_b, flat_x, flat_u) - eps.reshape(-1, d)) ** 2, -1)
+    gaps = (err_a - err_b).reshape(B, num_levels)
+    return gaps.mean(axis=1), gaps
+
+
+@partial(jax.jit, static_argnums=(0, 1, 6))
+def _gap_jit(net, schedule, params_a, params_b, x_std, key, num_levels):
+    return denoising_error_gap(net, schedule, params_a, params_b, x_std, key, num_levels)
+
+
+def ds_divergence(model_a: ScoreModel, model_b: ScoreModel, states_b: np.ndarray, num_levels: int = 64,
+                  seed: int = 0, chunk: int = 4096) -> tuple[float, float]:
+    """Estimated DS divergence of the distribution of ``states_b`` from that of ``model_a``'s data:
+
+        E_{s ~ B} E_{u, eps} [ ||g_A - eps||^2 - ||g_B - eps||^2 ]   (Eq. 2 in noise-prediction units),
+
+    with its standard error over states. Both models must share one standardization and architecture.
+    """
+    if model_a.net != model_b.net or model_a.config.schedule != model_b.config.schedule:
+        raise ValueError("both score models must share one network architecture and schedule")
+    x = model_a.standardize(states_b)
+    key = jax.random.PRNGKey(seed)
+    per_state = []
+    for i in range(0, x.shape[0], chunk):
+        key, k = jax.random.split(key)
+        est, _ = _gap_jit(model_a.net, model_a.config.schedule, model_a.params, model_b.params, x[i:i + chunk], k,
+                          num_levels)
+        per_state.append(np.asarray(est, np.float64))
+    v = np.concatenate(per_state)
+    return float(v.mean()), float(v.std(ddof=1) / np.sqrt(len(v))) if len(v) > 1 else float("nan")
