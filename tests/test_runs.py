@@ -140,3 +140,11 @@ def test_atomic_writes_get_normal_file_permissions(tmp_path):
     mask = os.umask(0)
     os.umask(mask)
     assert (tmp_path / "f.bin").stat().st_mode & 0o777 == 0o666 & ~mask
+
+
+def test_plot_title_names_task_algo_and_seed(tmp_path):
+    from smiling.runs import plot_title
+
+    train(tiny_config(steps=50, seed=4), tmp_path / "r", quiet=True)
+    assert plot_title(read_json(tmp_path / "r" / "config.json"), "x") == "dmc:ball_in_cup-catch: SAC, seed 4"
+    assert plot_title({}, "fallback") == "fallback"

@@ -137,6 +137,13 @@ class Checkpoints:
         return final
 
 
+def plot_title(saved_config: dict, fallback: str) -> str:
+    cfg = saved_config.get("config", {})
+    if "task" not in cfg:
+        return fallback
+    return f"{cfg['task']}: {saved_config.get('algo', '?').upper()}, seed {cfg.get('seed', '?')}"
+
+
 def plot_run(run_dir: str | os.PathLike, out: str | os.PathLike | None = None) -> Path:
     """Plot train and eval return against env steps; writes curve.png in the run directory by default."""
     import matplotlib
@@ -146,7 +153,8 @@ def plot_run(run_dir: str | os.PathLike, out: str | os.PathLike | None = None) -
 
     run_dir = Path(run_dir)
     rows = read_metrics(run_dir)
-    cfg = read_json(run_dir / "config.json") if (run_dir / "config.json").exists() else {}
+    saved = read_json(run_dir / "config.json") if (run_dir / "config.json").exists() else {}
+    cfg = saved.get("config", {})
     fig, ax = plt.subplots(figsize=(6, 3.6), dpi=120)
     tr = [(int(r["step"]), float(r["train_return"])) for r in rows if r.get("train_return")]
     ev = [(int(r["step"]), float(r["eval_return"]), float(r["eval_return_std"] or 0)) for r in rows
@@ -159,7 +167,7 @@ def plot_run(run_dir: str | os.PathLike, out: str | os.PathLike | None = None) -
         ax.fill_between(s, [a - b for a, b in zip(m, sd)], [a + b for a, b in zip(m, sd)], color="C0", alpha=0.2)
     ax.set_xlabel("environment steps")
     ax.set_ylabel("return")
-    ax.set_title(f"{cfg.get('task', run_dir.name)}  (seed {cfg.get('seed', '?')})")
+    ax.set_title(plot_title(saved, run_dir.name))
     ax.grid(alpha=0.3)
     ax.legend(loc="best", fontsize=8)
     fig.tight_layout()
