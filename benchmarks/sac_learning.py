@@ -24,7 +24,7 @@ def main() -> None:
     p.add_argument("--quiet", action="store_true")
     a = p.parse_args()
     out = Path(a.out)
-    cfg = TrainConfig(task=a.task, steps=a.steps, seed=a.seed, eval_episodes=10)
+    cfg = TrainConfig(task=a.task, steps=a.steps, seed=a.seed, eval_episodes=10)  # a larger --steps extends
     summary = train(cfg, out, resume=(out / "config.json").exists(), quiet=a.quiet)
     print(summary)
     for r in read_metrics(out):

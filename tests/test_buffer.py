@@ -65,4 +65,14 @@ def test_state_dict_round_trip():
         np.testing.assert_array_equal(getattr(buf, k), getattr(other, k))
     assert (other.size, other.ptr) == (buf.size, buf.ptr)
     with pytest.raises(ValueError, match="capacity"):
-        ReplayBuffer(3, 2, 11).load_state_dict(buf.state_dict())
+        ReplayBuffer(3, 2, 9).load_state_dict(buf.state_dict())  # smaller than the saved one
+
+
+def test_load_into_a_larger_buffer_keeps_chronological_order():
+    buf = filled(13, capacity=10)  # wrapped: holds transitions 3..12, ptr 3
+    big = ReplayBuffer(3, 2, 20)
+    big.load_state_dict(buf.state_dict())
+    assert (big.size, big.ptr) == (10, 10)
+    assert big.reward[:10].tolist() == list(range(3, 13))
+    with pytest.raises(ValueError, match="capacity"):
+        ReplayBuffer(3, 2, 5).load_state_dict(buf.state_dict())

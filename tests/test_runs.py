@@ -148,3 +148,14 @@ def test_plot_title_names_task_algo_and_seed(tmp_path):
     train(tiny_config(steps=50, seed=4), tmp_path / "r", quiet=True)
     assert plot_title(read_json(tmp_path / "r" / "config.json"), "x") == "dmc:ball_in_cup-catch: SAC, seed 4"
     assert plot_title({}, "fallback") == "fallback"
+
+
+def test_extending_a_finished_run_continues_it(tmp_path):
+    train(tiny_config(steps=150), tmp_path / "ext", quiet=True)
+    train(tiny_config(steps=250), tmp_path / "ext", resume=True, quiet=True)
+    assert load_config(tmp_path / "ext").steps == 250
+    assert read_json(tmp_path / "ext" / "config.json")["extended_from_steps"] == [150]
+    steps = [int(r["step"]) for r in read_metrics(tmp_path / "ext")]
+    assert steps == [0, 50, 100, 150, 200, 250]
+    with pytest.raises(ValueError, match=r"\['steps', 'seed'\]; only steps may change"):
+        train(tiny_config(steps=300, seed=9), tmp_path / "ext", resume=True, quiet=True)

@@ -28,6 +28,8 @@ class TrainExpert(TrainConfig):
     """Run directory (default runs/<task>-sac-s<seed>-<time>)."""
     resume: str | None = None
     """Continue the run in this directory from its newest checkpoint (its saved config is used)."""
+    extend_to: int | None = None
+    """With --resume: train on to this many env steps in total (config.json is updated)."""
     quiet: bool = False
     """No progress bar."""
 
@@ -104,8 +106,12 @@ def cmd_tasks(a: Tasks) -> None:
 def cmd_train_expert(a: TrainExpert) -> None:
     from smiling.algos.offpolicy import load_config, train
 
+    if a.extend_to is not None and not a.resume:
+        raise ValueError("--extend-to needs --resume RUN_DIR")
     if a.resume:
         cfg = load_config(a.resume)
+        if a.extend_to is not None:
+            cfg = dataclasses.replace(cfg, steps=a.extend_to)
         out = a.resume
         print(f"resuming {out} with its saved config ({cfg.task}, {cfg.steps} steps, seed {cfg.seed})",
               file=sys.stderr)

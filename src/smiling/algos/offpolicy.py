@@ -117,7 +117,8 @@ def _save_checkpoint(ckpts: Checkpoints, agent: SAC, state, buffer: ReplayBuffer
 def train(cfg: TrainConfig, run_dir: str | Path, resume: bool = False, quiet: bool = False) -> dict:
     """Train SAC on ``cfg.task``'s reward, writing to ``run_dir``; returns a summary dict.
 
-    With ``resume=True`` the run continues from the newest checkpoint in ``run_dir`` (its config.json wins).
+    With ``resume=True`` the run continues from the newest checkpoint in ``run_dir``; ``cfg`` must equal the
+    saved config except possibly ``steps`` (a larger value extends the run, and config.json records it).
     """
     run_dir = Path(run_dir)
     cfg.validate()
@@ -125,6 +126,16 @@ def train(cfg: TrainConfig, run_dir: str | Path, resume: bool = False, quiet: bo
     if resume:
         if not (run_dir / "config.json").exists():
             raise FileNotFoundError(f"{run_dir}: no config.json, not a run directory to resume")
+        saved = load_config(run_dir)
+        if cfg != saved:
+            diff = [f.name for f in dataclasses.fields(cfg) if getattr(cfg, f.name) != getattr(saved, f.name)]
+            if diff != ["steps"]:
+                raise ValueError(f"{run_dir}: resuming with a config that differs from the saved one in {diff}; "
+                                 f"only steps may change (to extend a run)")
+            data = read_json(run_dir / "config.json")
+            data["config"]["steps"] = cfg.steps
+            data.setdefault("extended_from_steps", []).append(saved.steps)
+            atomic_write_json(run_dir / "config.json", data)
     elif (run_dir / "config.json").exists():
         raise FileExistsError(f"{run_dir} already holds a run: pass --resume {run_dir} to continue it, "
                               f"or choose another --out")

@@ -79,11 +79,19 @@ class ReplayBuffer:
         return d
 
     def load_state_dict(self, d) -> None:
+        """Restore a `state_dict`. Same capacity: the exact layout. Larger capacity (a run extended to more
+        steps): the transitions in chronological order, oldest first."""
         size, ptr, capacity, obs_dim, action_dim = (int(x) for x in d["meta"])
-        if (capacity, obs_dim, action_dim) != (self.capacity, self.obs_dim, self.action_dim):
+        if (obs_dim, action_dim) != (self.obs_dim, self.action_dim) or capacity > self.capacity:
             raise ValueError(
                 f"buffer checkpoint has capacity/obs_dim/action_dim {(capacity, obs_dim, action_dim)}, "
                 f"this buffer has {(self.capacity, self.obs_dim, self.action_dim)}")
+        if capacity == self.capacity:
+            for k in _FIELDS:
+                getattr(self, k)[:size] = d[k]
+            self.size, self.ptr = size, ptr
+            return
+        order = np.concatenate([np.arange(ptr, size), np.arange(0, ptr)]) if size == capacity else np.arange(size)
         for k in _FIELDS:
-            getattr(self, k)[:size] = d[k]
-        self.size, self.ptr = size, ptr
+            getattr(self, k)[:size] = d[k][order]
+        self.size, self.ptr = size, size % self.capacity
