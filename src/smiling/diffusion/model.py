@@ -12,8 +12,6 @@ differences of diffusion scores (paper Eq. 2-4).
 from __future__ import annotations
 
 import dataclasses
-from functools import partial
-
 import flax.serialization
 import jax
 import jax.numpy as jnp
@@ -141,9 +139,8 @@ def denoising_error_gap(net: ScoreNet, schedule: Schedule, params_a, params_b, x
     return gaps.mean(axis=1), gaps
 
 
-@partial(jax.jit, static_argnums=(0, 1, 6))
-def _gap_jit(net, schedule, params_a, params_b, x_std, key, num_levels):
-    return denoising_error_gap(net, schedule, params_a, params_b, x_std, key, num_levels)
+denoising_error_gap_jit = jax.jit(denoising_error_gap, static_argnums=(0, 1, 6))
+"""`denoising_error_gap` compiled once per (network, schedule, K)."""
 
 
 def ds_divergence(model_a: ScoreModel, model_b: ScoreModel, states_b: np.ndarray, num_levels: int = 64,
@@ -161,7 +158,7 @@ def ds_divergence(model_a: ScoreModel, model_b: ScoreModel, states_b: np.ndarray
     per_state = []
     for i in range(0, x.shape[0], chunk):
         key, k = jax.random.split(key)
-        est, _ = _gap_jit(model_a.net, model_a.config.schedule, model_a.params, model_b.params, x[i:i + chunk], k,
+        est, _ = denoising_error_gap_jit(model_a.net, model_a.config.schedule, model_a.params, model_b.params, x[i:i + chunk], k,
                           num_levels)
         per_state.append(np.asarray(est, np.float64))
     v = np.concatenate(per_state)

@@ -1,0 +1,80 @@
+"""The reward-model interface shared by every adversarial or score-based imitation algorithm.
+
+A reward model sees learner data through ``update(learner_features)`` (called every N env steps by the
+loop) and scores transitions through ``reward(obs, action, next_obs) -> (n,) float32``, which the replay
+buffer calls at sample time (`smiling.rl.ReplayBuffer.sample(reward_fn=...)`), so the RL update always uses
+the current model. ``features(obs, action, next_obs)`` says what the model looks at: the next state for
+state-only imitation, the (state, action) pair with ``use_actions``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class RewardModel:
+    use_actions: bool = False
+
+    def features(self, obs: np.ndarray, action: np.ndarray, next_obs: np.ndarray) -> np.ndarray:
+        if self.use_actions:
+            return np.concatenate([obs, action], axis=-1)
+        return next_obs
+
+    def update(self, learner_features: np.ndarray) -> dict[str, float]:
+        """Take in newly collected learner features and refit; returns metrics to log."""
+        raise NotImplementedError
+
+    def reward(self, obs: np.ndarray, action: np.ndarray, next_obs: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def state_dict(self) -> dict[str, bytes]:
+        """Files to checkpoint (name -> bytes); never pickle."""
+        raise NotImplementedError
+
+    def load_state_dict(self, files: dict[str, bytes]) -> None:
+        raise NotImplementedError
+
+
+class Reservoir:
+    """A uniform sample of at most ``capacity`` rows from everything ever added (Vitter's algorithm R).
+
+    SMILING's learner score model is fitted on *all* learner states so far (Follow-the-Leader by data
+    aggregation, paper §4); the reservoir keeps that aggregate in bounded memory as an unbiased sample, so
+    old policies keep their weight in proportion to the steps they ran. (The reference code instead keeps a
+    FIFO window of the last 200k states, which forgets old policies.)
+    """
+
+    def __init__(self, dim: int, capacity: int, seed: int = 0):
+        self.data = np.zeros((capacity, dim), np.float32)
+        self.capacity, self.size, self.seen = int(capacity), 0, 0
+        self.rng = np.random.default_rng(seed)
+
+    def add(self, rows: np.ndarray) -> None:
+        for row in np.asarray(rows, np.float32).reshape(-1, self.data.shape[1]):
+            if self.size < self.capacity:
+                self.data[self.size] = row
+                self.size += 1
+            else:
+                j = self.rng.integers(0, self.seen + 1)
+                if j < self.capacity:
+                    self.data[j] = row
+            self.seen += 1
+
+    def sample(self) -> np.ndarray:
+        return self.data[: self.size]
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        import json
+
+        return {"data": self.data[: self.size].copy(), "meta": np.array([self.size, self.seen, self.capacity]),
+                "rng": np.array(json.dumps(self.rng.bit_generator.state))}
+
+    def load_state_dict(self, d) -> None:
+        import json
+
+        size, seen, capacity = (int(x) for x in d["meta"])
+        if capacity != self.capacity:
+            raise ValueError(f"reservoir checkpoint has capacity {capacity}, this reservoir {self.capacity}")
+        self.data[:size] = d["data"]
+        self.size, self.seen = size, seen
+        self.rng.bit_generator.state = json.loads(str(d["rng"]))

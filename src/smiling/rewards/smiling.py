@@ -1,0 +1,140 @@
+"""SMILING's reward model (paper Algorithm 1, cost of Eq. 4 in noise-prediction form, Remark 1).
+
+* The expert score g_e is fitted once on the expert's states (standardized with the expert statistics) and
+  cached on disk by a hash of the demonstrations and the score config (``$SMILING_CACHE``, default
+  ``~/.cache/smiling``), as Flax msgpack.
+* The learner score g_k is warm-started and refitted on a reservoir sample of *all* learner states so far
+  (`Reservoir`) at every ``update`` (the loop calls it every ~1000 env steps, as in the paper).
+* Cost, per state s, with K noise levels stratified per state and one eps per level shared by both networks:
+
+      c(s) = 1/K sum_k ||g_e(x_k, u_k) - eps_k||^2 - ||g_k(x_k, u_k) - eps_k||^2,  x_k = alpha_k s + sigma_k eps_k
+
+  reward = -(c(s) - mu) / sd * reward_std (paper §6: mean 0, std 0.1).
+* Normalization statistics (mu, sd) are refreshed after every update on a fixed probe of learner states and
+  then held fixed, so the reward is stationary between updates. sd is the spread of the *true* cost across
+  states: the Monte-Carlo variance of each estimate (var_k / K) is subtracted from the spread of the
+  estimates, so a small K does not inflate sd and shrink the signal.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import io
+import json
+import os
+from pathlib import Path
+
+import jax
+import numpy as np
+
+from smiling.diffusion.model import ScoreConfig, ScoreModel, denoising_error_gap_jit
+from smiling.rewards.base import Reservoir, RewardModel
+from smiling.utils.io import atomic_write_bytes
+
+
+@dataclasses.dataclass(frozen=True)
+class SmilingConfig:
+    score: ScoreConfig = ScoreConfig()
+    num_levels: int = 500
+    """K noise levels per state in the cost (paper: 500)."""
+    expert_steps: int = 20_000
+    """Score-matching steps for the expert model (paper: 4000 epochs of 5000 states at batch 1024)."""
+    learner_steps: int = 100
+    """Score-matching steps per update of the learner model (paper: ~98)."""
+    memory: int = 100_000
+    """Learner states kept (reservoir sample of all states so far)."""
+    reward_std: float = 0.1
+    """Standard deviation of the normalized reward (paper: 0.1)."""
+    probe: int = 4096
+    """Learner states used to refresh the normalization statistics after each update."""
+    use_actions: bool = False
+    """Score (state, action) pairs instead of states (paper §6.2)."""
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("SMILING_CACHE", Path.home() / ".cache" / "smiling"))
+
+
+def expert_cache_key(features: np.ndarray, cfg: SmilingConfig, seed: int) -> str:
+    h = hashlib.sha256()
+    h.update(np.ascontiguousarray(features, np.float32).tobytes())
+    h.update(str(features.shape).encode())
+    h.update(json.dumps([dataclasses.asdict(cfg.score), cfg.expert_steps, seed], sort_keys=True,
+                        default=str).encode())
+    return h.hexdigest()[:24]
+
+
+class SmilingReward(RewardModel):
+    def __init__(self, expert_features: np.ndarray, config: SmilingConfig = SmilingConfig(), seed: int = 0,
+                 use_cache: bool = True):
+        expert_features = np.asarray(expert_features, np.float32)
+        if expert_features.ndim != 2 or len(expert_features) < 2:
+            raise ValueError(f"expert features must be (n >= 2, dim), got {expert_features.shape}")
+        self.config, self.use_actions = config, config.use_actions
+        dim = expert_features.shape[1]
+        mean, std = ScoreModel.standardization(expert_features)
+        self.expert = ScoreModel(dim, config.score, mean, std, seed=seed)
+        self.learner = ScoreModel(dim, config.score, mean, std, seed=seed + 1)
+        self.memory = Reservoir(dim, config.memory, seed=seed + 2)
+        self.key = jax.random.PRNGKey(seed + 3)
+        self.norm = (0.0, 1.0)
+        self.updates = 0
+        path = cache_dir() / "expert_scores" / f"{expert_cache_key(expert_features, config, seed)}.msgpack"
+        if use_cache and path.exists():
+            self.expert.load_bytes(path.read_bytes())
+            self.expert_loss = self.expert.loss(expert_features)
+        else:
+            self.expert.fit(expert_features, config.expert_steps)
+            self.expert_loss = self.expert.loss(expert_features)
+            if use_cache:
+                atomic_write_bytes(path, self.expert.to_bytes())
+
+    def cost_samples(self, features: np.ndarray, key=None):
+        """(per-state cost estimates (n,), per-sample gaps (n, K)) for raw features."""
+        if key is None:
+            self.key, key = jax.random.split(self.key)
+        x = self.expert.standardize(features)
+        est, gaps = denoising_error_gap_jit(self.expert.net, self.config.score.schedule, self.expert.params, self.learner.params,
+                             x, key, self.config.num_levels)
+        return np.asarray(est), np.asarray(gaps)
+
+    def cost(self, features: np.ndarray) -> np.ndarray:
+        return self.cost_samples(features)[0]
+
+    def refresh_normalization(self, probe: np.ndarray) -> tuple[float, float]:
+        est, gaps = self.cost_samples(probe)
+        mc_var = gaps.var(axis=1, ddof=1).mean() / gaps.shape[1] if gaps.shape[1] > 1 else 0.0
+        true_var = max(float(est.var()) - float(mc_var), 1e-3 * float(est.var()) + 1e-12)
+        self.norm = (float(est.mean()), float(np.sqrt(true_var)))
+        return self.norm
+
+    def update(self, learner_features: np.ndarray) -> dict[str, float]:
+        self.memory.add(learner_features)
+        data = self.memory.sample()
+        loss = self.learner.fit(data, self.config.learner_steps)
+        rng = np.random.default_rng(self.updates)
+        probe = data[rng.integers(0, len(data), min(self.config.probe, len(data)))]
+        mu, sd = self.refresh_normalization(probe)
+        self.updates += 1
+        return {"score_loss_learner": loss, "score_loss_expert": self.expert_loss, "cost_mean": mu, "cost_std": sd}
+
+    def reward(self, obs, action, next_obs) -> np.ndarray:
+        c = self.cost(self.features(obs, action, next_obs))
+        mu, sd = self.norm
+        return (-(c - mu) / sd * self.config.reward_std).astype(np.float32)
+
+    def state_dict(self) -> dict[str, bytes]:
+        buf = io.BytesIO()
+        np.savez(buf, **self.memory.state_dict())
+        return {"learner_score.msgpack": self.learner.to_bytes(), "memory.npz": buf.getvalue(),
+                "reward.json": json.dumps({"norm": self.norm, "updates": self.updates,
+                                           "key": np.asarray(self.key).tolist()}).encode()}
+
+    def load_state_dict(self, files: dict[str, bytes]) -> None:
+        self.learner.load_bytes(files["learner_score.msgpack"])
+        with np.load(io.BytesIO(files["memory.npz"]), allow_pickle=False) as z:
+            self.memory.load_state_dict({k: z[k] for k in z.files})
+        meta = json.loads(files["reward.json"])
+        self.norm, self.updates = tuple(meta["norm"]), meta["updates"]
+        self.key = jax.numpy.asarray(np.asarray(meta["key"], np.uint32))
