@@ -148,3 +148,39 @@ def test_score_model_round_trip_and_validation_loss(tmp_path):
     assert m2.loss(states) == after
     with pytest.raises(ValueError, match="steps"):
         m.fit(states, 0)
+
+
+def test_divergence_cli(tmp_path, smiling_cmd):
+    import json
+    import subprocess
+
+    from smiling.data import Demos, save_npz
+
+    rng = np.random.default_rng(0)
+    mk = lambda shift: Demos((rng.normal(size=(4, 1001, 3)) + [shift, 0, 0]).astype(np.float32))  # noqa: E731
+    save_npz(mk(0.0), tmp_path / "a.npz")
+    save_npz(mk(0.0), tmp_path / "b.npz")
+    save_npz(mk(1.5), tmp_path / "c.npz")
+    out = {}
+    for name in ("b", "c"):
+        r = subprocess.run([*smiling_cmd, "divergence", "--expert", str(tmp_path / "a.npz"), "--learner",
+                            str(tmp_path / f"{name}.npz"), "--steps", "1500", "--json"],
+                           capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0, r.stderr
+        out[name] = json.loads(r.stdout)
+    assert {"ds_divergence", "stderr"} <= set(out["b"])
+    assert out["c"]["ds_divergence"] > 10 * abs(out["b"]["ds_divergence"])
+    assert out["c"]["ds_divergence"] > 5 * out["c"]["stderr"]
+    r = subprocess.run([*smiling_cmd, "divergence", "--expert", str(tmp_path / "a.npz"), "--learner",
+                        str(tmp_path / "missing.npz")], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2 and "missing.npz: file not found" in r.stderr
+
+
+def test_estimate_ds_divergence_rejects_bad_inputs():
+    from smiling.diffusion import estimate_ds_divergence
+
+    a = np.zeros((100, 3), np.float32)
+    with pytest.raises(ValueError, match="dimension 3, learner states 2"):
+        estimate_ds_divergence(a, np.zeros((100, 2), np.float32))
+    with pytest.raises(ValueError, match="learner states contain NaN"):
+        estimate_ds_divergence(a, np.full((100, 3), np.nan, np.float32))

@@ -72,6 +72,29 @@ class DemosInfo:
 
 
 @dataclasses.dataclass
+class Divergence:
+    """Estimate the DS divergence of a learner's states from an expert's (paper Eq. 2, noise-prediction units).
+
+    Fits a score model to each state set (standardized with the expert's statistics) and averages
+    ||g_expert - eps||^2 - ||g_learner - eps||^2 over held-out learner states; 0 means indistinguishable.
+    """
+
+    expert: str
+    """Expert demonstrations: .npz, Minari dir, D4RL .hdf5, or a task id with bundled demos."""
+    learner: str
+    """Learner states, in any of the same forms."""
+    steps: int = 5000
+    """Score-matching steps for each model."""
+    num_levels: int = 64
+    """Noise levels per state (stratified)."""
+    schedule: str = "cosine"
+    """Noise schedule: ddpm, cosine or ou."""
+    seed: int = 0
+    json: bool = False
+    """Print one JSON object."""
+
+
+@dataclasses.dataclass
 class Plot:
     """Plot a run's learning curve to RUN_DIR/curve.png (or --out)."""
 
@@ -153,6 +176,21 @@ def cmd_demos_info(a: DemosInfo) -> None:
     print(describe(load_demos(a.file)))
 
 
+def cmd_divergence(a: Divergence) -> None:
+    from smiling.data import load_demos
+    from smiling.diffusion import Schedule, ScoreConfig, estimate_ds_divergence
+
+    expert, learner = load_demos(a.expert), load_demos(a.learner)
+    res = estimate_ds_divergence(expert.states(), learner.states(), ScoreConfig(schedule=Schedule(a.schedule)),
+                                 steps=a.steps, num_levels=a.num_levels, seed=a.seed)
+    res.update(expert=a.expert, learner=a.learner)
+    if a.json:
+        print(json.dumps(res))
+    else:
+        print(f"DS divergence of {a.learner} from {a.expert}: {res['ds_divergence']:.4f} +- {res['stderr']:.4f} "
+              f"(standard error over {res['learner_eval_states']} held-out learner states)")
+
+
 def cmd_plot(a: Plot) -> None:
     from smiling.runs import plot_run
 
@@ -182,6 +220,7 @@ COMMANDS = {
     "evaluate": (Evaluate, cmd_evaluate),
     "demos": (Demos, cmd_demos),
     "demos-info": (DemosInfo, cmd_demos_info),
+    "divergence": (Divergence, cmd_divergence),
     "plot": (Plot, cmd_plot),
     "demo": (Demo, cmd_demo),
 }

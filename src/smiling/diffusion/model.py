@@ -163,3 +163,35 @@ def ds_divergence(model_a: ScoreModel, model_b: ScoreModel, states_b: np.ndarray
         per_state.append(np.asarray(est, np.float64))
     v = np.concatenate(per_state)
     return float(v.mean()), float(v.std(ddof=1) / np.sqrt(len(v))) if len(v) > 1 else float("nan")
+
+
+def estimate_ds_divergence(expert_states: np.ndarray, learner_states: np.ndarray,
+                           config: ScoreConfig = ScoreConfig(), steps: int = 5000, num_levels: int = 64,
+                           holdout: float = 0.2, seed: int = 0) -> dict:
+    """Fit score models to both state sets and estimate the DS divergence of the learner's states from the
+    expert's (see `ds_divergence`), on learner states held out from the learner model's fit.
+
+    Both models standardize with the expert statistics. Returns a dict with ``ds_divergence``, ``stderr``,
+    the final training losses and the sizes used.
+    """
+    a = np.asarray(expert_states, np.float32)
+    b = np.asarray(learner_states, np.float32)
+    for name, x in (("expert", a), ("learner", b)):
+        if x.ndim != 2 or len(x) < 10:
+            raise ValueError(f"{name} states must be (n >= 10, dim), got {x.shape}")
+        if not np.all(np.isfinite(x)):
+            raise ValueError(f"{name} states contain NaN or inf")
+    if a.shape[1] != b.shape[1]:
+        raise ValueError(f"expert states have dimension {a.shape[1]}, learner states {b.shape[1]}")
+    perm = np.random.default_rng(seed).permutation(len(b))
+    n_eval = max(1, int(round(holdout * len(b))))
+    b_eval, b_fit = b[perm[:n_eval]], b[perm[n_eval:]]
+    mean, std = ScoreModel.standardization(a)
+    model_a = ScoreModel(a.shape[1], config, mean, std, seed=seed)
+    model_b = ScoreModel(a.shape[1], config, mean, std, seed=seed + 1)
+    loss_a = model_a.fit(a, steps)
+    loss_b = model_b.fit(b_fit, steps)
+    div, se = ds_divergence(model_a, model_b, b_eval, num_levels=num_levels, seed=seed)
+    return {"ds_divergence": div, "stderr": se, "expert_states": len(a), "learner_fit_states": len(b_fit),
+            "learner_eval_states": len(b_eval), "num_levels": num_levels, "steps": steps,
+            "schedule": config.schedule.kind, "expert_score_loss": loss_a, "learner_score_loss": loss_b}
