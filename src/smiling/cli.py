@@ -10,6 +10,7 @@ from pathlib import Path
 import tyro
 
 from smiling.algos.offpolicy import TrainConfig
+from smiling.rewards import SmilingConfig
 
 
 @dataclasses.dataclass
@@ -24,8 +25,39 @@ class Tasks:
 class TrainExpert(TrainConfig):
     """Train SAC on a task's true reward (an expert for demonstrations)."""
 
+    algo: tyro.conf.Suppress[str] = "sac"
+    demos: tyro.conf.Suppress[str | None] = None
+    reward_update_every: tyro.conf.Suppress[int] = 1000
+    smiling: tyro.conf.Suppress[SmilingConfig] = dataclasses.field(default_factory=SmilingConfig)
     out: str | None = None
     """Run directory (default runs/<task>-sac-s<seed>-<time>)."""
+    resume: str | None = None
+    """Continue the run in this directory from its newest checkpoint (its saved config is used)."""
+    extend_to: int | None = None
+    """With --resume: train on to this many env steps in total (config.json is updated)."""
+    quiet: bool = False
+    """No progress bar."""
+
+
+@dataclasses.dataclass
+class Imitate(TrainConfig):
+    """Imitate demonstrations with SAC on an imitation reward (SMILING: paper Algorithm 1, cost Eq. 4).
+
+    The env's true return is logged for evaluation only; it is never used for learning.
+    """
+
+    algo: str = "smiling"
+    """Imitation algorithm: smiling."""
+    use_actions: bool = False
+    """Match (state, action) pairs instead of states (paper §6.2); needs demos with actions."""
+    linear: bool = False
+    """Score networks without activations (paper Fig. 5 ablation)."""
+    num_noise_samples: int | None = None
+    """K noise levels per state in the cost (default: --smiling.num-levels)."""
+    schedule: str | None = None
+    """Noise schedule: ddpm, cosine or ou (default: --smiling.score.schedule.kind)."""
+    out: str | None = None
+    """Run directory (default runs/<task>-<algo>-s<seed>-<time>)."""
     resume: str | None = None
     """Continue the run in this directory from its newest checkpoint (its saved config is used)."""
     extend_to: int | None = None
@@ -126,7 +158,23 @@ def cmd_tasks(a: Tasks) -> None:
             print(t)
 
 
-def cmd_train_expert(a: TrainExpert) -> None:
+def _config_of(a) -> TrainConfig:
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    cfg = TrainConfig(**{k: getattr(a, k) for k in fields})
+    if isinstance(a, Imitate):
+        sm = cfg.smiling
+        score = dataclasses.replace(sm.score, linear=a.linear or sm.score.linear)
+        if a.schedule is not None:
+            from smiling.diffusion import Schedule
+
+            score = dataclasses.replace(score, schedule=Schedule(a.schedule))
+        sm = dataclasses.replace(sm, score=score, use_actions=a.use_actions or sm.use_actions,
+                                 num_levels=a.num_noise_samples or sm.num_levels)
+        cfg = dataclasses.replace(cfg, smiling=sm)
+    return cfg
+
+
+def _run(a) -> None:
     from smiling.algos.offpolicy import load_config, train
 
     if a.extend_to is not None and not a.resume:
@@ -136,14 +184,23 @@ def cmd_train_expert(a: TrainExpert) -> None:
         if a.extend_to is not None:
             cfg = dataclasses.replace(cfg, steps=a.extend_to)
         out = a.resume
-        print(f"resuming {out} with its saved config ({cfg.task}, {cfg.steps} steps, seed {cfg.seed})",
-              file=sys.stderr)
+        print(f"resuming {out} with its saved config ({cfg.algo} on {cfg.task}, {cfg.steps} steps, "
+              f"seed {cfg.seed})", file=sys.stderr)
     else:
-        fields = {f.name for f in dataclasses.fields(TrainConfig)}
-        cfg = TrainConfig(**{k: getattr(a, k) for k in fields})
-        out = a.out or _default_out(cfg.task, "sac", cfg.seed)
+        cfg = _config_of(a)
+        out = a.out or _default_out(cfg.task, cfg.algo, cfg.seed)
     summary = train(cfg, out, resume=bool(a.resume), quiet=a.quiet)
     print(json.dumps(summary))
+
+
+def cmd_train_expert(a: TrainExpert) -> None:
+    _run(a)
+
+
+def cmd_imitate(a: Imitate) -> None:
+    if a.algo == "sac":
+        raise ValueError("--algo sac learns from the true reward: use `smiling train-expert`")
+    _run(a)
 
 
 def cmd_evaluate(a: Evaluate) -> None:
@@ -217,6 +274,7 @@ def cmd_demo(a: Demo) -> None:
 COMMANDS = {
     "tasks": (Tasks, cmd_tasks),
     "train-expert": (TrainExpert, cmd_train_expert),
+    "imitate": (Imitate, cmd_imitate),
     "evaluate": (Evaluate, cmd_evaluate),
     "demos": (Demos, cmd_demos),
     "demos-info": (DemosInfo, cmd_demos_info),

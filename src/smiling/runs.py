@@ -27,6 +27,7 @@ from smiling.utils.io import atomic_write_json, atomic_write_text, read_json
 METRIC_COLUMNS = [
     "step", "episode", "wall_time", "train_return", "eval_return", "eval_return_std",
     "critic_loss", "actor_loss", "alpha", "entropy", "q_mean", "steps_per_sec",
+    "cost_mean", "cost_std", "score_loss_learner", "score_loss_expert",
 ]
 
 
@@ -37,6 +38,8 @@ class MetricsLogger:
         self.path = Path(run_dir) / "metrics.csv"
         self.columns = list(columns)
         new = not self.path.exists() or self.path.stat().st_size == 0
+        if not new:
+            _migrate_header(self.path, self.columns)
         self._f = open(self.path, "a", newline="")
         self._w = csv.DictWriter(self._f, fieldnames=self.columns, extrasaction="ignore")
         if new:
@@ -62,6 +65,24 @@ class MetricsLogger:
         self._f.close()
         if self._tb is not None:
             self._tb.close()
+
+
+def _migrate_header(path: Path, columns: list[str]) -> None:
+    """Rewrite an existing metrics.csv whose header differs from ``columns`` (rows keep their values; new
+    columns are empty), so that rows appended by a newer version line up."""
+    with open(path, newline="") as f:
+        reader = csv.DictReader(f)
+        if reader.fieldnames == columns:
+            return
+        rows = list(reader)
+        dropped = set(reader.fieldnames or []) - set(columns)
+    if dropped:
+        raise ValueError(f"{path}: has columns {sorted(dropped)} that this version does not write")
+    out = io.StringIO()
+    w = csv.DictWriter(out, fieldnames=columns, lineterminator="\r\n")
+    w.writeheader()
+    w.writerows(rows)
+    atomic_write_text(path, out.getvalue())
 
 
 def _fmt(v):

@@ -1,8 +1,12 @@
-"""The off-policy training loop: SAC on a task's true reward (used to train experts).
+"""The off-policy training loop: SAC on a task's true reward (``algo="sac"``, used to train experts) or on
+an imitation reward model (``algo="smiling"``: paper Algorithm 1).
 
-Read top to bottom: config, set-up (fresh or resumed), then the loop — act, step, store, update every
-``update_every`` env steps with ``update_every * utd`` fused gradient steps, log a row per episode, evaluate
-with the mean action on a separate env, checkpoint at episode ends.
+Read top to bottom: config, set-up (fresh or resumed), then the loop — act, step, store, update the reward
+model every ``reward_update_every`` env steps with the learner features collected since its last update
+(imitation only), update SAC every ``update_every`` env steps with ``update_every * utd`` fused gradient
+steps on batches whose rewards the reward model relabels at sample time, log a row per episode, evaluate
+with the mean action on a separate env (true env return: reported, never learned from), checkpoint at
+episode ends.
 
 Determinism: episode ``k`` of training is reset with ``derive_seed(seed, 0, k)`` and evaluation episodes
 with ``derive_seed(seed, 1, step, j)``, so an env's randomness depends on the episode's index, not on
@@ -22,15 +26,17 @@ import numpy as np
 
 import smiling
 from smiling.envs import make_env, validate_task_id
+from smiling.rewards import SmilingConfig
 from smiling.rl import SAC, ReplayBuffer, SACConfig
 from smiling.runs import METRIC_COLUMNS, Checkpoints, MetricsLogger, plot_run, truncate_metrics
+from smiling.utils.config import from_dict, to_dict
 from smiling.utils.io import atomic_write_json, load_npz, read_json
 from smiling.utils.seeding import EVAL_STREAM, TRAIN_STREAM, derive_seed
 
 
 @dataclasses.dataclass
 class TrainConfig:
-    """Configuration of a SAC training run on a task's true reward."""
+    """Configuration of a training run: SAC on a task's true reward, or imitation (SMILING) on demos."""
 
     task: str = "dmc:ball_in_cup-catch"
     """Task id, e.g. dmc:cheetah-run or gym:Hopper-v5 (list them with `smiling tasks`)."""
@@ -53,7 +59,15 @@ class TrainConfig:
     buffer_capacity: int = 1_000_000
     tensorboard: bool = False
     """Also write TensorBoard events under RUN_DIR/tb."""
+    algo: str = "sac"
+    """sac: learn from the env's true reward (e.g. an expert); smiling: imitate demonstrations (Algorithm 1)."""
+    demos: str | None = None
+    """Imitation only: demonstrations (.npz, Minari dir, D4RL .hdf5) or a task id with bundled demos
+    (default: the task's bundled demos)."""
+    reward_update_every: int = 1000
+    """Imitation only: env steps between reward-model updates (paper: 1000)."""
     sac: SACConfig = dataclasses.field(default_factory=SACConfig)
+    smiling: SmilingConfig = dataclasses.field(default_factory=SmilingConfig)
 
     def validate(self) -> None:
         validate_task_id(self.task)
@@ -65,22 +79,37 @@ class TrainConfig:
             raise ValueError(f"seed_steps must be >= 0, got {self.seed_steps}")
         if self.sac.utd < 1 or self.sac.batch_size < 1:
             raise ValueError("sac.utd and sac.batch_size must be >= 1")
+        if self.algo not in ALGOS:
+            raise ValueError(f"unknown algo {self.algo!r}; choose one of {', '.join(ALGOS)}")
+        if self.reward_update_every < 1:
+            raise ValueError(f"reward_update_every must be >= 1, got {self.reward_update_every}")
+
+
+ALGOS = ("sac", "smiling")
 
 
 def config_to_dict(cfg: TrainConfig) -> dict:
-    return dataclasses.asdict(cfg)
+    return to_dict(cfg)
 
 
 def config_from_dict(d: dict) -> TrainConfig:
-    d = dict(d)
-    sac = dict(d.pop("sac", {}))
-    if "hidden_dims" in sac:
-        sac["hidden_dims"] = tuple(sac["hidden_dims"])
-    known = {f.name for f in dataclasses.fields(TrainConfig)}
-    unknown = set(d) - known
-    if unknown:
-        raise ValueError(f"unknown config fields: {sorted(unknown)}")
-    return TrainConfig(**d, sac=SACConfig(**sac))
+    return from_dict(TrainConfig, d)
+
+
+def make_reward_model(cfg: TrainConfig, obs_dim: int, action_dim: int):
+    """The reward model of an imitation algo (None for sac), fitted on the expert demonstrations."""
+    if cfg.algo == "sac":
+        return None
+    from smiling.data import load_demos
+    from smiling.rewards import SmilingReward
+
+    demos = load_demos(cfg.demos or cfg.task, task=cfg.task)
+    if cfg.smiling.use_actions:
+        s, a = demos.state_action_pairs()
+        features = np.concatenate([s, a], axis=1)
+    else:
+        features = demos.states()
+    return SmilingReward(features, cfg.smiling, seed=cfg.seed)
 
 
 def load_config(run_dir: str | Path) -> TrainConfig:
@@ -102,16 +131,25 @@ def evaluate(agent: SAC, params, env, episodes: int, seed_parts: tuple[int, ...]
     return np.asarray(returns)
 
 
-def _save_checkpoint(ckpts: Checkpoints, agent: SAC, state, buffer: ReplayBuffer, loop: dict) -> None:
+def _npz_bytes(arrays: dict) -> bytes:
     import io
 
     buf = io.BytesIO()
-    np.savez(buf, **buffer.state_dict())
-    ckpts.save(loop["step"], {
+    np.savez(buf, **arrays)
+    return buf.getvalue()
+
+
+def _save_checkpoint(ckpts: Checkpoints, agent: SAC, state, buffer: ReplayBuffer, loop: dict,
+                     reward_model, pending: list) -> None:
+    files = {
         "agent.msgpack": agent.to_bytes(state),
-        "buffer.npz": buf.getvalue(),
+        "buffer.npz": _npz_bytes(buffer.state_dict()),
         "loop.json": (json.dumps(loop, indent=1) + "\n").encode(),
-    })
+    }
+    if reward_model is not None:
+        files.update({f"reward-{k}": v for k, v in reward_model.state_dict().items()})
+        files["reward-pending.npz"] = _npz_bytes({"features": np.asarray(pending, np.float32)})
+    ckpts.save(loop["step"], files)
 
 
 def train(cfg: TrainConfig, run_dir: str | Path, resume: bool = False, quiet: bool = False) -> dict:
@@ -146,6 +184,9 @@ def train(cfg: TrainConfig, run_dir: str | Path, resume: bool = False, quiet: bo
     obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
     agent = SAC(obs_dim, act_dim, cfg.sac)
     buffer = ReplayBuffer(obs_dim, act_dim, min(cfg.buffer_capacity, cfg.steps))
+    reward_model = make_reward_model(cfg, obs_dim, act_dim)
+    reward_fn = None if reward_model is None else reward_model.reward
+    pending: list[np.ndarray] = []  # learner features since the reward model's last update
 
     latest = ckpts.latest() if resume else None
     if latest is not None:
@@ -155,12 +196,17 @@ def train(cfg: TrainConfig, run_dir: str | Path, resume: bool = False, quiet: bo
         rng = np.random.default_rng()
         rng.bit_generator.state = loop["np_rng"]
         act_key = jax.numpy.asarray(np.asarray(loop["act_key"], np.uint32))
+        if reward_model is not None:
+            files = {p.name[len("reward-"):]: p.read_bytes() for p in latest.glob("reward-*")}
+            pending = list(load_npz(latest / "reward-pending.npz")["features"])
+            files.pop("pending.npz")
+            reward_model.load_state_dict(files)
         truncate_metrics(run_dir, loop["step"])
     else:
         if resume:  # killed before the first checkpoint: start over in place
             truncate_metrics(run_dir, -1)
         atomic_write_json(run_dir / "config.json", {
-            "config": config_to_dict(cfg), "algo": "sac", "smiling_version": smiling.__version__,
+            "config": config_to_dict(cfg), "algo": cfg.algo, "smiling_version": smiling.__version__,
             "obs_dim": obs_dim, "action_dim": act_dim, "obs_keys": env.obs_keys})
         state = agent.init(cfg.seed)
         rng = np.random.default_rng(derive_seed(cfg.seed, 2))
@@ -193,7 +239,7 @@ def train(cfg: TrainConfig, run_dir: str | Path, resume: bool = False, quiet: bo
         steps_at_resume, t_resume = step, time.perf_counter()
         while step < cfg.steps:
             obs, _ = env.reset(seed=derive_seed(cfg.seed, TRAIN_STREAM, episode))
-            ep_return, done, upd = 0.0, False, []
+            ep_return, done, upd, rm_upd = 0.0, False, [], []
             while not done:
                 if step < cfg.seed_steps:
                     action = rng.uniform(-1.0, 1.0, act_dim).astype(np.float32)
@@ -201,18 +247,26 @@ def train(cfg: TrainConfig, run_dir: str | Path, resume: bool = False, quiet: bo
                     action, act_key = agent.act(state, obs, act_key)
                 next_obs, reward, term, trunc, _ = env.step(action)
                 buffer.add(obs, action, reward, next_obs, term)
+                if reward_model is not None:
+                    pending.append(reward_model.features(obs[None], action[None], next_obs[None])[0])
                 obs, ep_return, step = next_obs, ep_return + reward, step + 1
                 done = term or trunc or step >= cfg.steps
-                if step >= cfg.seed_steps and step % cfg.update_every == 0:
+                if reward_model is not None and step % cfg.reward_update_every == 0:
+                    rm_upd.append(reward_model.update(np.stack(pending)))
+                    pending.clear()
+                rewards_ready = reward_model is None or reward_model.updates > 0
+                if step >= cfg.seed_steps and step % cfg.update_every == 0 and rewards_ready:
                     n = cfg.update_every * cfg.sac.utd
-                    state, m = agent.update(state, buffer.sample(rng, cfg.sac.batch_size, n))
+                    state, m = agent.update(state, buffer.sample(rng, cfg.sac.batch_size, n, reward_fn))
                     upd.append(m)
                 bar.update(1)
             episode += 1
             row = {"step": step, "episode": episode, "wall_time": wall(), "train_return": ep_return,
                    "steps_per_sec": (step - steps_at_resume) / max(1e-9, time.perf_counter() - t_resume)}
+            for ms in (upd, rm_upd):
+                if ms:
+                    row.update({k: float(np.mean([m[k] for m in ms])) for k in ms[0]})
             if upd:
-                row.update({k: float(np.mean([m[k] for m in upd])) for k in upd[0]})
                 if not np.isfinite(row["critic_loss"]):
                     raise FloatingPointError(f"critic loss became {row['critic_loss']} at step {step}")
             if step >= loop["next_eval"] or step >= cfg.steps:
@@ -225,7 +279,7 @@ def train(cfg: TrainConfig, run_dir: str | Path, resume: bool = False, quiet: bo
                 loop["next_ckpt"] = step + cfg.checkpoint_every
                 loop["np_rng"] = rng.bit_generator.state
                 loop["act_key"] = np.asarray(act_key).tolist()
-                _save_checkpoint(ckpts, agent, state, buffer, loop)
+                _save_checkpoint(ckpts, agent, state, buffer, loop, reward_model, pending)
     finally:
         bar.close()
         logger.close()

@@ -128,13 +128,13 @@ class SmilingReward(RewardModel):
         buf = io.BytesIO()
         np.savez(buf, **self.memory.state_dict())
         return {"learner_score.msgpack": self.learner.to_bytes(), "memory.npz": buf.getvalue(),
-                "reward.json": json.dumps({"norm": self.norm, "updates": self.updates,
+                "state.json": json.dumps({"norm": self.norm, "updates": self.updates,
                                            "key": np.asarray(self.key).tolist()}).encode()}
 
     def load_state_dict(self, files: dict[str, bytes]) -> None:
         self.learner.load_bytes(files["learner_score.msgpack"])
         with np.load(io.BytesIO(files["memory.npz"]), allow_pickle=False) as z:
             self.memory.load_state_dict({k: z[k] for k in z.files})
-        meta = json.loads(files["reward.json"])
+        meta = json.loads(files["state.json"])
         self.norm, self.updates = tuple(meta["norm"]), meta["updates"]
         self.key = jax.numpy.asarray(np.asarray(meta["key"], np.uint32))

@@ -1,0 +1,136 @@
+"""The imitation loop (algo=smiling): smoke, exact resume with a reward model, relabelling, bad inputs."""
+
+import json
+import subprocess
+
+import numpy as np
+import pytest
+
+import smiling.algos.offpolicy as loop_mod
+from smiling.algos.offpolicy import train
+from smiling.data import DemoError
+from smiling.diffusion import Schedule, ScoreConfig
+from smiling.rewards import SmilingConfig
+from smiling.runs import Checkpoints, read_metrics
+
+from conftest import TINY_CLI, tiny_config
+
+TINY_SMILING = SmilingConfig(score=ScoreConfig(schedule=Schedule("cosine", 100), width=32, batch_size=128),
+                             num_levels=8, expert_steps=200, learner_steps=20, memory=1000, probe=256)
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("SMILING_CACHE", str(tmp_path / "cache"))
+
+
+def tiny_imitation(**kw):
+    return tiny_config(algo="smiling", reward_update_every=50, smiling=TINY_SMILING, **kw)
+
+
+def comparable(rows):
+    return [{k: v for k, v in r.items() if k not in ("wall_time", "steps_per_sec")} for r in rows]
+
+
+def test_imitation_run_logs_reward_model_metrics_and_checkpoints_it(tmp_path):
+    train(tiny_imitation(steps=100), tmp_path / "r", quiet=True)
+    rows = read_metrics(tmp_path / "r")
+    assert all(rows[i][c] != "" for i in (1, 2) for c in ("cost_mean", "cost_std", "score_loss_learner"))
+    assert rows[-1]["eval_return"] != ""  # the true return is reported
+    names = {p.name for p in Checkpoints(tmp_path / "r").latest().iterdir()}
+    assert {"reward-learner_score.msgpack", "reward-memory.npz", "reward-state.json",
+            "reward-pending.npz"} <= names
+    assert json.loads((tmp_path / "r" / "config.json").read_text())["algo"] == "smiling"
+
+
+class Crash(Exception):
+    pass
+
+
+def test_interrupted_imitation_resumes_exactly(tmp_path, monkeypatch):
+    cfg = tiny_imitation(steps=250)
+    train(cfg, tmp_path / "full", quiet=True)
+    original = loop_mod.MetricsLogger.log
+
+    def log_then_crash(self, row):
+        original(self, row)
+        if row["step"] == 150:
+            raise Crash()
+
+    monkeypatch.setattr(loop_mod.MetricsLogger, "log", log_then_crash)
+    with pytest.raises(Crash):
+        train(cfg, tmp_path / "cut", quiet=True)
+    monkeypatch.setattr(loop_mod.MetricsLogger, "log", original)
+    train(cfg, tmp_path / "cut", resume=True, quiet=True)
+    assert comparable(read_metrics(tmp_path / "cut")) == comparable(read_metrics(tmp_path / "full"))
+    a = (Checkpoints(tmp_path / "full").latest() / "agent.msgpack").read_bytes()
+    b = (Checkpoints(tmp_path / "cut").latest() / "agent.msgpack").read_bytes()
+    assert a == b
+
+
+def test_sac_updates_use_relabelled_rewards(tmp_path, monkeypatch):
+    seen = []
+    original = loop_mod.ReplayBuffer.sample
+
+    def spy(self, rng, batch_size, num_batches=1, reward_fn=None):
+        seen.append(reward_fn)
+        return original(self, rng, batch_size, num_batches, reward_fn)
+
+    monkeypatch.setattr(loop_mod.ReplayBuffer, "sample", spy)
+    train(tiny_imitation(steps=100), tmp_path / "im", quiet=True)
+    assert seen and all(fn is not None and fn.__self__.__class__.__name__ == "SmilingReward" for fn in seen)
+    seen.clear()
+    train(tiny_config(steps=100), tmp_path / "sac", quiet=True)
+    assert seen and all(fn is None for fn in seen)
+
+
+def test_state_action_imitation_needs_actions(tmp_path):
+    from smiling.data import load_demos, save_npz
+
+    state_only = load_demos("dmc:ball_in_cup-catch").without_actions()
+    save_npz(state_only, tmp_path / "so.npz")
+    cfg = tiny_imitation(steps=50, demos=str(tmp_path / "so.npz"))
+    cfg.smiling = SmilingConfig(**{**TINY_SMILING.__dict__, "use_actions": True})
+    with pytest.raises(DemoError, match="no actions"):
+        train(cfg, tmp_path / "r", quiet=True)
+    cfg = tiny_imitation(steps=50)
+    cfg.smiling = SmilingConfig(**{**TINY_SMILING.__dict__, "use_actions": True})
+    train(cfg, tmp_path / "ok", quiet=True)  # bundled demos carry actions
+
+
+def test_demos_of_another_task_are_refused(tmp_path):
+    with pytest.raises(DemoError, match="not 'dmc:cheetah-run'"):
+        train(tiny_imitation(task="dmc:cheetah-run", steps=50, demos="dmc:ball_in_cup-catch"), tmp_path / "r",
+              quiet=True)
+
+
+def test_imitate_cli(smiling_cmd, tmp_path):
+    env = {"SMILING_CACHE": str(tmp_path / "cache")}
+    import os
+
+    r = subprocess.run([*smiling_cmd, "imitate", "--task", "dmc:ball_in_cup-catch", "--steps", "100", "--out",
+                        str(tmp_path / "im"), "--reward-update-every", "50", "--num-noise-samples", "8",
+                        "--schedule", "cosine", "--smiling.expert-steps", "200", "--smiling.learner-steps", "20",
+                        "--smiling.score.width", "32", *TINY_CLI],
+                       capture_output=True, text=True, timeout=300, env={**os.environ, **env})
+    assert r.returncode == 0, r.stderr
+    cfg = json.loads((tmp_path / "im" / "config.json").read_text())["config"]
+    assert cfg["algo"] == "smiling" and cfg["smiling"]["num_levels"] == 8
+    assert cfg["smiling"]["score"]["schedule"]["kind"] == "cosine"
+    r = subprocess.run([*smiling_cmd, "imitate", "--algo", "sac", "--steps", "10", "--quiet"],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2 and "train-expert" in r.stderr
+    r = subprocess.run([*smiling_cmd, "imitate", "--schedule", "linear9", "--steps", "10", "--quiet"],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2 and "'linear9'" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_metrics_header_is_migrated_when_columns_grow(tmp_path):
+    from smiling.runs import MetricsLogger
+
+    (tmp_path / "metrics.csv").write_text("step,episode\r\n0,0\r\n")
+    log = MetricsLogger(tmp_path, ["step", "episode", "cost_mean"])
+    log.log({"step": 50, "episode": 1, "cost_mean": 2.5})
+    log.close()
+    rows = read_metrics(tmp_path)
+    assert rows == [{"step": "0", "episode": "0", "cost_mean": ""}, {"step": "50", "episode": "1", "cost_mean": "2.5"}]
