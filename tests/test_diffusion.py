@@ -164,7 +164,7 @@ def test_divergence_cli(tmp_path, smiling_cmd):
     out = {}
     for name in ("b", "c"):
         r = subprocess.run([*smiling_cmd, "divergence", "--expert", str(tmp_path / "a.npz"), "--learner",
-                            str(tmp_path / f"{name}.npz"), "--steps", "1500", "--json"],
+                            str(tmp_path / f"{name}.npz"), "--steps", "1000", "--json"],
                            capture_output=True, text=True, timeout=300)
         assert r.returncode == 0, r.stderr
         out[name] = json.loads(r.stdout)

@@ -48,7 +48,7 @@ class Crash(Exception):
 
 
 def test_interrupted_imitation_resumes_exactly(tmp_path, monkeypatch):
-    cfg = tiny_imitation(steps=250)
+    cfg = tiny_imitation(steps=200)
     train(cfg, tmp_path / "full", quiet=True)
     original = loop_mod.MetricsLogger.log
 

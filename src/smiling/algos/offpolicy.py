@@ -96,7 +96,7 @@ def config_from_dict(d: dict) -> TrainConfig:
     return from_dict(TrainConfig, d)
 
 
-def make_reward_model(cfg: TrainConfig, obs_dim: int, action_dim: int):
+def make_reward_model(cfg: TrainConfig):
     """The reward model of an imitation algo (None for sac), fitted on the expert demonstrations."""
     if cfg.algo == "sac":
         return None
@@ -184,7 +184,7 @@ def train(cfg: TrainConfig, run_dir: str | Path, resume: bool = False, quiet: bo
     obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
     agent = SAC(obs_dim, act_dim, cfg.sac)
     buffer = ReplayBuffer(obs_dim, act_dim, min(cfg.buffer_capacity, cfg.steps))
-    reward_model = make_reward_model(cfg, obs_dim, act_dim)
+    reward_model = make_reward_model(cfg)
     reward_fn = None if reward_model is None else reward_model.reward
     pending: list[np.ndarray] = []  # learner features since the reward model's last update
 
