@@ -1,0 +1,82 @@
+"""Cost of SMILING's reward relabelling vs a SAC update round, for several K, measured in one run.
+
+One update round of the loop = `update_every` (50) SAC gradient steps on batches of 256; relabelling that round
+evaluates the Eq. 4 cost on 50 x 256 states with K noise levels each, i.e. 2 score networks on 12,800 K inputs.
+
+    python benchmarks/smiling_cost.py [--task dmc:cheetah-run] [--ks 1,4,16,64,500] [--no-append]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from throughput import ROOT, machine  # noqa: E402
+
+
+def timed(fn, repeats: int) -> float:
+    fn()  # compile
+    t = time.perf_counter()
+    for _ in range(repeats):
+        fn()
+    return (time.perf_counter() - t) / repeats
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--task", default="dmc:cheetah-run")
+    p.add_argument("--ks", default="1,4,16,64,500")
+    p.add_argument("--no-append", action="store_true")
+    a = p.parse_args()
+
+    from smiling.envs import make_env
+    from smiling.rewards import SmilingConfig, SmilingReward
+    from smiling.rl import SAC, ReplayBuffer
+
+    env = make_env(a.task)
+    d, act = env.observation_space.shape[0], env.action_space.shape[0]
+    rng = np.random.default_rng(0)
+    sac = SAC(d, act)
+    state = sac.init(0)
+    buf = ReplayBuffer(d, act, 20_000)
+    for _ in range(20_000):
+        buf.add(rng.normal(size=d), rng.uniform(-1, 1, act), 0.0, rng.normal(size=d), False)
+    n, b = 50, sac.config.batch_size
+    batches = buf.sample(rng, b, n)
+
+    def sac_round():
+        nonlocal state
+        state, _ = sac.update(state, batches)
+
+    t_sac = timed(sac_round, 5)
+    rows = []
+    expert = rng.normal(size=(5000, d)).astype(np.float32)
+    for k in [int(x) for x in a.ks.split(",")]:
+        model = SmilingReward(expert, SmilingConfig(num_levels=k, expert_steps=1), use_cache=False)
+        model.update(rng.normal(size=(1000, d)).astype(np.float32))
+        t_cost = timed(lambda: buf.sample(rng, b, n, reward_fn=model.reward), 3 if k >= 100 else 5)
+        rows.append((k, t_cost))
+    lines = [f"### SMILING cost vs SAC update, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}", "",
+             f"- machine: {machine()}",
+             f"- command: `python {' '.join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]])}`",
+             f"- {a.task} (state dim {d}); one round = {n} SAC steps at batch {b}; score nets 1 x 256, "
+             f"16-d time embedding (paper defaults)", "",
+             "| K (noise levels per state) | relabel one round, ms | SAC round, ms | relabel ÷ SAC |", "|---|---|---|---|"]
+    lines += [f"| {k} | {t * 1e3:,.0f} | {t_sac * 1e3:,.0f} | {t / t_sac:.2f} |" for k, t in rows]
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if not a.no_append:
+        from smiling.utils.io import atomic_write_text
+
+        doc = ROOT / "docs" / "benchmarks.md"
+        atomic_write_text(doc, doc.read_text().rstrip("\n") + "\n\n" + text)
+        print(f"appended to {doc}")
+
+
+if __name__ == "__main__":
+    main()
