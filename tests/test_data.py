@@ -280,6 +280,10 @@ def test_demos_cli(tiny_expert, tmp_path, smiling_cmd):
                         "--random-episodes", "10"], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     assert load_npz(out, task="dmc:ball_in_cup-catch").num_episodes == 2
+    r = subprocess.run([*smiling_cmd, "demos", "--expert", str(tiny_expert), "--episodes", "1", "--out", str(out)],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2 and "--force" in r.stderr  # an existing file is not overwritten silently
+    assert load_npz(out).num_episodes == 2
     r = subprocess.run([*smiling_cmd, "demos", "info", str(out)], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0 and "2 episodes x 50 steps" in r.stdout and "random-policy return" in r.stdout
     bad = tmp_path / "bad.npz"

@@ -134,3 +134,13 @@ def test_metrics_header_is_migrated_when_columns_grow(tmp_path):
     log.close()
     rows = read_metrics(tmp_path)
     assert rows == [{"step": "0", "episode": "0", "cost_mean": ""}, {"step": "50", "episode": "1", "cost_mean": "2.5"}]
+
+
+@pytest.mark.parametrize("field,value", [("num_levels", 0), ("num_levels", 9000), ("expert_steps", 0),
+                                         ("memory", 0), ("reward_std", 0.0)])
+def test_bad_smiling_settings_fail_before_anything_runs(tmp_path, field, value):
+    cfg = tiny_imitation(steps=50)
+    cfg.smiling = SmilingConfig(**{**TINY_SMILING.__dict__, field: value})
+    with pytest.raises(ValueError, match=f"smiling.{field}"):
+        train(cfg, tmp_path / "r", quiet=True)
+    assert not (tmp_path / "r").exists()

@@ -93,6 +93,8 @@ class Demos:
     seed: int = 0
     random_episodes: int = 10
     """Episodes of a uniform random policy, measured for normalization."""
+    force: bool = False
+    """Overwrite --out if it exists."""
 
 
 @dataclasses.dataclass
@@ -168,8 +170,8 @@ def _config_of(a) -> TrainConfig:
             from smiling.diffusion import Schedule
 
             score = dataclasses.replace(score, schedule=Schedule(a.schedule))
-        sm = dataclasses.replace(sm, score=score, use_actions=a.use_actions or sm.use_actions,
-                                 num_levels=a.num_noise_samples or sm.num_levels)
+        k = sm.num_levels if a.num_noise_samples is None else a.num_noise_samples
+        sm = dataclasses.replace(sm, score=score, use_actions=a.use_actions or sm.use_actions, num_levels=k)
         cfg = dataclasses.replace(cfg, smiling=sm)
     return cfg
 
@@ -221,6 +223,8 @@ def cmd_demos(a: Demos) -> None:
 
     if Path(a.out).suffix != ".npz":
         raise ValueError(f"--out {a.out}: demonstrations are written as .npz")
+    if Path(a.out).exists() and not a.force:
+        raise FileExistsError(f"--out {a.out} exists: pass --force to overwrite it")
     demos = generate_demos(a.expert, a.episodes, a.stochastic, a.seed, a.random_episodes)
     save_npz(demos, a.out)
     print(describe(demos))

@@ -83,6 +83,15 @@ class TrainConfig:
             raise ValueError(f"unknown algo {self.algo!r}; choose one of {', '.join(ALGOS)}")
         if self.reward_update_every < 1:
             raise ValueError(f"reward_update_every must be >= 1, got {self.reward_update_every}")
+        if self.algo == "smiling":
+            sm = self.smiling
+            if not 1 <= sm.num_levels <= 8192:
+                raise ValueError(f"smiling.num_levels (K) must be in [1, 8192], got {sm.num_levels}")
+            for name in ("expert_steps", "learner_steps", "memory", "probe"):
+                if getattr(sm, name) < 1:
+                    raise ValueError(f"smiling.{name} must be >= 1, got {getattr(sm, name)}")
+            if sm.reward_std <= 0:
+                raise ValueError(f"smiling.reward_std must be > 0, got {sm.reward_std}")
 
 
 ALGOS = ("sac", "smiling")
