@@ -33,3 +33,33 @@ def _quiet_env(monkeypatch):
     monkeypatch.setenv("PYTHONWARNINGS", "ignore")
     monkeypatch.setenv("PYTHONUNBUFFERED", "1")
     os.environ.setdefault("MUJOCO_GL", "egl")
+
+
+TIMING_COLUMNS = ("wall_time", "steps_per_sec")
+
+
+def comparable(rows):
+    """Metrics rows without the columns that depend on timing."""
+    return [{k: v for k, v in r.items() if k not in TIMING_COLUMNS} for r in rows]
+
+
+class Crash(Exception):
+    pass
+
+
+def crash_after_row(cfg, run_dir, monkeypatch, step: int) -> None:
+    """Run ``train(cfg, run_dir)`` and make it crash right after the metrics row of ``step`` is written."""
+    import smiling.algos.offpolicy as loop_mod
+    from smiling.algos.offpolicy import train
+
+    original = loop_mod.MetricsLogger.log
+
+    def log_then_crash(self, row):
+        original(self, row)
+        if row["step"] == step:
+            raise Crash()
+
+    monkeypatch.setattr(loop_mod.MetricsLogger, "log", log_then_crash)
+    with pytest.raises(Crash):
+        train(cfg, run_dir, quiet=True)
+    monkeypatch.setattr(loop_mod.MetricsLogger, "log", original)

@@ -1,6 +1,4 @@
 import dataclasses
-import json
-import os
 
 import h5py
 import numpy as np

@@ -52,7 +52,6 @@ def test_every_state_sees_all_k_strata():
     strata = np.floor(u * 500).astype(int)
     assert np.all(strata == np.arange(500)[None, :])  # state i, sample k lies in stratum k, for every i
     # and the gap estimator pairs each state with its own levels
-    net_apply_calls = []
     from smiling.diffusion.network import ScoreNet
 
     net = ScoreNet(3, 8)

@@ -3,7 +3,6 @@
 import json
 import subprocess
 
-import numpy as np
 import pytest
 
 import smiling.algos.offpolicy as loop_mod
@@ -13,7 +12,7 @@ from smiling.diffusion import Schedule, ScoreConfig
 from smiling.rewards import SmilingConfig
 from smiling.runs import Checkpoints, read_metrics
 
-from conftest import TINY_CLI, tiny_config
+from conftest import TINY_CLI, comparable, crash_after_row, tiny_config
 
 TINY_SMILING = SmilingConfig(score=ScoreConfig(schedule=Schedule("cosine", 100), width=32, batch_size=128),
                              num_levels=8, expert_steps=200, learner_steps=20, memory=1000, probe=256)
@@ -28,10 +27,6 @@ def tiny_imitation(**kw):
     return tiny_config(algo="smiling", reward_update_every=50, smiling=TINY_SMILING, **kw)
 
 
-def comparable(rows):
-    return [{k: v for k, v in r.items() if k not in ("wall_time", "steps_per_sec")} for r in rows]
-
-
 def test_imitation_run_logs_reward_model_metrics_and_checkpoints_it(tmp_path):
     train(tiny_imitation(steps=100), tmp_path / "r", quiet=True)
     rows = read_metrics(tmp_path / "r")
@@ -43,24 +38,10 @@ def test_imitation_run_logs_reward_model_metrics_and_checkpoints_it(tmp_path):
     assert json.loads((tmp_path / "r" / "config.json").read_text())["algo"] == "smiling"
 
 
-class Crash(Exception):
-    pass
-
-
 def test_interrupted_imitation_resumes_exactly(tmp_path, monkeypatch):
     cfg = tiny_imitation(steps=200)
     train(cfg, tmp_path / "full", quiet=True)
-    original = loop_mod.MetricsLogger.log
-
-    def log_then_crash(self, row):
-        original(self, row)
-        if row["step"] == 150:
-            raise Crash()
-
-    monkeypatch.setattr(loop_mod.MetricsLogger, "log", log_then_crash)
-    with pytest.raises(Crash):
-        train(cfg, tmp_path / "cut", quiet=True)
-    monkeypatch.setattr(loop_mod.MetricsLogger, "log", original)
+    crash_after_row(cfg, tmp_path / "cut", monkeypatch, 150)
     train(cfg, tmp_path / "cut", resume=True, quiet=True)
     assert comparable(read_metrics(tmp_path / "cut")) == comparable(read_metrics(tmp_path / "full"))
     a = (Checkpoints(tmp_path / "full").latest() / "agent.msgpack").read_bytes()

@@ -100,7 +100,6 @@ def test_relabelling_through_the_replay_buffer():
 
 
 def test_state_action_features():
-    rng = np.random.default_rng(0)
     _, _, model = make_model(use_actions=False)
     o, a, n = np.ones((2, 3)), np.zeros((2, 2)), np.full((2, 3), 5.0)
     np.testing.assert_array_equal(model.features(o, a, n), n)

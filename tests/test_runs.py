@@ -3,19 +3,11 @@ import json
 import numpy as np
 import pytest
 
-import smiling.algos.offpolicy as train_mod
 from smiling.algos.offpolicy import config_from_dict, config_to_dict, load_config, train
 from smiling.runs import Checkpoints, read_metrics, truncate_metrics
 from smiling.utils.io import atomic_save_npz, atomic_write_json, load_npz, read_json
 
-from conftest import tiny_config
-
-TIMING = {"wall_time", "steps_per_sec"}
-
-
-def comparable(rows):
-    return [{k: v for k, v in r.items() if k not in TIMING} for r in rows]
-
+from conftest import comparable, crash_after_row, tiny_config
 
 def agent_bytes(run_dir):
     return (Checkpoints(run_dir).latest() / "agent.msgpack").read_bytes()
@@ -47,27 +39,12 @@ def test_same_seed_same_curve(tmp_path):
     assert comparable(read_metrics(tmp_path / "a")) != comparable(read_metrics(tmp_path / "c"))
 
 
-class Crash(Exception):
-    pass
-
-
 def test_interrupted_run_resumes_exactly(tmp_path, monkeypatch):
     cfg = tiny_config(steps=250)
     train(cfg, tmp_path / "full", quiet=True)
-
     # Crash right after the row of step 150 is written: the checkpoint is at step 100, so the rows of
     # steps 150 must be dropped and redone on resume.
-    original = train_mod.MetricsLogger.log
-
-    def log_then_crash(self, row):
-        original(self, row)
-        if row["step"] == 150:
-            raise Crash()
-
-    monkeypatch.setattr(train_mod.MetricsLogger, "log", log_then_crash)
-    with pytest.raises(Crash):
-        train(cfg, tmp_path / "cut", quiet=True)
-    monkeypatch.setattr(train_mod.MetricsLogger, "log", original)
+    crash_after_row(cfg, tmp_path / "cut", monkeypatch, 150)
     assert [int(r["step"]) for r in read_metrics(tmp_path / "cut")][-1] == 150
     assert json.loads((Checkpoints(tmp_path / "cut").latest() / "loop.json").read_text())["step"] == 100
 

@@ -63,9 +63,9 @@ def evaluate_run(run_dir: str | Path, episodes: int = 10, seed: int = 0, video: 
         env.reset(seed=0)
         render_check(env)
         obs, _ = env.reset(seed=derive_seed(seed, EVAL_CLI_STREAM, 0, 0))
-        frames, done, total = [render_check(env)], False, 0.0
+        frames, done = [render_check(env)], False
         while not done:
-            obs, r, term, trunc, _ = env.step(agent.act_deterministic(params, obs))
+            obs, _, term, trunc, _ = env.step(agent.act_deterministic(params, obs))
             frames.append(render_check(env))
             done = term or trunc
         video = Path(video)

@@ -175,7 +175,6 @@ def plot_run(run_dir: str | os.PathLike, out: str | os.PathLike | None = None) -
     run_dir = Path(run_dir)
     rows = read_metrics(run_dir)
     saved = read_json(run_dir / "config.json") if (run_dir / "config.json").exists() else {}
-    cfg = saved.get("config", {})
     fig, ax = plt.subplots(figsize=(6, 3.6), dpi=120)
     tr = [(int(r["step"]), float(r["train_return"])) for r in rows if r.get("train_return")]
     ev = [(int(r["step"]), float(r["eval_return"]), float(r["eval_return_std"] or 0)) for r in rows

@@ -14,7 +14,6 @@ Per gradient step, on a batch (s, a, r, s', d) with d = 1 for real terminal stat
 from __future__ import annotations
 
 import dataclasses
-from functools import partial
 from typing import Any
 
 import flax
