@@ -26,11 +26,12 @@ import numpy as np
 
 import smiling
 from smiling.envs import make_env, validate_task_id
+from smiling.envs.rollout import rollout
 from smiling.rewards import SmilingConfig
 from smiling.rl import SAC, ReplayBuffer, SACConfig
 from smiling.runs import METRIC_COLUMNS, Checkpoints, MetricsLogger, plot_run, truncate_metrics
 from smiling.utils.config import from_dict, to_dict
-from smiling.utils.io import atomic_write_json, load_npz, read_json
+from smiling.utils.io import atomic_write_json, load_npz, npz_bytes, read_json
 from smiling.utils.seeding import EVAL_STREAM, TRAIN_STREAM, derive_seed
 
 
@@ -128,36 +129,20 @@ def load_config(run_dir: str | Path) -> TrainConfig:
 
 def evaluate(agent: SAC, params, env, episodes: int, seed_parts: tuple[int, ...]) -> np.ndarray:
     """Returns of ``episodes`` episodes with the deterministic (mean) action; episode j seeded from seed_parts."""
-    returns = []
-    for j in range(episodes):
-        obs, _ = env.reset(seed=derive_seed(*seed_parts, j))
-        total, done = 0.0, False
-        while not done:
-            obs, r, term, trunc, _ = env.step(agent.act_deterministic(params, obs))
-            total += r
-            done = term or trunc
-        returns.append(total)
-    return np.asarray(returns)
-
-
-def _npz_bytes(arrays: dict) -> bytes:
-    import io
-
-    buf = io.BytesIO()
-    np.savez(buf, **arrays)
-    return buf.getvalue()
+    _, _, rewards = rollout(env, lambda obs: agent.act_deterministic(params, obs), episodes, seed_parts)
+    return rewards.sum(axis=1)
 
 
 def _save_checkpoint(ckpts: Checkpoints, agent: SAC, state, buffer: ReplayBuffer, loop: dict,
                      reward_model, pending: list) -> None:
     files = {
         "agent.msgpack": agent.to_bytes(state),
-        "buffer.npz": _npz_bytes(buffer.state_dict()),
+        "buffer.npz": npz_bytes(buffer.state_dict()),
         "loop.json": (json.dumps(loop, indent=1) + "\n").encode(),
     }
     if reward_model is not None:
         files.update({f"reward-{k}": v for k, v in reward_model.state_dict().items()})
-        files["reward-pending.npz"] = _npz_bytes({"features": np.asarray(pending, np.float32)})
+        files["reward-pending.npz"] = npz_bytes({"features": np.asarray(pending, np.float32)})
     ckpts.save(loop["step"], files)
 
 

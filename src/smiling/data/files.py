@@ -10,7 +10,6 @@ JSON string, never as an object array.
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import zipfile
@@ -20,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from smiling.data.demos import DemoError, Demos, check_arrays
-from smiling.utils.io import atomic_write_bytes
+from smiling.utils.io import atomic_write_bytes, npz_bytes
 
 BUNDLED_PACKAGE = "smiling.data.bundled"
 
@@ -94,9 +93,7 @@ def save_npz(demos: Demos, path: str | os.PathLike, compress: bool = True) -> Pa
         arrays["actions"] = demos.actions
     if demos.rewards is not None:
         arrays["rewards"] = demos.rewards
-    buf = io.BytesIO()
-    (np.savez_compressed if compress else np.savez)(buf, **arrays)
-    atomic_write_bytes(path, buf.getvalue())
+    atomic_write_bytes(path, npz_bytes(arrays, compress))
     return path
 
 

@@ -15,30 +15,10 @@ import numpy as np
 import smiling
 from smiling.data.demos import Demos
 from smiling.envs import make_env
+from smiling.envs.rollout import rollout
 from smiling.utils.seeding import derive_seed
 
 DEMO_STREAM, RANDOM_STREAM = 21, 22
-
-
-def rollout(env, policy, episodes: int, seed_parts: tuple[int, ...]):
-    """Run ``policy(obs) -> action`` for ``episodes`` full episodes; returns (obs, actions, rewards) arrays
-    shaped (E, T+1, d), (E, T, a), (E, T). Episode j is reset with ``derive_seed(*seed_parts, j)``."""
-    O, A, R = [], [], []
-    for j in range(episodes):
-        obs, _ = env.reset(seed=derive_seed(*seed_parts, j))
-        os_, as_, rs = [obs], [], []
-        done = False
-        while not done:
-            action = np.asarray(policy(obs), np.float32)
-            obs, r, term, trunc, _ = env.step(action)
-            os_.append(obs)
-            as_.append(action)
-            rs.append(r)
-            done = term or trunc
-        O.append(np.stack(os_))
-        A.append(np.stack(as_))
-        R.append(np.asarray(rs, np.float32))
-    return np.stack(O), np.stack(A), np.stack(R)
 
 
 def random_policy_returns(task: str, episodes: int = 10, seed: int = 0, horizon: int = 1000) -> np.ndarray:
@@ -48,7 +28,7 @@ def random_policy_returns(task: str, episodes: int = 10, seed: int = 0, horizon:
     _, _, R = rollout(env, lambda o: rng.uniform(-1, 1, env.action_space.shape), episodes,
                       (seed, RANDOM_STREAM))
     env.close()
-    return R.astype(np.float64).sum(axis=1)
+    return R.sum(axis=1)
 
 
 def generate_demos(expert_run: str | Path, episodes: int = 5, stochastic: bool = False, seed: int = 0,
@@ -74,7 +54,7 @@ def generate_demos(expert_run: str | Path, episodes: int = 5, stochastic: bool =
     t0 = time.time()
     O, A, R = rollout(env, policy, episodes, (seed, DEMO_STREAM))
     env.close()
-    rets = R.astype(np.float64).sum(axis=1)
+    rets = R.sum(axis=1)
     rand = random_policy_returns(cfg.task, random_episodes, seed, cfg.horizon)
     meta = {
         "task": cfg.task, "obs_keys": obs_keys, "source": "smiling",

@@ -30,7 +30,7 @@ import numpy as np
 
 from smiling.diffusion.model import ScoreConfig, ScoreModel, denoising_error_gap_jit
 from smiling.rewards.base import Reservoir, RewardModel
-from smiling.utils.io import atomic_write_bytes
+from smiling.utils.io import atomic_write_bytes, npz_bytes
 
 
 @dataclasses.dataclass(frozen=True)
@@ -125,9 +125,7 @@ class SmilingReward(RewardModel):
         return (-(c - mu) / sd * self.config.reward_std).astype(np.float32)
 
     def state_dict(self) -> dict[str, bytes]:
-        buf = io.BytesIO()
-        np.savez(buf, **self.memory.state_dict())
-        return {"learner_score.msgpack": self.learner.to_bytes(), "memory.npz": buf.getvalue(),
+        return {"learner_score.msgpack": self.learner.to_bytes(), "memory.npz": npz_bytes(self.memory.state_dict()),
                 "state.json": json.dumps({"norm": self.norm, "updates": self.updates,
                                            "key": np.asarray(self.key).tolist()}).encode()}
 

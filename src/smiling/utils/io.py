@@ -53,12 +53,17 @@ def read_json(path: str | os.PathLike) -> Any:
         raise ValueError(f"{path}: not valid JSON ({e})") from None
 
 
-def atomic_save_npz(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> None:
+def npz_bytes(arrays: dict[str, np.ndarray], compress: bool = False) -> bytes:
+    """The bytes of an ``.npz`` archive holding ``arrays`` (to write atomically or into a checkpoint)."""
     import io
 
     buf = io.BytesIO()
-    np.savez(buf, **arrays)
-    atomic_write_bytes(path, buf.getvalue())
+    (np.savez_compressed if compress else np.savez)(buf, **arrays)
+    return buf.getvalue()
+
+
+def atomic_save_npz(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> None:
+    atomic_write_bytes(path, npz_bytes(arrays))
 
 
 def load_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
