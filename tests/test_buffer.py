@@ -76,3 +76,37 @@ def test_load_into_a_larger_buffer_keeps_chronological_order():
     assert big.reward[:10].tolist() == list(range(3, 13))
     with pytest.raises(ValueError, match="capacity"):
         ReplayBuffer(3, 2, 5).load_state_dict(buf.state_dict())
+
+
+def test_reward_cache_holds_one_value_per_model_version_and_catches_up_on_new_transitions():
+    from smiling.rl import RewardCache
+
+    buf = ReplayBuffer(3, 2, 10)
+    cache = RewardCache(buf, chunk=4)
+    version = {"v": 1.0}
+    calls = []
+
+    def reward_fn(obs, action, next_obs):
+        calls.append(len(obs))
+        return version["v"] * next_obs[:, 0]
+
+    def add(i):
+        buf.add(np.full(3, i), np.zeros(2), 0.0, np.full(3, i + 1), False)
+        cache.added()
+
+    for i in range(7):
+        add(i)
+    cache.refresh(reward_fn)
+    assert calls == [4, 4]  # chunks of 4, the last one (3 rows) padded to a power of two
+    np.testing.assert_allclose(cache.values[:7], np.arange(1, 8))
+    version["v"] = 2.0  # the model changes but no refresh: the cache keeps the old version...
+    for i in range(7, 13):  # ...and wraps the ring buffer: slots 7, 8, 9, 0, 1, 2 get new transitions
+        add(i)
+    batch = cache.sample(np.random.default_rng(0), 32, 2, reward_fn)  # catch_up computes the 6 new ones
+    np.testing.assert_allclose(batch["reward"], np.where(batch["next_obs"][..., 0] >= 8, 2.0, 1.0)
+                               * batch["next_obs"][..., 0])
+    cache.refresh(reward_fn)
+    np.testing.assert_allclose(cache.values, 2.0 * buf.next_obs[:, 0])
+    restored = RewardCache(buf)
+    restored.load_state_dict(cache.state_dict(), reward_fn)
+    np.testing.assert_array_equal(restored.values, cache.values)

@@ -183,3 +183,16 @@ def test_estimate_ds_divergence_rejects_bad_inputs():
         estimate_ds_divergence(a, np.zeros((100, 2), np.float32))
     with pytest.raises(ValueError, match="learner states contain NaN"):
         estimate_ds_divergence(a, np.full((100, 3), np.nan, np.float32))
+
+
+def test_fitting_a_growing_data_set_compiles_once_per_power_of_two():
+    cfg = ScoreConfig(width=16, batch_size=64)
+    m = ScoreModel(3, cfg, np.zeros(3), np.ones(3))
+    rng = np.random.default_rng(0)
+    for n in (1100, 1500, 2000, 2048):  # all padded to 2048 rows
+        m.fit(rng.normal(size=(n, 3)).astype(np.float32), 5)
+    assert m._fit._cache_size() == 1
+    m.fit(rng.normal(size=(2049, 3)).astype(np.float32), 5)
+    assert m._fit._cache_size() == 2
+    with pytest.raises(ValueError, match="zero states"):
+        m.fit(np.zeros((0, 3), np.float32), 5)

@@ -3,6 +3,8 @@
 import json
 import subprocess
 
+import numpy as np
+
 import pytest
 
 import smiling.algos.offpolicy as loop_mod
@@ -38,8 +40,9 @@ def test_imitation_run_logs_reward_model_metrics_and_checkpoints_it(tmp_path):
     assert json.loads((tmp_path / "r" / "config.json").read_text())["algo"] == "smiling"
 
 
-def test_interrupted_imitation_resumes_exactly(tmp_path, monkeypatch):
-    cfg = tiny_imitation(steps=200)
+@pytest.mark.parametrize("relabel", ["sample", "update"])
+def test_interrupted_imitation_resumes_exactly(tmp_path, monkeypatch, relabel):
+    cfg = tiny_imitation(steps=200, relabel=relabel)
     train(cfg, tmp_path / "full", quiet=True)
     crash_after_row(cfg, tmp_path / "cut", monkeypatch, 150)
     train(cfg, tmp_path / "cut", resume=True, quiet=True)
@@ -63,6 +66,23 @@ def test_sac_updates_use_relabelled_rewards(tmp_path, monkeypatch):
     seen.clear()
     train(tiny_config(steps=100), tmp_path / "sac", quiet=True)
     assert seen and all(fn is None for fn in seen)
+
+
+def test_cached_relabelling_trains_on_the_reward_model(tmp_path, monkeypatch):
+    from smiling.rl import RewardCache
+
+    batches = []
+    original = RewardCache.sample
+
+    def spy(self, rng, batch_size, num_batches, reward_fn):
+        b = original(self, rng, batch_size, num_batches, reward_fn)
+        batches.append(b["reward"])
+        return b
+
+    monkeypatch.setattr(RewardCache, "sample", spy)
+    train(tiny_imitation(steps=100, relabel="update"), tmp_path / "im", quiet=True)
+    assert batches and all(np.all(np.isfinite(r)) and r.std() > 0 for r in batches)
+    assert "reward-cache.npz" in {p.name for p in Checkpoints(tmp_path / "im").latest().iterdir()}
 
 
 def test_state_action_imitation_needs_actions(tmp_path):

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -28,7 +29,7 @@ import smiling
 from smiling.envs import make_env, validate_task_id
 from smiling.envs.rollout import rollout
 from smiling.rewards import SmilingConfig
-from smiling.rl import SAC, ReplayBuffer, SACConfig
+from smiling.rl import SAC, ReplayBuffer, RewardCache, SACConfig
 from smiling.runs import METRIC_COLUMNS, Checkpoints, MetricsLogger, plot_run, truncate_metrics
 from smiling.utils.config import from_dict, to_dict
 from smiling.utils.io import atomic_write_json, load_npz, npz_bytes, read_json
@@ -67,6 +68,10 @@ class TrainConfig:
     (default: the task's bundled demos)."""
     reward_update_every: int = 1000
     """Imitation only: env steps between reward-model updates (paper: 1000)."""
+    relabel: str = "sample"
+    """Imitation only: sample = reward each sampled batch with the current reward model (a fresh Monte-Carlo
+    draw per sample); update = reward every stored transition once per reward-model update and cache it
+    (cheaper for large K while the buffer holds fewer than ~batch x reward_update_every transitions)."""
     sac: SACConfig = dataclasses.field(default_factory=SACConfig)
     smiling: SmilingConfig = dataclasses.field(default_factory=SmilingConfig)
 
@@ -82,6 +87,8 @@ class TrainConfig:
             raise ValueError("sac.utd and sac.batch_size must be >= 1")
         if self.algo not in ALGOS:
             raise ValueError(f"unknown algo {self.algo!r}; choose one of {', '.join(ALGOS)}")
+        if self.relabel not in ("sample", "update"):
+            raise ValueError(f"relabel must be 'sample' or 'update', got {self.relabel!r}")
         if self.reward_update_every < 1:
             raise ValueError(f"reward_update_every must be >= 1, got {self.reward_update_every}")
         if self.algo == "smiling":
@@ -134,7 +141,7 @@ def evaluate(agent: SAC, params, env, episodes: int, seed_parts: tuple[int, ...]
 
 
 def _save_checkpoint(ckpts: Checkpoints, agent: SAC, state, buffer: ReplayBuffer, loop: dict,
-                     reward_model, pending: list) -> None:
+                     reward_model, pending: list, cache: RewardCache | None) -> None:
     files = {
         "agent.msgpack": agent.to_bytes(state),
         "buffer.npz": npz_bytes(buffer.state_dict()),
@@ -143,6 +150,8 @@ def _save_checkpoint(ckpts: Checkpoints, agent: SAC, state, buffer: ReplayBuffer
     if reward_model is not None:
         files.update({f"reward-{k}": v for k, v in reward_model.state_dict().items()})
         files["reward-pending.npz"] = npz_bytes({"features": np.asarray(pending, np.float32)})
+    if cache is not None:
+        files["reward-cache.npz"] = npz_bytes(cache.state_dict())
     ckpts.save(loop["step"], files)
 
 
@@ -178,8 +187,16 @@ def train(cfg: TrainConfig, run_dir: str | Path, resume: bool = False, quiet: bo
     obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
     agent = SAC(obs_dim, act_dim, cfg.sac)
     buffer = ReplayBuffer(obs_dim, act_dim, min(cfg.buffer_capacity, cfg.steps))
+    if cfg.algo != "sac" and not quiet:
+        print(f"{cfg.algo}: fitting the expert score model ({cfg.smiling.expert_steps} steps; cached for reuse)...",
+              file=sys.stderr, flush=True)
+    t_rm = time.perf_counter()
     reward_model = make_reward_model(cfg)
+    if reward_model is not None and not quiet:
+        how = "loaded from cache" if reward_model.expert_from_cache else "fitted"
+        print(f"{cfg.algo}: expert score model {how} in {time.perf_counter() - t_rm:.0f} s", file=sys.stderr)
     reward_fn = None if reward_model is None else reward_model.reward
+    cache = RewardCache(buffer) if reward_model is not None and cfg.relabel == "update" else None
     pending: list[np.ndarray] = []  # learner features since the reward model's last update
 
     latest = ckpts.latest() if resume else None
@@ -194,7 +211,10 @@ def train(cfg: TrainConfig, run_dir: str | Path, resume: bool = False, quiet: bo
             files = {p.name[len("reward-"):]: p.read_bytes() for p in latest.glob("reward-*")}
             pending = list(load_npz(latest / "reward-pending.npz")["features"])
             files.pop("pending.npz")
+            files.pop("cache.npz", None)
             reward_model.load_state_dict(files)
+            if cache is not None:
+                cache.load_state_dict(load_npz(latest / "reward-cache.npz"), reward_fn)
         truncate_metrics(run_dir, loop["step"])
     else:
         if resume:  # killed before the first checkpoint: start over in place
@@ -241,6 +261,8 @@ def train(cfg: TrainConfig, run_dir: str | Path, resume: bool = False, quiet: bo
                     action, act_key = agent.act(state, obs, act_key)
                 next_obs, reward, term, trunc, _ = env.step(action)
                 buffer.add(obs, action, reward, next_obs, term)
+                if cache is not None:
+                    cache.added()
                 if reward_model is not None:
                     pending.append(reward_model.features(obs[None], action[None], next_obs[None])[0])
                 obs, ep_return, step = next_obs, ep_return + reward, step + 1
@@ -248,10 +270,13 @@ def train(cfg: TrainConfig, run_dir: str | Path, resume: bool = False, quiet: bo
                 if reward_model is not None and step % cfg.reward_update_every == 0:
                     rm_upd.append(reward_model.update(np.stack(pending)))
                     pending.clear()
+                    if cache is not None:
+                        cache.refresh(reward_fn)
                 rewards_ready = reward_model is None or reward_model.updates > 0
                 if step >= cfg.seed_steps and step % cfg.update_every == 0 and rewards_ready:
                     n = cfg.update_every * cfg.sac.utd
-                    state, m = agent.update(state, buffer.sample(rng, cfg.sac.batch_size, n, reward_fn))
+                    source = buffer if cache is None else cache
+                    state, m = agent.update(state, source.sample(rng, cfg.sac.batch_size, n, reward_fn))
                     upd.append(m)
                 bar.update(1)
             episode += 1
@@ -273,7 +298,7 @@ def train(cfg: TrainConfig, run_dir: str | Path, resume: bool = False, quiet: bo
                 loop["next_ckpt"] = step + cfg.checkpoint_every
                 loop["np_rng"] = rng.bit_generator.state
                 loop["act_key"] = np.asarray(act_key).tolist()
-                _save_checkpoint(ckpts, agent, state, buffer, loop, reward_model, pending)
+                _save_checkpoint(ckpts, agent, state, buffer, loop, reward_model, pending, cache)
     finally:
         bar.close()
         logger.close()

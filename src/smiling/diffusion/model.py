@@ -55,7 +55,7 @@ class ScoreModel:
         self.key, init_key = jax.random.split(key)
         self.params = self.net.init(init_key, jnp.zeros((1, dim)), jnp.zeros((1,)))
         self.opt_state = self.tx.init(self.params)
-        self._fit = jax.jit(self._fit_impl, static_argnums=(3,))
+        self._fit = jax.jit(self._fit_impl, static_argnums=(4,))
         self._loss = jax.jit(self._loss_impl)
 
     @staticmethod
@@ -75,11 +75,11 @@ class ScoreModel:
         xu = alpha[:, None] * x + sigma[:, None] * eps
         return jnp.mean(jnp.sum((self.net.apply(params, xu, u) - eps) ** 2, axis=-1))
 
-    def _fit_impl(self, params, opt_state, data, steps, key):
+    def _fit_impl(self, params, opt_state, data, n, steps, key):
         def step(carry, k):
             params, opt_state = carry
             k_idx, k_loss = jax.random.split(k)
-            idx = jax.random.randint(k_idx, (self.config.batch_size,), 0, data.shape[0])
+            idx = jax.random.randint(k_idx, (self.config.batch_size,), 0, n)
             loss, grads = jax.value_and_grad(self._loss_impl)(params, data[idx], k_loss)
             updates, opt_state = self.tx.update(grads, opt_state, params)
             return (optax.apply_updates(params, updates), opt_state), loss
@@ -88,12 +88,21 @@ class ScoreModel:
         return params, opt_state, losses.mean()
 
     def fit(self, states: np.ndarray, steps: int) -> float:
-        """``steps`` Adam(W) steps on minibatches drawn uniformly from ``states`` (raw); returns mean loss."""
+        """``steps`` Adam(W) steps on minibatches drawn uniformly from ``states`` (raw); returns mean loss.
+
+        The data is zero-padded to the next power of two (rows past ``len(states)`` are never drawn), so a
+        growing data set, like the learner's, recompiles the fused training loop only O(log n) times.
+        """
         if steps < 1:
             raise ValueError(f"steps must be >= 1, got {steps}")
-        data = self.standardize(states)
+        n = len(states)
+        if n < 1:
+            raise ValueError("cannot fit a score model on zero states")
+        padded = np.zeros((1 << (n - 1).bit_length(), self.dim), np.float32)
+        padded[:n] = states
+        data = self.standardize(padded)
         self.key, k = jax.random.split(self.key)
-        self.params, self.opt_state, loss = self._fit(self.params, self.opt_state, data, int(steps), k)
+        self.params, self.opt_state, loss = self._fit(self.params, self.opt_state, data, n, int(steps), k)
         return float(loss)
 
     def loss(self, states: np.ndarray, seed: int = 0) -> float:

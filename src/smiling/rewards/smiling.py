@@ -36,8 +36,10 @@ from smiling.utils.io import atomic_write_bytes, npz_bytes
 @dataclasses.dataclass(frozen=True)
 class SmilingConfig:
     score: ScoreConfig = ScoreConfig()
-    num_levels: int = 500
-    """K noise levels per state in the cost (paper: 500)."""
+    num_levels: int = 8
+    """K noise levels per state in the cost (paper: 500). Default 8: stratified levels and common random
+    numbers make a K=8 estimate rank expert above random states almost as well as K=512 (AUC 0.994 vs 0.998
+    with the cosine schedule), at a loop speed >= 0.5x plain SAC on a CPU (docs/benchmarks.md)."""
     expert_steps: int = 20_000
     """Score-matching steps for the expert model (paper: 4000 epochs of 5000 states at batch 1024)."""
     learner_steps: int = 100
@@ -81,7 +83,8 @@ class SmilingReward(RewardModel):
         self.norm = (0.0, 1.0)
         self.updates = 0
         path = cache_dir() / "expert_scores" / f"{expert_cache_key(expert_features, config, seed)}.msgpack"
-        if use_cache and path.exists():
+        self.expert_from_cache = use_cache and path.exists()
+        if self.expert_from_cache:
             self.expert.load_bytes(path.read_bytes())
             self.expert_loss = self.expert.loss(expert_features)
         else:
@@ -114,7 +117,7 @@ class SmilingReward(RewardModel):
         data = self.memory.sample()
         loss = self.learner.fit(data, self.config.learner_steps)
         rng = np.random.default_rng(self.updates)
-        probe = data[rng.integers(0, len(data), min(self.config.probe, len(data)))]
+        probe = data[rng.integers(0, len(data), self.config.probe)]  # fixed shape: no recompiles
         mu, sd = self.refresh_normalization(probe)
         self.updates += 1
         return {"score_loss_learner": loss, "score_loss_expert": self.expert_loss, "cost_mean": mu, "cost_std": sd}

@@ -56,9 +56,17 @@ class ReplayBuffer:
         Returns a dict of arrays shaped ``(num_batches, batch_size, ...)``. If ``reward_fn`` is given, the
         ``reward`` entry is ``reward_fn(obs, action, next_obs)`` evaluated on the sampled transitions.
         """
+        return self.gather(self.sample_indices(rng, batch_size, num_batches), reward_fn)
+
+    def sample_indices(self, rng: np.random.Generator, batch_size: int, num_batches: int = 1) -> np.ndarray:
+        """(num_batches, batch_size) uniform indices into the stored transitions (what `sample` draws)."""
         if self.size == 0:
             raise ValueError("cannot sample from an empty replay buffer")
-        idx = rng.integers(0, self.size, size=(num_batches, batch_size))
+        return rng.integers(0, self.size, size=(num_batches, batch_size))
+
+    def gather(self, idx: np.ndarray, reward_fn: RewardFn | None = None) -> dict[str, np.ndarray]:
+        """The transitions at ``idx`` (any shape (num_batches, batch_size)); see `sample`."""
+        num_batches, batch_size = idx.shape
         batch = {k: getattr(self, k)[idx] for k in _FIELDS}
         if reward_fn is not None:
             flat = lambda x: x.reshape(num_batches * batch_size, *x.shape[2:])  # noqa: E731
@@ -95,3 +103,69 @@ class ReplayBuffer:
         for k in _FIELDS:
             getattr(self, k)[:size] = d[k][order]
         self.size, self.ptr = size, size % self.capacity
+
+
+class RewardCache:
+    """Imitation rewards of every stored transition, computed once per reward-model version.
+
+    The alternative to sample-time relabelling (``TrainConfig.relabel="update"``): after each reward-model
+    update `refresh` recomputes the reward of every transition in the buffer, and before each SAC round
+    `catch_up` computes it for the transitions added since. Between updates the reward model is fixed, so
+    both modes train on the same reward function; they differ in cost (this one evaluates the model
+    ``buffer size`` times per update instead of ``batch x updates`` times) and, for a Monte-Carlo reward such
+    as SMILING's, in noise: here a transition keeps one draw until the next update instead of a fresh draw
+    each time it is sampled.
+    """
+
+    def __init__(self, buffer: ReplayBuffer, chunk: int = 16_384):
+        self.buffer, self.chunk = buffer, int(chunk)
+        self.values = np.zeros(buffer.capacity, np.float32)
+        self.stale = 0
+        """Transitions added to the buffer since their reward was last computed (the newest ones)."""
+
+    def added(self) -> None:
+        self.stale = min(self.stale + 1, self.buffer.capacity)
+
+    def _compute(self, idx: np.ndarray, reward_fn: RewardFn) -> None:
+        b = self.buffer
+        for i in range(0, len(idx), self.chunk):
+            j = idx[i:i + self.chunk]
+            # pad to a power of two so that a jitted reward_fn sees few distinct shapes
+            jp = np.concatenate([j, np.full((1 << (len(j) - 1).bit_length()) - len(j), j[0])])
+            r = np.asarray(reward_fn(b.obs[jp], b.action[jp], b.next_obs[jp]), np.float32)[:len(j)]
+            if r.shape != j.shape or not np.all(np.isfinite(r)):
+                raise FloatingPointError(f"reward_fn returned shape {r.shape} or non-finite rewards")
+            self.values[j] = r
+
+    def refresh(self, reward_fn: RewardFn) -> None:
+        self._compute(np.arange(self.buffer.size), reward_fn)
+        self.stale = 0
+
+    def catch_up(self, reward_fn: RewardFn) -> None:
+        if self.stale:
+            b = self.buffer
+            self._compute((b.ptr - self.stale + np.arange(self.stale)) % b.capacity, reward_fn)
+            self.stale = 0
+
+    def sample(self, rng: np.random.Generator, batch_size: int, num_batches: int,
+               reward_fn: RewardFn) -> dict[str, np.ndarray]:
+        """Like `ReplayBuffer.sample(..., reward_fn)`, with the cached rewards."""
+        self.catch_up(reward_fn)
+        idx = self.buffer.sample_indices(rng, batch_size, num_batches)
+        batch = self.buffer.gather(idx)
+        batch["reward"] = self.values[idx]
+        return batch
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        return {"values": self.values[:self.buffer.size].copy(),
+                "meta": np.array([self.stale, self.buffer.capacity], np.int64)}
+
+    def load_state_dict(self, d, reward_fn: RewardFn) -> None:
+        """Restore; if the buffer was reloaded with another capacity (an extended run), recompute instead."""
+        stale, capacity = (int(x) for x in d["meta"])
+        if capacity != self.buffer.capacity:
+            self.refresh(reward_fn)
+            return
+        self.values[:len(d["values"])] = d["values"]
+        self.stale = stale
+

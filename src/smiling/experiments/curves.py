@@ -1,0 +1,93 @@
+"""Normalized learning curves over seeds (paper Fig. 3-5).
+
+normalized return = (return - random) / (expert - random): 0 is the uniform random policy, 1 the expert whose
+demonstrations were imitated. Both references come from the demonstrations' metadata (`smiling demos` measures
+them), so a curve is normalized against the very expert it imitates.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+
+from smiling.runs import read_metrics
+from smiling.utils.io import atomic_write_bytes, read_json
+
+
+def normalize(returns, expert: float, random: float) -> np.ndarray:
+    if not expert > random:
+        raise ValueError(f"expert return ({expert}) must exceed the random return ({random}) to normalize")
+    return (np.asarray(returns, np.float64) - random) / (expert - random)
+
+
+def eval_curve(run_dir: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """(env steps, eval returns) of a run, from its metrics.csv."""
+    rows = [r for r in read_metrics(run_dir) if r.get("eval_return")]
+    if not rows:
+        raise ValueError(f"{run_dir}: no evaluations in metrics.csv yet")
+    return (np.array([int(r["step"]) for r in rows]), np.array([float(r["eval_return"]) for r in rows]))
+
+
+def aggregate(run_dirs, expert: float, random: float) -> dict:
+    """Mean and std over runs of the normalized eval return at the env steps that every run has evaluated.
+
+    Returns ``steps``, ``mean``, ``std``, ``per_run`` (runs x steps) and ``first_reach(threshold)``-ready
+    per-run curves (``curves``: list of (steps, normalized) for each run, full length).
+    """
+    curves = []
+    for d in run_dirs:
+        s, r = eval_curve(d)
+        curves.append((s, normalize(r, expert, random)))
+    common = sorted(set.intersection(*(set(s.tolist()) for s, _ in curves)))
+    if not common:
+        raise ValueError("the runs share no evaluation step")
+    per_run = np.array([[n[list(s).index(t)] for t in common] for s, n in curves])
+    return {"steps": np.array(common), "mean": per_run.mean(0), "std": per_run.std(0), "per_run": per_run,
+            "curves": curves, "runs": [str(d) for d in run_dirs]}
+
+
+def first_reach(steps: np.ndarray, normalized: np.ndarray, threshold: float) -> int | None:
+    """First evaluated env step whose normalized return is >= threshold (None if never)."""
+    hit = np.nonzero(np.asarray(normalized) >= threshold)[0]
+    return int(np.asarray(steps)[hit[0]]) if len(hit) else None
+
+
+def plot_curves(groups: dict[str, dict], out: str | Path, title: str = "") -> Path:
+    """One line per group (label -> `aggregate` result): mean over seeds, shaded +-1 std, thin per-seed lines."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.6), dpi=120)
+    for i, (label, g) in enumerate(groups.items()):
+        c = f"C{i}"
+        for s, n in g["curves"]:
+            ax.plot(s, n, color=c, lw=0.6, alpha=0.4)
+        ax.plot(g["steps"], g["mean"], color=c, marker="o", ms=3, label=f"{label} ({len(g['curves'])} seeds)")
+        ax.fill_between(g["steps"], g["mean"] - g["std"], g["mean"] + g["std"], color=c, alpha=0.15)
+    ax.axhline(1.0, color="0.3", ls="--", lw=0.8)
+    ax.axhline(0.0, color="0.6", ls=":", lw=0.8)
+    ax.set_xlabel("environment steps")
+    ax.set_ylabel("normalized return (random 0, expert 1)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    out = Path(out)
+    fig.savefig(buf, format=out.suffix.lstrip(".") or "png")
+    plt.close(fig)
+    atomic_write_bytes(out, buf.getvalue())
+    return out
+
+
+def run_label(run_dir: str | Path) -> str:
+    """'algo' or 'algo K=k, schedule' from a run's config.json."""
+    cfg = read_json(Path(run_dir) / "config.json")["config"]
+    if cfg["algo"] != "smiling":
+        return cfg["algo"]
+    sm = cfg["smiling"]
+    return f"smiling K={sm['num_levels']}, {sm['score']['schedule']['kind']}"

@@ -1,0 +1,43 @@
+"""Normalized learning curves over seeds."""
+
+import csv
+
+import numpy as np
+import pytest
+
+from smiling.experiments import aggregate, first_reach, normalize, plot_curves
+
+
+def fake_run(path, evals):
+    path.mkdir(parents=True)
+    with open(path / "metrics.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["step", "eval_return", "train_return"])
+        for step, ret in evals:
+            w.writerow([step, ret, ""])
+            w.writerow([step + 500, "", 1.0])  # a training row without evaluation
+    return path
+
+
+def test_normalize_maps_random_to_0_and_expert_to_1():
+    np.testing.assert_allclose(normalize([100.0, 900.0, 500.0], expert=900.0, random=100.0), [0.0, 1.0, 0.5])
+    with pytest.raises(ValueError, match="must exceed"):
+        normalize([1.0], expert=10.0, random=10.0)
+
+
+def test_aggregate_uses_the_steps_all_runs_share(tmp_path):
+    a = fake_run(tmp_path / "a", [(0, 100), (10, 500), (20, 900)])
+    b = fake_run(tmp_path / "b", [(0, 100), (10, 700)])  # still running: no 20
+    g = aggregate([a, b], expert=900.0, random=100.0)
+    assert g["steps"].tolist() == [0, 10]
+    np.testing.assert_allclose(g["mean"], [0.0, 0.625])
+    np.testing.assert_allclose(g["std"], [0.0, 0.125])
+    assert first_reach(*g["curves"][0], 0.9) == 20 and first_reach(*g["curves"][1], 0.9) is None
+    out = plot_curves({"x": g}, tmp_path / "c.png", title="t")
+    assert out.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_aggregate_names_a_run_without_evaluations(tmp_path):
+    a = fake_run(tmp_path / "a", [])
+    with pytest.raises(ValueError, match="no evaluations"):
+        aggregate([a], expert=1.0, random=0.0)
