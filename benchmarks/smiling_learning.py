@@ -5,7 +5,7 @@ and an interrupted run continues from its last checkpoint (a larger --steps exte
 Normalized return = (return - random) / (expert - random), with both references read from the demos' metadata.
 
     python benchmarks/smiling_learning.py --task dmc:ball_in_cup-catch --steps 100000 --seed 0 \
-        --out runs/bench/smiling-bic-s0 [--k 8] [--schedule ddpm]
+        --out runs/bench/smiling-bic-s0 [--k 8] [--schedule ddpm] [--relabel update]
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ def main() -> None:
     p.add_argument("--out", required=True)
     p.add_argument("--k", type=int, default=None, help="noise levels per state (default: the library's)")
     p.add_argument("--schedule", default=None)
+    p.add_argument("--relabel", default="sample", choices=["sample", "update"])
     p.add_argument("--quiet", action="store_true")
     a = p.parse_args()
     out = Path(a.out)
@@ -36,7 +37,8 @@ def main() -> None:
     if a.schedule is not None:
         sched = dataclasses.replace(sm.score.schedule, kind=a.schedule)
         sm = dataclasses.replace(sm, score=dataclasses.replace(sm.score, schedule=sched))
-    cfg = TrainConfig(task=a.task, steps=a.steps, seed=a.seed, eval_episodes=10, algo="smiling", smiling=sm)
+    cfg = TrainConfig(task=a.task, steps=a.steps, seed=a.seed, eval_episodes=10, algo="smiling", smiling=sm,
+                      relabel=a.relabel)
     summary = train(cfg, out, resume=(out / "config.json").exists(), quiet=a.quiet)
     print(summary)
     meta = load_demos(a.task).metadata

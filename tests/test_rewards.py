@@ -105,3 +105,19 @@ def test_state_action_features():
     np.testing.assert_array_equal(model.features(o, a, n), n)
     model.use_actions = True
     assert model.features(o, a, n).shape == (2, 5)
+
+
+def test_large_k_is_evaluated_in_bounded_chunks(monkeypatch):
+    import smiling.rewards.smiling as sm
+
+    monkeypatch.setattr(sm, "MAX_PAIRS", 64)  # 8 states x K=8 per call
+    rng = np.random.default_rng(0)
+    expert = rng.normal(size=(500, 3)).astype(np.float32)
+    model = SmilingReward(expert, SmilingConfig(score=SMALL, num_levels=8, expert_steps=5, learner_steps=5,
+                                                probe=64), seed=0)
+    model.update(expert[:100])
+    same = np.repeat(expert[:1], 20, axis=0)  # one state, 20 times: chunks 0-1-2 must draw different noise
+    est, gaps = model.cost_samples(same)
+    assert est.shape == (20,) and gaps.shape == (20, 8) and np.all(np.isfinite(gaps))
+    assert not np.allclose(gaps[0], gaps[8]) and not np.allclose(gaps[8], gaps[16])
+    np.testing.assert_allclose(est, gaps.mean(1), rtol=1e-5, atol=1e-6)

@@ -4,7 +4,8 @@ an imitation reward model (``algo="smiling"``: paper Algorithm 1).
 Read top to bottom: config, set-up (fresh or resumed), then the loop — act, step, store, update the reward
 model every ``reward_update_every`` env steps with the learner features collected since its last update
 (imitation only), update SAC every ``update_every`` env steps with ``update_every * utd`` fused gradient
-steps on batches whose rewards the reward model relabels at sample time, log a row per episode, evaluate
+steps on batches whose rewards the reward model relabels at sample time (or, with ``relabel="update"``,
+reads from a `RewardCache` recomputed after each reward-model update), log a row per episode, evaluate
 with the mean action on a separate env (true env return: reported, never learned from), checkpoint at
 episode ends.
 

@@ -90,4 +90,5 @@ def run_label(run_dir: str | Path) -> str:
     if cfg["algo"] != "smiling":
         return cfg["algo"]
     sm = cfg["smiling"]
-    return f"smiling K={sm['num_levels']}, {sm['score']['schedule']['kind']}"
+    label = f"smiling K={sm['num_levels']}, {sm['score']['schedule']['kind']}"
+    return label + (", cached rewards" if cfg.get("relabel") == "update" else "")

@@ -54,6 +54,10 @@ class SmilingConfig:
     """Score (state, action) pairs instead of states (paper §6.2)."""
 
 
+MAX_PAIRS = 1 << 20
+"""Most (state, noise level) pairs evaluated in one call (1M pairs x 256 hidden units = 1 GiB of float32)."""
+
+
 def cache_dir() -> Path:
     return Path(os.environ.get("SMILING_CACHE", Path.home() / ".cache" / "smiling"))
 
@@ -98,9 +102,16 @@ class SmilingReward(RewardModel):
         if key is None:
             self.key, key = jax.random.split(self.key)
         x = self.expert.standardize(features)
-        est, gaps = denoising_error_gap_jit(self.expert.net, self.config.score.schedule, self.expert.params, self.learner.params,
-                             x, key, self.config.num_levels)
-        return np.asarray(est), np.asarray(gaps)
+        K = self.config.num_levels
+        chunk = max(1, MAX_PAIRS // K)  # bounds memory: the hidden layer holds chunk * K * width floats
+        est, gaps = [], []
+        for i in range(0, x.shape[0], chunk):
+            k = key if i == 0 else jax.random.fold_in(key, i // chunk)
+            e, g = denoising_error_gap_jit(self.expert.net, self.config.score.schedule, self.expert.params,
+                                           self.learner.params, x[i:i + chunk], k, K)
+            est.append(np.asarray(e))
+            gaps.append(np.asarray(g))
+        return np.concatenate(est), np.concatenate(gaps)
 
     def cost(self, features: np.ndarray) -> np.ndarray:
         return self.cost_samples(features)[0]
