@@ -10,7 +10,7 @@ from pathlib import Path
 import tyro
 
 from smiling.algos.offpolicy import TrainConfig
-from smiling.rewards import SmilingConfig
+from smiling.rewards import DacConfig, SmilingConfig
 
 
 @dataclasses.dataclass
@@ -30,6 +30,7 @@ class TrainExpert(TrainConfig):
     reward_update_every: tyro.conf.Suppress[int] = 1000
     relabel: tyro.conf.Suppress[str] = "sample"
     smiling: tyro.conf.Suppress[SmilingConfig] = dataclasses.field(default_factory=SmilingConfig)
+    dac: tyro.conf.Suppress[DacConfig] = dataclasses.field(default_factory=DacConfig)
     out: str | None = None
     """Run directory (default runs/<task>-sac-s<seed>-<time>)."""
     resume: str | None = None
@@ -48,7 +49,7 @@ class Imitate(TrainConfig):
     """
 
     algo: str = "smiling"
-    """Imitation algorithm: smiling."""
+    """Imitation algorithm: smiling (paper Algorithm 1) or dac (discriminator baseline; --dac.* settings)."""
     use_actions: bool = False
     """Match (state, action) pairs instead of states (paper §6.2); needs demos with actions."""
     linear: bool = False
@@ -173,7 +174,9 @@ def _config_of(a) -> TrainConfig:
             score = dataclasses.replace(score, schedule=Schedule(a.schedule))
         k = sm.num_levels if a.num_noise_samples is None else a.num_noise_samples
         sm = dataclasses.replace(sm, score=score, use_actions=a.use_actions or sm.use_actions, num_levels=k)
-        cfg = dataclasses.replace(cfg, smiling=sm)
+        dac = dataclasses.replace(cfg.dac, linear=a.linear or cfg.dac.linear,
+                                  use_actions=a.use_actions or cfg.dac.use_actions)
+        cfg = dataclasses.replace(cfg, smiling=sm, dac=dac)
     return cfg
 
 

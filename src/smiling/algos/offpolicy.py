@@ -1,5 +1,5 @@
 """The off-policy training loop: SAC on a task's true reward (``algo="sac"``, used to train experts) or on
-an imitation reward model (``algo="smiling"``: paper Algorithm 1).
+an imitation reward model (``algo="smiling"``: paper Algorithm 1; ``algo="dac"``: a discriminator).
 
 Read top to bottom: config, set-up (fresh or resumed), then the loop — act, step, store, update the reward
 model every ``reward_update_every`` env steps with the learner features collected since its last update
@@ -29,7 +29,7 @@ import numpy as np
 import smiling
 from smiling.envs import make_env, validate_task_id
 from smiling.envs.rollout import rollout
-from smiling.rewards import SmilingConfig
+from smiling.rewards import DacConfig, SmilingConfig
 from smiling.rl import SAC, ReplayBuffer, RewardCache, SACConfig
 from smiling.runs import METRIC_COLUMNS, Checkpoints, MetricsLogger, plot_run, truncate_metrics
 from smiling.utils.config import from_dict, to_dict
@@ -75,6 +75,7 @@ class TrainConfig:
     (cheaper for large K while the buffer holds fewer than ~batch x reward_update_every transitions)."""
     sac: SACConfig = dataclasses.field(default_factory=SACConfig)
     smiling: SmilingConfig = dataclasses.field(default_factory=SmilingConfig)
+    dac: DacConfig = dataclasses.field(default_factory=DacConfig)
 
     def validate(self) -> None:
         validate_task_id(self.task)
@@ -101,9 +102,18 @@ class TrainConfig:
                     raise ValueError(f"smiling.{name} must be >= 1, got {getattr(sm, name)}")
             if sm.reward_std <= 0:
                 raise ValueError(f"smiling.reward_std must be > 0, got {sm.reward_std}")
+        if self.algo == "dac":
+            dc = self.dac
+            for name in ("width", "batch_size", "steps", "memory"):
+                if getattr(dc, name) < 1:
+                    raise ValueError(f"dac.{name} must be >= 1, got {getattr(dc, name)}")
+            if dc.reward not in ("gail", "airl"):
+                raise ValueError(f"dac.reward must be gail or airl, got {dc.reward!r}")
+            if dc.gp_weight < 0:
+                raise ValueError(f"dac.gp_weight must be >= 0, got {dc.gp_weight}")
 
 
-ALGOS = ("sac", "smiling")
+ALGOS = ("sac", "smiling", "dac")
 
 
 def config_to_dict(cfg: TrainConfig) -> dict:
@@ -119,14 +129,17 @@ def make_reward_model(cfg: TrainConfig):
     if cfg.algo == "sac":
         return None
     from smiling.data import load_demos
-    from smiling.rewards import SmilingReward
+    from smiling.rewards import DacReward, SmilingReward
 
     demos = load_demos(cfg.demos or cfg.task, task=cfg.task)
-    if cfg.smiling.use_actions:
+    use_actions = cfg.smiling.use_actions if cfg.algo == "smiling" else cfg.dac.use_actions
+    if use_actions:
         s, a = demos.state_action_pairs()
         features = np.concatenate([s, a], axis=1)
     else:
         features = demos.states()
+    if cfg.algo == "dac":
+        return DacReward(features, cfg.dac, seed=cfg.seed)
     return SmilingReward(features, cfg.smiling, seed=cfg.seed)
 
 
@@ -188,12 +201,12 @@ def train(cfg: TrainConfig, run_dir: str | Path, resume: bool = False, quiet: bo
     obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
     agent = SAC(obs_dim, act_dim, cfg.sac)
     buffer = ReplayBuffer(obs_dim, act_dim, min(cfg.buffer_capacity, cfg.steps))
-    if cfg.algo != "sac" and not quiet:
+    if cfg.algo == "smiling" and not quiet:
         print(f"{cfg.algo}: fitting the expert score model ({cfg.smiling.expert_steps} steps; cached for reuse)...",
               file=sys.stderr, flush=True)
     t_rm = time.perf_counter()
     reward_model = make_reward_model(cfg)
-    if reward_model is not None and not quiet:
+    if cfg.algo == "smiling" and not quiet:
         how = "loaded from cache" if reward_model.expert_from_cache else "fitted"
         print(f"{cfg.algo}: expert score model {how} in {time.perf_counter() - t_rm:.0f} s", file=sys.stderr)
     reward_fn = None if reward_model is None else reward_model.reward

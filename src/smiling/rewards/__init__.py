@@ -2,6 +2,7 @@
 the replay buffer at sample time."""
 
 from smiling.rewards.base import Reservoir, RewardModel
+from smiling.rewards.dac import DacConfig, DacReward
 from smiling.rewards.smiling import SmilingConfig, SmilingReward
 
-__all__ = ["Reservoir", "RewardModel", "SmilingConfig", "SmilingReward"]
+__all__ = ["DacConfig", "DacReward", "Reservoir", "RewardModel", "SmilingConfig", "SmilingReward"]
