@@ -10,6 +10,7 @@ from pathlib import Path
 import tyro
 
 from smiling.algos.offpolicy import TrainConfig
+from smiling.algos.bc import BCConfig
 from smiling.rewards import DacConfig, SmilingConfig
 
 
@@ -31,6 +32,7 @@ class TrainExpert(TrainConfig):
     relabel: tyro.conf.Suppress[str] = "sample"
     smiling: tyro.conf.Suppress[SmilingConfig] = dataclasses.field(default_factory=SmilingConfig)
     dac: tyro.conf.Suppress[DacConfig] = dataclasses.field(default_factory=DacConfig)
+    bc: tyro.conf.Suppress[BCConfig] = dataclasses.field(default_factory=BCConfig)
     out: str | None = None
     """Run directory (default runs/<task>-sac-s<seed>-<time>)."""
     resume: str | None = None
@@ -49,7 +51,8 @@ class Imitate(TrainConfig):
     """
 
     algo: str = "smiling"
-    """Imitation algorithm: smiling (paper Algorithm 1) or dac (discriminator baseline; --dac.* settings)."""
+    """Imitation algorithm: smiling (paper Algorithm 1), dac (discriminator baseline; --dac.* settings) or bc
+    (behavioural cloning by maximum likelihood; needs actions; --bc.* settings)."""
     use_actions: bool = False
     """Match (state, action) pairs instead of states (paper §6.2); needs demos with actions."""
     linear: bool = False

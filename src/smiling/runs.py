@@ -28,7 +28,7 @@ METRIC_COLUMNS = [
     "step", "episode", "wall_time", "train_return", "eval_return", "eval_return_std",
     "critic_loss", "actor_loss", "alpha", "entropy", "q_mean", "steps_per_sec",
     "cost_mean", "cost_std", "score_loss_learner", "score_loss_expert",
-    "disc_loss", "disc_gp", "disc_accuracy",
+    "disc_loss", "disc_gp", "disc_accuracy", "grad_steps", "bc_loss",
 ]
 
 
@@ -177,8 +177,11 @@ def plot_run(run_dir: str | os.PathLike, out: str | os.PathLike | None = None) -
     rows = read_metrics(run_dir)
     saved = read_json(run_dir / "config.json") if (run_dir / "config.json").exists() else {}
     fig, ax = plt.subplots(figsize=(6, 3.6), dpi=120)
-    tr = [(int(r["step"]), float(r["train_return"])) for r in rows if r.get("train_return")]
-    ev = [(int(r["step"]), float(r["eval_return"]), float(r["eval_return_std"] or 0)) for r in rows
+    x = "step"
+    if saved.get("algo") == "bc":  # BC learns from no env steps: its curve is against gradient steps
+        x = "grad_steps"
+    tr = [(int(r[x]), float(r["train_return"])) for r in rows if r.get("train_return")]
+    ev = [(int(r[x]), float(r["eval_return"]), float(r["eval_return_std"] or 0)) for r in rows
           if r.get("eval_return")]
     if tr:
         ax.plot(*zip(*tr), color="0.6", lw=1, label="train episode return")
@@ -186,7 +189,7 @@ def plot_run(run_dir: str | os.PathLike, out: str | os.PathLike | None = None) -
         s, m, sd = zip(*ev)
         ax.plot(s, m, color="C0", marker="o", ms=3, label="eval return (mean action)")
         ax.fill_between(s, [a - b for a, b in zip(m, sd)], [a + b for a, b in zip(m, sd)], color="C0", alpha=0.2)
-    ax.set_xlabel("environment steps")
+    ax.set_xlabel("gradient steps (behavioural cloning)" if x == "grad_steps" else "environment steps")
     ax.set_ylabel("return")
     ax.set_title(plot_title(saved, run_dir.name))
     ax.grid(alpha=0.3)

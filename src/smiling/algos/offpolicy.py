@@ -27,6 +27,7 @@ import jax
 import numpy as np
 
 import smiling
+from smiling.algos.bc import BCConfig, train_bc
 from smiling.envs import make_env, validate_task_id
 from smiling.envs.rollout import rollout
 from smiling.rewards import DacConfig, SmilingConfig
@@ -76,6 +77,7 @@ class TrainConfig:
     sac: SACConfig = dataclasses.field(default_factory=SACConfig)
     smiling: SmilingConfig = dataclasses.field(default_factory=SmilingConfig)
     dac: DacConfig = dataclasses.field(default_factory=DacConfig)
+    bc: BCConfig = dataclasses.field(default_factory=BCConfig)
 
     def validate(self) -> None:
         validate_task_id(self.task)
@@ -102,6 +104,11 @@ class TrainConfig:
                     raise ValueError(f"smiling.{name} must be >= 1, got {getattr(sm, name)}")
             if sm.reward_std <= 0:
                 raise ValueError(f"smiling.reward_std must be > 0, got {sm.reward_std}")
+        if self.algo == "bc":
+            b = self.bc
+            if min(b.steps, b.batch_size, b.eval_every) < 1 or b.steps % b.eval_every:
+                raise ValueError(f"bc.steps ({b.steps}) must be a positive multiple of bc.eval_every "
+                                 f"({b.eval_every}), and bc.batch_size >= 1")
         if self.algo == "dac":
             dc = self.dac
             for name in ("width", "batch_size", "steps", "memory"):
@@ -113,7 +120,7 @@ class TrainConfig:
                 raise ValueError(f"dac.gp_weight must be >= 0, got {dc.gp_weight}")
 
 
-ALGOS = ("sac", "smiling", "dac")
+ALGOS = ("sac", "smiling", "dac", "bc")
 
 
 def config_to_dict(cfg: TrainConfig) -> dict:
@@ -177,6 +184,8 @@ def train(cfg: TrainConfig, run_dir: str | Path, resume: bool = False, quiet: bo
     """
     run_dir = Path(run_dir)
     cfg.validate()
+    if cfg.algo == "bc":
+        return train_bc(cfg, run_dir, resume, quiet)
     ckpts = Checkpoints(run_dir)
     if resume:
         if not (run_dir / "config.json").exists():

@@ -1,0 +1,138 @@
+"""Behavioural cloning (``algo="bc"``): the SAC actor fitted by maximum likelihood to the expert's (s, a) pairs.
+
+    max_theta  E_{(s, a) ~ demos} log pi_theta(a | s),   pi_theta = tanh(N(mu_theta(s), sigma_theta(s)^2)),
+
+    log pi(a | s) = log N(atanh(a); mu, sigma^2) - sum_i log(1 - a_i^2)
+
+(the paper found likelihood better than MSE). Actions are clipped to [-1 + 1e-6, 1 - 1e-6] before atanh, since
+saturated expert actions would be infinitely unlikely. BC needs actions and never touches the environment
+except to evaluate; its curve is against gradient steps (``grad_steps`` in metrics.csv; ``step``, the env steps
+used for learning, stays 0). The run directory has the same files as the other algorithms (the policy is saved
+as a SAC state, so `smiling evaluate` works on it). BC takes seconds to minutes, so resuming an unfinished BC
+run starts it again in place (same seed, same result); a finished run is left as it is.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+import smiling
+from smiling.envs import make_env
+from smiling.rl import SAC
+from smiling.runs import METRIC_COLUMNS, Checkpoints, MetricsLogger, plot_run
+from smiling.utils.io import atomic_write_json
+from smiling.utils.seeding import EVAL_STREAM
+
+ACTION_CLIP = 1.0 - 1e-6
+
+
+@dataclasses.dataclass(frozen=True)
+class BCConfig:
+    steps: int = 20_000
+    """Gradient steps."""
+    batch_size: int = 256
+    lr: float = 3e-4
+    eval_every: int = 2000
+    """Gradient steps between evaluations (each one also checkpoints)."""
+
+
+def tanh_gaussian_log_prob(mean, log_std, action):
+    """log pi(a | s) of a tanh-squashed Gaussian, for actions in (-1, 1) (clipped to +-(1 - 1e-6))."""
+    a = jnp.clip(action, -ACTION_CLIP, ACTION_CLIP)
+    u = jnp.arctanh(a)
+    z = (u - mean) * jnp.exp(-log_std)
+    log_n = jnp.sum(-0.5 * z**2 - log_std - 0.5 * jnp.log(2 * jnp.pi), axis=-1)
+    return log_n - jnp.sum(jnp.log1p(-a**2), axis=-1)
+
+
+def make_bc_fit(agent: SAC, states: np.ndarray, actions: np.ndarray, bc: BCConfig, params):
+    """(jitted ``fit(params, opt_state, key) -> (params, opt_state, mean loss)`` running ``bc.eval_every``
+    Adam steps on minibatches of the pairs, the initial optimizer state for ``params``)."""
+    tx = optax.adam(bc.lr)
+    S, A = jnp.asarray(states, jnp.float32), jnp.asarray(actions, jnp.float32)
+
+    def nll(p, s, a):
+        mean, log_std = agent.actor_net.apply(p, s)
+        return -jnp.mean(tanh_gaussian_log_prob(mean, log_std, a))
+
+    @jax.jit
+    def fit(params, opt_state, key):
+        def step(carry, k):
+            params, opt_state = carry
+            idx = jax.random.randint(k, (bc.batch_size,), 0, S.shape[0])
+            loss, g = jax.value_and_grad(nll)(params, S[idx], A[idx])
+            upd, opt_state = tx.update(g, opt_state, params)
+            return (optax.apply_updates(params, upd), opt_state), loss
+
+        (params, opt_state), losses = jax.lax.scan(step, (params, opt_state), jax.random.split(key, bc.eval_every))
+        return params, opt_state, losses.mean()
+
+    return fit, tx.init(params)
+
+
+def train_bc(cfg, run_dir: str | Path, resume: bool = False, quiet: bool = False) -> dict:
+    """Fit the actor to ``cfg``'s demonstrations; evaluate and checkpoint every ``cfg.bc.eval_every`` steps."""
+    from smiling.algos.offpolicy import config_to_dict, evaluate
+    from smiling.data import load_demos
+
+    run_dir = Path(run_dir)
+    bc = cfg.bc
+    demos = load_demos(cfg.demos or cfg.task, task=cfg.task)
+    states, actions = demos.state_action_pairs()  # DemoError naming the problem for state-only demos
+    if resume and (run_dir / "config.json").exists():
+        if json.loads((run_dir / "config.json").read_text()).get("finished", False):
+            return {"run_dir": str(run_dir), "step": 0, "grad_steps": bc.steps, "final_eval_return": None,
+                    "already_finished": True}
+    elif (run_dir / "config.json").exists():
+        raise FileExistsError(f"{run_dir} already holds a run: pass --resume {run_dir} to continue it, "
+                              f"or choose another --out")
+    (run_dir / "metrics.csv").unlink(missing_ok=True)  # an unfinished BC run starts again in place
+    run_dir.mkdir(parents=True, exist_ok=True)
+    env = make_env(cfg.task, cfg.horizon, cfg.keep_termination)
+    obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
+    if states.shape[1] != obs_dim or actions.shape[1] != act_dim:
+        raise ValueError(f"demos have obs/action dims {states.shape[1]}/{actions.shape[1]}, the task "
+                         f"{obs_dim}/{act_dim}")
+    meta = {"config": config_to_dict(cfg), "algo": "bc", "smiling_version": smiling.__version__,
+            "obs_dim": obs_dim, "action_dim": act_dim, "obs_keys": env.obs_keys, "finished": False}
+    atomic_write_json(run_dir / "config.json", meta)
+
+    agent = SAC(obs_dim, act_dim, cfg.sac)
+    state = agent.init(cfg.seed)
+    fit, opt_state = make_bc_fit(agent, states, actions, bc, state.actor.params)
+    params = state.actor.params
+
+    from tqdm.auto import tqdm
+
+    logger = MetricsLogger(run_dir, METRIC_COLUMNS, cfg.tensorboard)
+    ckpts = Checkpoints(run_dir)
+    key = jax.random.PRNGKey(cfg.seed)
+    done, last = 0, None
+    bar = tqdm(total=bc.steps, unit="grad step", disable=quiet, desc=f"{cfg.task} bc")
+    try:
+        while done < bc.steps:
+            key, k = jax.random.split(key)
+            params, opt_state, loss = fit(params, opt_state, k)
+            done += bc.eval_every
+            rets = evaluate(agent, params, env, cfg.eval_episodes, (cfg.seed, EVAL_STREAM, done))
+            last = float(rets.mean())
+            logger.log({"step": 0, "grad_steps": done, "episode": 0, "bc_loss": float(loss),
+                        "eval_return": last, "eval_return_std": float(rets.std())})
+            state = state.replace(actor=state.actor.replace(params=params))
+            ckpts.save(done, {"agent.msgpack": agent.to_bytes(state),
+                              "loop.json": json.dumps({"grad_steps": done}).encode()})
+            bar.update(bc.eval_every)
+            bar.set_postfix(loss=f"{float(loss):.3f}", eval=f"{last:.0f}", refresh=False)
+    finally:
+        bar.close()
+        logger.close()
+    atomic_write_json(run_dir / "config.json", {**meta, "finished": True})
+    plot_run(run_dir)
+    return {"run_dir": str(run_dir), "step": 0, "grad_steps": done, "final_eval_return": last}
