@@ -11,6 +11,7 @@ import tyro
 
 from smiling.algos.offpolicy import TrainConfig
 from smiling.algos.bc import BCConfig
+from smiling.algos.bco import BCOConfig
 from smiling.rewards import DacConfig, SmilingConfig
 
 
@@ -33,6 +34,7 @@ class TrainExpert(TrainConfig):
     smiling: tyro.conf.Suppress[SmilingConfig] = dataclasses.field(default_factory=SmilingConfig)
     dac: tyro.conf.Suppress[DacConfig] = dataclasses.field(default_factory=DacConfig)
     bc: tyro.conf.Suppress[BCConfig] = dataclasses.field(default_factory=BCConfig)
+    bco: tyro.conf.Suppress[BCOConfig] = dataclasses.field(default_factory=BCOConfig)
     out: str | None = None
     """Run directory (default runs/<task>-sac-s<seed>-<time>)."""
     resume: str | None = None
@@ -52,7 +54,8 @@ class Imitate(TrainConfig):
 
     algo: str = "smiling"
     """Imitation algorithm: smiling (paper Algorithm 1), dac (discriminator baseline; --dac.* settings) or bc
-    (behavioural cloning by maximum likelihood; needs actions; --bc.* settings)."""
+    (behavioural cloning by maximum likelihood; needs actions; --bc.* settings) or bco (cloning from
+    observation: an inverse dynamics model labels the state-only demos; --bco.* settings)."""
     use_actions: bool = False
     """Match (state, action) pairs instead of states (paper §6.2); needs demos with actions."""
     linear: bool = False

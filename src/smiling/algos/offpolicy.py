@@ -28,6 +28,7 @@ import numpy as np
 
 import smiling
 from smiling.algos.bc import BCConfig, train_bc
+from smiling.algos.bco import BCOConfig, train_bco
 from smiling.envs import make_env, validate_task_id
 from smiling.envs.rollout import rollout
 from smiling.rewards import DacConfig, SmilingConfig
@@ -78,6 +79,7 @@ class TrainConfig:
     smiling: SmilingConfig = dataclasses.field(default_factory=SmilingConfig)
     dac: DacConfig = dataclasses.field(default_factory=DacConfig)
     bc: BCConfig = dataclasses.field(default_factory=BCConfig)
+    bco: BCOConfig = dataclasses.field(default_factory=BCOConfig)
 
     def validate(self) -> None:
         validate_task_id(self.task)
@@ -109,6 +111,10 @@ class TrainConfig:
             if min(b.steps, b.batch_size, b.eval_every) < 1 or b.steps % b.eval_every:
                 raise ValueError(f"bc.steps ({b.steps}) must be a positive multiple of bc.eval_every "
                                  f"({b.eval_every}), and bc.batch_size >= 1")
+        if self.algo == "bco":
+            b = self.bco
+            if min(b.pre_steps, b.idm_steps, b.policy_steps, b.batch_size) < 1 or not b.alpha > 0:
+                raise ValueError(f"bco.pre_steps, idm_steps, policy_steps, batch_size must be >= 1 and alpha > 0: {b}")
         if self.algo == "dac":
             dc = self.dac
             for name in ("width", "batch_size", "steps", "memory"):
@@ -120,7 +126,7 @@ class TrainConfig:
                 raise ValueError(f"dac.gp_weight must be >= 0, got {dc.gp_weight}")
 
 
-ALGOS = ("sac", "smiling", "dac", "bc")
+ALGOS = ("sac", "smiling", "dac", "bc", "bco")
 
 
 def config_to_dict(cfg: TrainConfig) -> dict:
@@ -186,6 +192,8 @@ def train(cfg: TrainConfig, run_dir: str | Path, resume: bool = False, quiet: bo
     cfg.validate()
     if cfg.algo == "bc":
         return train_bc(cfg, run_dir, resume, quiet)
+    if cfg.algo == "bco":
+        return train_bco(cfg, run_dir, resume, quiet)
     ckpts = Checkpoints(run_dir)
     if resume:
         if not (run_dir / "config.json").exists():
