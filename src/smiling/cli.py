@@ -12,6 +12,7 @@ import tyro
 from smiling.algos.offpolicy import TrainConfig
 from smiling.algos.bc import BCConfig
 from smiling.algos.bco import BCOConfig
+from smiling.algos.iqlearn import IQLearnConfig
 from smiling.rewards import DacConfig, SmilingConfig
 
 
@@ -35,6 +36,7 @@ class TrainExpert(TrainConfig):
     dac: tyro.conf.Suppress[DacConfig] = dataclasses.field(default_factory=DacConfig)
     bc: tyro.conf.Suppress[BCConfig] = dataclasses.field(default_factory=BCConfig)
     bco: tyro.conf.Suppress[BCOConfig] = dataclasses.field(default_factory=BCOConfig)
+    iqlearn: tyro.conf.Suppress[IQLearnConfig] = dataclasses.field(default_factory=IQLearnConfig)
     out: str | None = None
     """Run directory (default runs/<task>-sac-s<seed>-<time>)."""
     resume: str | None = None
@@ -53,9 +55,10 @@ class Imitate(TrainConfig):
     """
 
     algo: str = "smiling"
-    """Imitation algorithm: smiling (paper Algorithm 1), dac (discriminator baseline; --dac.* settings) or bc
-    (behavioural cloning by maximum likelihood; needs actions; --bc.* settings) or bco (cloning from
-    observation: an inverse dynamics model labels the state-only demos; --bco.* settings)."""
+    """Imitation algorithm: smiling (paper Algorithm 1), dac (discriminator baseline; --dac.* settings),
+    iqlearn (inverse soft-Q learning; --iqlearn.* settings), bc (behavioural cloning by maximum likelihood;
+    needs actions; --bc.* settings) or bco (cloning from observation: an inverse dynamics model labels the
+    state-only demos; --bco.* settings)."""
     use_actions: bool = False
     """Match (state, action) pairs instead of states (paper §6.2); needs demos with actions."""
     linear: bool = False
@@ -182,7 +185,8 @@ def _config_of(a) -> TrainConfig:
         sm = dataclasses.replace(sm, score=score, use_actions=a.use_actions or sm.use_actions, num_levels=k)
         dac = dataclasses.replace(cfg.dac, linear=a.linear or cfg.dac.linear,
                                   use_actions=a.use_actions or cfg.dac.use_actions)
-        cfg = dataclasses.replace(cfg, smiling=sm, dac=dac)
+        iq = dataclasses.replace(cfg.iqlearn, use_actions=a.use_actions or cfg.iqlearn.use_actions)
+        cfg = dataclasses.replace(cfg, smiling=sm, dac=dac, iqlearn=iq)
     return cfg
 
 

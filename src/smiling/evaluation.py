@@ -7,10 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
-from smiling.algos.offpolicy import evaluate, load_config
+from smiling.algos.offpolicy import evaluate, load_config, make_agent
 from smiling.envs import NoGLBackendError, make_env
 from smiling.envs.base import gl_backend_error
-from smiling.rl import SAC
 from smiling.runs import Checkpoints
 from smiling.utils.seeding import derive_seed
 
@@ -27,7 +26,7 @@ def load_policy(run_dir: str | Path):
     if latest is None:
         raise FileNotFoundError(f"{run_dir}: no checkpoint yet (checkpoints/latest.json is missing)")
     env = make_env(cfg.task, cfg.horizon, cfg.keep_termination)
-    agent = SAC(env.observation_space.shape[0], env.action_space.shape[0], cfg.sac)
+    agent = make_agent(cfg, env.observation_space.shape[0], env.action_space.shape[0])
     state = agent.from_bytes((latest / "agent.msgpack").read_bytes())
     env.close()
     return cfg, agent, state.actor.params

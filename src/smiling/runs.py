@@ -28,7 +28,7 @@ METRIC_COLUMNS = [
     "step", "episode", "wall_time", "train_return", "eval_return", "eval_return_std",
     "critic_loss", "actor_loss", "alpha", "entropy", "q_mean", "steps_per_sec",
     "cost_mean", "cost_std", "score_loss_learner", "score_loss_expert",
-    "disc_loss", "disc_gp", "disc_accuracy", "grad_steps", "bc_loss", "idm_loss",
+    "disc_loss", "disc_gp", "disc_accuracy", "grad_steps", "bc_loss", "idm_loss", "iq_reward_expert", "iq_reward_policy",
 ]
 
 

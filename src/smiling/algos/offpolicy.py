@@ -29,6 +29,7 @@ import numpy as np
 import smiling
 from smiling.algos.bc import BCConfig, train_bc
 from smiling.algos.bco import BCOConfig, train_bco
+from smiling.algos.iqlearn import ExpertSampler, IQLearnAgent, IQLearnConfig
 from smiling.envs import make_env, validate_task_id
 from smiling.envs.rollout import rollout
 from smiling.rewards import DacConfig, SmilingConfig
@@ -80,6 +81,7 @@ class TrainConfig:
     dac: DacConfig = dataclasses.field(default_factory=DacConfig)
     bc: BCConfig = dataclasses.field(default_factory=BCConfig)
     bco: BCOConfig = dataclasses.field(default_factory=BCOConfig)
+    iqlearn: IQLearnConfig = dataclasses.field(default_factory=IQLearnConfig)
 
     def validate(self) -> None:
         validate_task_id(self.task)
@@ -115,6 +117,12 @@ class TrainConfig:
             b = self.bco
             if min(b.pre_steps, b.idm_steps, b.policy_steps, b.batch_size) < 1 or not b.alpha > 0:
                 raise ValueError(f"bco.pre_steps, idm_steps, policy_steps, batch_size must be >= 1 and alpha > 0: {b}")
+        if self.algo == "iqlearn":
+            iq = self.iqlearn
+            if iq.loss not in ("value", "v0"):
+                raise ValueError(f"iqlearn.loss must be value or v0, got {iq.loss!r}")
+            if not iq.chi2_alpha > 0 or not iq.temperature > 0 or iq.num_critics < 1:
+                raise ValueError(f"iqlearn.chi2_alpha and temperature must be > 0, num_critics >= 1: {iq}")
         if self.algo == "dac":
             dc = self.dac
             for name in ("width", "batch_size", "steps", "memory"):
@@ -126,7 +134,7 @@ class TrainConfig:
                 raise ValueError(f"dac.gp_weight must be >= 0, got {dc.gp_weight}")
 
 
-ALGOS = ("sac", "smiling", "dac", "bc", "bco")
+ALGOS = ("sac", "smiling", "dac", "iqlearn", "bc", "bco")
 
 
 def config_to_dict(cfg: TrainConfig) -> dict:
@@ -137,9 +145,16 @@ def config_from_dict(d: dict) -> TrainConfig:
     return from_dict(TrainConfig, d)
 
 
+def make_agent(cfg: TrainConfig, obs_dim: int, act_dim: int) -> SAC:
+    """The RL agent of a run: SAC, or IQ-Learn's inverse soft-Q variant of it."""
+    if cfg.algo == "iqlearn":
+        return IQLearnAgent(obs_dim, act_dim, cfg.sac, cfg.iqlearn)
+    return SAC(obs_dim, act_dim, cfg.sac)
+
+
 def make_reward_model(cfg: TrainConfig):
     """The reward model of an imitation algo (None for sac), fitted on the expert demonstrations."""
-    if cfg.algo == "sac":
+    if cfg.algo in ("sac", "iqlearn"):
         return None
     from smiling.data import load_demos
     from smiling.rewards import DacReward, SmilingReward
@@ -216,7 +231,12 @@ def train(cfg: TrainConfig, run_dir: str | Path, resume: bool = False, quiet: bo
     env = make_env(cfg.task, cfg.horizon, cfg.keep_termination)
     eval_env = make_env(cfg.task, cfg.horizon, cfg.keep_termination)
     obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
-    agent = SAC(obs_dim, act_dim, cfg.sac)
+    agent = make_agent(cfg, obs_dim, act_dim)
+    expert = None
+    if cfg.algo == "iqlearn":
+        from smiling.data import load_demos
+
+        expert = ExpertSampler(load_demos(cfg.demos or cfg.task, task=cfg.task), cfg.iqlearn.use_actions)
     buffer = ReplayBuffer(obs_dim, act_dim, min(cfg.buffer_capacity, cfg.steps))
     if cfg.algo == "smiling" and not quiet:
         print(f"{cfg.algo}: fitting the expert score model ({cfg.smiling.expert_steps} steps; cached for reuse)...",
@@ -307,7 +327,11 @@ def train(cfg: TrainConfig, run_dir: str | Path, resume: bool = False, quiet: bo
                 if step >= cfg.seed_steps and step % cfg.update_every == 0 and rewards_ready:
                     n = cfg.update_every * cfg.sac.utd
                     source = buffer if cache is None else cache
-                    state, m = agent.update(state, source.sample(rng, cfg.sac.batch_size, n, reward_fn))
+                    batch = source.sample(rng, cfg.sac.batch_size, n, reward_fn)
+                    if expert is not None:  # IQ-Learn: expert transitions beside the learner's; no env reward
+                        batch["reward"] = np.zeros_like(batch["reward"])
+                        batch.update(expert.sample(rng, cfg.sac.batch_size, n))
+                    state, m = agent.update(state, batch)
                     upd.append(m)
                 bar.update(1)
             episode += 1

@@ -48,6 +48,8 @@ class SACConfig:
     """Target policy entropy; None means -|A|."""
     utd: int = 1
     """Gradient updates per environment step (update-to-data ratio)."""
+    learn_temperature: bool = True
+    """Learn the temperature towards target_entropy; False keeps it at init_temperature."""
 
 
 @flax.struct.dataclass
@@ -142,25 +144,16 @@ class SAC:
         cfg = self.config
         key, k_next, k_pi = jax.random.split(state.key, 3)
         alpha = jnp.exp(state.temp.params)
-        obs, action, reward = batch["obs"], batch["action"], batch["reward"]
-        next_obs, not_done = batch["next_obs"], 1.0 - batch["terminated"]
 
         # critic
-        mean, log_std = self.actor_net.apply(state.actor.params, next_obs)
-        next_action, next_logp = sample_tanh_gaussian(mean, log_std, k_next)
-        next_q = self.critic_net.apply(state.target_critic, next_obs, next_action).min(axis=0)
-        target = reward + cfg.discount * not_done * (next_q - alpha * next_logp)
-        target = jax.lax.stop_gradient(target)
-
-        def critic_loss_fn(params):
-            q = self.critic_net.apply(params, obs, action)
-            return ((q - target[None]) ** 2).mean(axis=1).sum(), q.mean()
-
-        (critic_loss, q_mean), grads = jax.value_and_grad(critic_loss_fn, has_aux=True)(state.critic.params)
+        (critic_loss, aux), grads = jax.value_and_grad(self._critic_loss, has_aux=True)(
+            state.critic.params, state, batch, alpha, k_next)
         updates, critic_opt = self.critic_tx.update(grads, state.critic.opt_state, state.critic.params)
         critic_params = optax.apply_updates(state.critic.params, updates)
 
         # actor
+        obs = self._actor_obs(batch)
+
         def actor_loss_fn(params):
             m, ls = self.actor_net.apply(params, obs)
             a, logp = sample_tanh_gaussian(m, ls, k_pi)
@@ -178,8 +171,11 @@ class SAC:
             return -(log_alpha * (logp + self.target_entropy)).mean()
 
         temp_loss, grads = jax.value_and_grad(temp_loss_fn)(state.temp.params)
-        updates, temp_opt = self.temp_tx.update(grads, state.temp.opt_state, state.temp.params)
-        log_alpha = optax.apply_updates(state.temp.params, updates)
+        if cfg.learn_temperature:
+            updates, temp_opt = self.temp_tx.update(grads, state.temp.opt_state, state.temp.params)
+            log_alpha = optax.apply_updates(state.temp.params, updates)
+        else:
+            log_alpha, temp_opt = state.temp.params, state.temp.opt_state
 
         target_critic = optax.incremental_update(critic_params, state.target_critic, cfg.tau)
         new_state = SACState(
@@ -191,5 +187,20 @@ class SAC:
             steps=state.steps + 1,
         )
         metrics = {"critic_loss": critic_loss, "actor_loss": actor_loss, "temp_loss": temp_loss,
-                   "alpha": alpha, "entropy": -logp.mean(), "q_mean": q_mean}
+                   "alpha": alpha, "entropy": -logp.mean(), **aux}
         return new_state, metrics
+
+    # --- the pieces a subclass may replace (IQ-Learn replaces both) ----------------------------------
+    def _critic_loss(self, params, state: SACState, batch, alpha, key):
+        """Soft TD loss, summed over the critics: (loss, metrics with q_mean)."""
+        mean, log_std = self.actor_net.apply(state.actor.params, batch["next_obs"])
+        next_action, next_logp = sample_tanh_gaussian(mean, log_std, key)
+        next_q = self.critic_net.apply(state.target_critic, batch["next_obs"], next_action).min(axis=0)
+        target = batch["reward"] + self.config.discount * (1.0 - batch["terminated"]) * (next_q - alpha * next_logp)
+        target = jax.lax.stop_gradient(target)
+        q = self.critic_net.apply(params, batch["obs"], batch["action"])
+        return ((q - target[None]) ** 2).mean(axis=1).sum(), {"q_mean": q.mean()}
+
+    def _actor_obs(self, batch):
+        """States the actor and temperature are updated on."""
+        return batch["obs"]
