@@ -1,4 +1,5 @@
-"""SMILING learning benchmark: imitate a task's bundled state-only demos and print the normalized eval curve.
+"""Imitation learning benchmark: imitate a task's bundled demos with SMILING (or a baseline, --algo: BC uses the
+demos' actions, the others only their states) and print the normalized eval curve.
 
 Same code path as `smiling imitate` (both call `smiling.algos.offpolicy`). Resumable: rerun the same command
 and an interrupted run continues from its last checkpoint (a larger --steps extends a finished run).
@@ -28,6 +29,7 @@ def main() -> None:
     p.add_argument("--k", type=int, default=None, help="noise levels per state (default: the library's)")
     p.add_argument("--schedule", default=None)
     p.add_argument("--relabel", default="sample", choices=["sample", "update"])
+    p.add_argument("--algo", default="smiling", choices=["smiling", "dac", "iqlearn", "bc", "bco"])
     p.add_argument("--quiet", action="store_true")
     a = p.parse_args()
     out = Path(a.out)
@@ -37,7 +39,7 @@ def main() -> None:
     if a.schedule is not None:
         sched = dataclasses.replace(sm.score.schedule, kind=a.schedule)
         sm = dataclasses.replace(sm, score=dataclasses.replace(sm.score, schedule=sched))
-    cfg = TrainConfig(task=a.task, steps=a.steps, seed=a.seed, eval_episodes=10, algo="smiling", smiling=sm,
+    cfg = TrainConfig(task=a.task, steps=a.steps, seed=a.seed, eval_episodes=10, algo=a.algo, smiling=sm,
                       relabel=a.relabel)
     summary = train(cfg, out, resume=(out / "config.json").exists(), quiet=a.quiet)
     print(summary)

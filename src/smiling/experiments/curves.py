@@ -23,11 +23,22 @@ def normalize(returns, expert: float, random: float) -> np.ndarray:
 
 
 def eval_curve(run_dir: str | Path) -> tuple[np.ndarray, np.ndarray]:
-    """(env steps, eval returns) of a run, from its metrics.csv."""
+    """(env steps, eval returns) of a run, from its metrics.csv.
+
+    Behavioural cloning learns from no env steps: its curve is its final evaluation at step 0 (plotted as a
+    horizontal line).
+    """
     rows = [r for r in read_metrics(run_dir) if r.get("eval_return")]
     if not rows:
         raise ValueError(f"{run_dir}: no evaluations in metrics.csv yet")
+    if _algo(run_dir) == "bc":
+        return np.array([0]), np.array([float(rows[-1]["eval_return"])])
     return (np.array([int(r["step"]) for r in rows]), np.array([float(r["eval_return"]) for r in rows]))
+
+
+def _algo(run_dir) -> str | None:
+    path = Path(run_dir) / "config.json"
+    return read_json(path).get("algo") if path.exists() else None
 
 
 def aggregate(run_dirs, expert: float, random: float) -> dict:
@@ -64,6 +75,10 @@ def plot_curves(groups: dict[str, dict], out: str | Path, title: str = "") -> Pa
     fig, ax = plt.subplots(figsize=(6, 3.6), dpi=120)
     for i, (label, g) in enumerate(groups.items()):
         c = f"C{i}"
+        if list(g["steps"]) == [0]:  # no env steps (BC): a horizontal line at its mean, band +-1 std
+            ax.axhline(g["mean"][0], color=c, ls="-.", lw=1.2, label=f"{label} ({len(g['curves'])} seeds)")
+            ax.axhspan(g["mean"][0] - g["std"][0], g["mean"][0] + g["std"][0], color=c, alpha=0.1)
+            continue
         for s, n in g["curves"]:
             ax.plot(s, n, color=c, lw=0.6, alpha=0.4)
         ax.plot(g["steps"], g["mean"], color=c, marker="o", ms=3, label=f"{label} ({len(g['curves'])} seeds)")
