@@ -97,6 +97,6 @@ def test_iqlearn_cli_and_evaluate(smiling_cmd, tmp_path):
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     assert json.loads((out / "config.json").read_text())["config"]["iqlearn"]["loss"] == "v0"
-    r = subprocess.run([*smiling_cmd, "evaluate", str(out), "--episodes", "1"], capture_output=True, text=True,
-                       timeout=300)
-    assert r.returncode == 0, r.stderr
+    from smiling.evaluation import evaluate_run
+
+    assert evaluate_run(out, episodes=1)["episodes"] == 1
