@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from throughput import ROOT, machine  # noqa: E402
+from throughput import publish, report_header  # noqa: E402
 
 
 def timed(fn, repeats: int) -> float:
@@ -61,21 +61,12 @@ def main() -> None:
         model.update(rng.normal(size=(1000, d)).astype(np.float32))
         t_cost = timed(lambda: buf.sample(rng, b, n, reward_fn=model.reward), 3 if k >= 100 else 5)
         rows.append((k, t_cost))
-    lines = [f"### SMILING cost vs SAC update, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}", "",
-             f"- machine: {machine()}",
-             f"- command: `python {' '.join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]])}`",
+    lines = [*report_header("SMILING cost vs SAC update"),
              f"- {a.task} (state dim {d}); one round = {n} SAC steps at batch {b}; score nets 1 x 256, "
              f"16-d time embedding (paper defaults); {model.config.score.schedule.kind} schedule", "",
              "| K (noise levels per state) | relabel one round, ms | SAC round, ms | relabel ÷ SAC |", "|---|---|---|---|"]
     lines += [f"| {k} | {t * 1e3:,.0f} | {t_sac * 1e3:,.0f} | {t / t_sac:.2f} |" for k, t in rows]
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if not a.no_append:
-        from smiling.utils.io import atomic_write_text
-
-        doc = ROOT / "docs" / "benchmarks.md"
-        atomic_write_text(doc, doc.read_text().rstrip("\n") + "\n\n" + text)
-        print(f"appended to {doc}")
+    publish("\n".join(lines) + "\n", not a.no_append)
 
 
 if __name__ == "__main__":

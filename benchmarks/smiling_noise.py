@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from throughput import ROOT, machine  # noqa: E402
+from throughput import publish, report_header  # noqa: E402
 
 SCHEDULES = [("ddpm, T=5000 (reference code)", dict(kind="ddpm", steps=5000)),
              ("ddpm, T=1000", dict(kind="ddpm", steps=1000)),
@@ -98,9 +98,7 @@ def main() -> None:
         print(rows[-1], flush=True)
     wall = time.perf_counter() - t0
 
-    lines = [f"### SMILING noise schedules and K, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}", "",
-             f"- machine: {machine()}",
-             f"- command: `python {' '.join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]])}` ({wall / 60:.1f} min)",
+    lines = [*report_header("SMILING noise schedules and K", wall / 60),
              f"- {a.task}: expert = bundled demos ({len(e_fit)} states fitted, {n} held out); learner = uniform "
              f"random policy ({len(r_fit)} states fitted, {n} held out); score nets 1 x 256; "
              f"{a.expert_steps} expert / {a.learner_steps} learner score-matching steps; seed {a.seed}", "",
@@ -110,14 +108,7 @@ def main() -> None:
     for name, inf, le, ll, ce, cr, mc, sep, aucs in rows:
         lines.append(f"| {name} | {inf:.0%} | {le:.3f} / {ll:.3f} | {ce:+.3f} | {cr:+.3f} | {mc:.3f} | {sep:.2f} | "
                      + " | ".join(f"{x:.3f}" for x in aucs) + " |")
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if not a.no_append:
-        from smiling.utils.io import atomic_write_text
-
-        doc = ROOT / "docs" / "benchmarks.md"
-        atomic_write_text(doc, doc.read_text().rstrip("\n") + "\n\n" + text)
-        print(f"appended to {doc}")
+    publish("\n".join(lines) + "\n", not a.no_append)
 
 
 if __name__ == "__main__":

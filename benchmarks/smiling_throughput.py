@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from throughput import ROOT, machine  # noqa: E402
+from throughput import publish, report_header  # noqa: E402
 
 
 def loop_steps_per_sec(task: str, steps: int, algo: str = "sac", k: int | None = None) -> float:
@@ -57,9 +57,7 @@ def main() -> None:
     sac_after = loop_steps_per_sec(a.task, a.loop_steps)  # drift check: the machine must be idle
     wall = time.perf_counter() - t0
     sm = TrainConfig().smiling
-    lines = [f"### SMILING loop vs SAC loop, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}", "",
-             f"- machine: {machine()}",
-             f"- command: `python {' '.join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]])}` ({wall / 60:.1f} min)",
+    lines = [*report_header("SMILING loop vs SAC loop", wall / 60),
              f"- {a.task}; env steps 2000 to {2000 + a.loop_steps} of each loop; SAC defaults; SMILING defaults "
              f"except K (schedule {sm.score.schedule.kind} T={sm.score.schedule.steps}, "
              f"score nets {sm.score.depth} x {sm.score.width}, learner refit {sm.learner_steps} steps / 1000 env steps)",
@@ -69,14 +67,7 @@ def main() -> None:
              f"| plain SAC | {(sac + sac_after) / 2:.1f} | 1.00 |"]
     ref = (sac + sac_after) / 2
     lines += [f"| SMILING, K = {k} | {s:.1f} | {s / ref:.2f} |" for k, s in rows]
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if not a.no_append:
-        from smiling.utils.io import atomic_write_text
-
-        doc = ROOT / "docs" / "benchmarks.md"
-        atomic_write_text(doc, doc.read_text().rstrip("\n") + "\n\n" + text)
-        print(f"appended to {doc}")
+    publish("\n".join(lines) + "\n", not a.no_append)
 
 
 if __name__ == "__main__":

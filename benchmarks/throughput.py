@@ -38,6 +38,26 @@ def machine() -> str:
             f"({jax.default_backend()})")
 
 
+def report_header(title: str, wall_min: float | None = None) -> list[str]:
+    """First lines of a dated docs/benchmarks.md section: title with UTC time, machine, the exact command."""
+    cmd = "python " + " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]])
+    took = f" ({wall_min:.1f} min)" if wall_min is not None else ""
+    return [f"### {title}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}", "",
+            f"- machine: {machine()}", f"- command: `{cmd}`{took}"]
+
+
+def publish(text: str, append: bool) -> None:
+    """Print a section and, if ``append``, add it to the end of docs/benchmarks.md (atomically)."""
+    print(text)
+    if append:
+        from smiling.utils.io import atomic_write_text
+
+        doc = ROOT / "docs" / "benchmarks.md"
+        old = doc.read_text() if doc.exists() else "# Benchmarks\n\n"
+        atomic_write_text(doc, old.rstrip("\n") + "\n\n" + text)
+        print(f"appended to {doc}")
+
+
 def env_steps_per_sec(task: str, steps: int) -> tuple[float, float]:
     """(wrapped TaskEnv steps/s, bare backend steps/s) with uniform random actions."""
     from smiling.envs import make_env
@@ -115,12 +135,8 @@ def main() -> None:
     from smiling.rl import SACConfig
 
     c = SACConfig()
-    cmd = "python " + " ".join([str(Path(sys.argv[0]).as_posix()), *sys.argv[1:]])
     lines = [
-        f"### Throughput, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
-        "",
-        f"- machine: {machine()}",
-        f"- command: `{cmd}`",
+        *report_header("Throughput"),
         f"- SAC: hidden {list(c.hidden_dims)}, batch {c.batch_size}, UTD {c.utd}, "
         f"{c.num_critics} critics, one process",
         "",
@@ -137,16 +153,7 @@ def main() -> None:
         f"| env steps/s ÷ loop steps/s | {wrapped / loop:.0f}× |",
         "",
     ]
-    text = "\n".join(lines)
-    print(text)
-    if not a.no_append:
-        doc = ROOT / "docs" / "benchmarks.md"
-        from smiling.utils.io import atomic_write_text
-
-        old = doc.read_text() if doc.exists() else "# Benchmarks\n\n"
-        atomic_write_text(doc, old.rstrip("\n") + "\n\n" + text)
-        print(f"appended to {doc}")
-
+    publish("\n".join(lines), not a.no_append)
 
 if __name__ == "__main__":
     main()
