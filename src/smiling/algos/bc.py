@@ -77,6 +77,21 @@ def make_bc_fit(agent: SAC, states: np.ndarray, actions: np.ndarray, bc: BCConfi
     return fit, tx.init(params)
 
 
+def already_finished(run_dir: Path, resume: bool) -> bool:
+    """Run-directory set-up of the short, restartable algorithms (BC, BCO): True if ``resume`` finds the run
+    finished; otherwise the directory is made ready for a fresh start in place (an unfinished run's metrics are
+    dropped). Without ``resume`` an existing run is refused, as for every algorithm."""
+    if (run_dir / "config.json").exists():
+        if not resume:
+            raise FileExistsError(f"{run_dir} already holds a run: pass --resume {run_dir} to continue it, "
+                                  f"or choose another --out")
+        if json.loads((run_dir / "config.json").read_text()).get("finished", False):
+            return True
+    (run_dir / "metrics.csv").unlink(missing_ok=True)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    return False
+
+
 def train_bc(cfg, run_dir: str | Path, resume: bool = False, quiet: bool = False) -> dict:
     """Fit the actor to ``cfg``'s demonstrations; evaluate and checkpoint every ``cfg.bc.eval_every`` steps."""
     from smiling.algos.offpolicy import config_to_dict, evaluate
@@ -86,15 +101,9 @@ def train_bc(cfg, run_dir: str | Path, resume: bool = False, quiet: bool = False
     bc = cfg.bc
     demos = load_demos(cfg.demos or cfg.task, task=cfg.task)
     states, actions = demos.state_action_pairs()  # DemoError naming the problem for state-only demos
-    if resume and (run_dir / "config.json").exists():
-        if json.loads((run_dir / "config.json").read_text()).get("finished", False):
-            return {"run_dir": str(run_dir), "step": 0, "grad_steps": bc.steps, "final_eval_return": None,
-                    "already_finished": True}
-    elif (run_dir / "config.json").exists():
-        raise FileExistsError(f"{run_dir} already holds a run: pass --resume {run_dir} to continue it, "
-                              f"or choose another --out")
-    (run_dir / "metrics.csv").unlink(missing_ok=True)  # an unfinished BC run starts again in place
-    run_dir.mkdir(parents=True, exist_ok=True)
+    if already_finished(run_dir, resume):
+        return {"run_dir": str(run_dir), "step": 0, "grad_steps": bc.steps, "final_eval_return": None,
+                "already_finished": True}
     env = make_env(cfg.task, cfg.horizon, cfg.keep_termination)
     obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
     if states.shape[1] != obs_dim or actions.shape[1] != act_dim:

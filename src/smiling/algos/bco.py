@@ -22,7 +22,7 @@ import jax
 import numpy as np
 
 import smiling
-from smiling.algos.bc import BCConfig, make_bc_fit
+from smiling.algos.bc import BCConfig, already_finished, make_bc_fit
 from smiling.envs import make_env
 from smiling.rl import SAC, SACConfig
 from smiling.runs import METRIC_COLUMNS, Checkpoints, MetricsLogger, plot_run
@@ -51,14 +51,8 @@ def train_bco(cfg, run_dir: str | Path, resume: bool = False, quiet: bool = Fals
     run_dir, bco = Path(run_dir), cfg.bco
     demos = load_demos(cfg.demos or cfg.task, task=cfg.task)
     s_e, s_e_next = demos.state_pairs()
-    if resume and (run_dir / "config.json").exists():
-        if json.loads((run_dir / "config.json").read_text()).get("finished", False):
-            return {"run_dir": str(run_dir), "step": cfg.steps, "final_eval_return": None, "already_finished": True}
-    elif (run_dir / "config.json").exists():
-        raise FileExistsError(f"{run_dir} already holds a run: pass --resume {run_dir} to continue it, "
-                              f"or choose another --out")
-    (run_dir / "metrics.csv").unlink(missing_ok=True)  # an unfinished BCO run starts again in place
-    run_dir.mkdir(parents=True, exist_ok=True)
+    if already_finished(run_dir, resume):
+        return {"run_dir": str(run_dir), "step": cfg.steps, "final_eval_return": None, "already_finished": True}
     env = make_env(cfg.task, cfg.horizon, cfg.keep_termination)
     eval_env = make_env(cfg.task, cfg.horizon, cfg.keep_termination)
     obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
