@@ -155,5 +155,6 @@ def main() -> None:
     ]
     publish("\n".join(lines), not a.no_append)
 
+
 if __name__ == "__main__":
     main()

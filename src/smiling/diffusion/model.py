@@ -20,6 +20,7 @@ import optax
 
 from smiling.diffusion.network import ScoreNet
 from smiling.diffusion.schedules import Schedule, stratified_levels
+from smiling.utils.shapes import pad_rows_pow2
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,9 +99,7 @@ class ScoreModel:
         n = len(states)
         if n < 1:
             raise ValueError("cannot fit a score model on zero states")
-        padded = np.zeros((1 << (n - 1).bit_length(), self.dim), np.float32)
-        padded[:n] = states
-        data = self.standardize(padded)
+        data = self.standardize(pad_rows_pow2(np.asarray(states, np.float32).reshape(n, self.dim)))
         self.key, k = jax.random.split(self.key)
         self.params, self.opt_state, loss = self._fit(self.params, self.opt_state, data, n, int(steps), k)
         return float(loss)

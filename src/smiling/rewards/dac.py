@@ -27,7 +27,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from smiling.diffusion.model import ScoreModel
 from smiling.rewards.base import Reservoir, RewardModel
+from smiling.utils.shapes import pad_rows_pow2
 from smiling.utils.io import npz_bytes
 
 REWARD_FORMS = ("gail", "airl")
@@ -89,8 +91,7 @@ class DacReward(RewardModel):
             raise ValueError(f"unknown DAC reward {config.reward!r}; choose one of {', '.join(REWARD_FORMS)}")
         self.config, self.use_actions = config, config.use_actions
         dim = expert_features.shape[1]
-        self.mean = expert_features.mean(0)
-        self.std = expert_features.std(0) + 1e-3
+        self.mean, self.std = ScoreModel.standardization(expert_features)  # the score models' standardization
         self.expert = jnp.asarray(self._standardize(expert_features))
         self.net = Discriminator(config.width, config.depth, config.linear)
         key = jax.random.PRNGKey(seed)
@@ -126,8 +127,7 @@ class DacReward(RewardModel):
         self.memory.add(learner_features)
         data = self.memory.sample()
         n = len(data)
-        padded = np.zeros((1 << (n - 1).bit_length(), data.shape[1]), np.float32)  # few distinct shapes
-        padded[:n] = self._standardize(data)
+        padded = pad_rows_pow2(self._standardize(data))  # few distinct shapes; rows >= n are never drawn
         self.key, k = jax.random.split(self.key)
         self.params, self.opt_state, m = self._fit(self.params, self.opt_state, self.expert, jnp.asarray(padded),
                                                    n, k)

@@ -12,6 +12,8 @@ from typing import Callable
 
 import numpy as np
 
+from smiling.utils.shapes import pow2_ceil
+
 RewardFn = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 
 _FIELDS = ("obs", "action", "reward", "next_obs", "terminated")
@@ -131,7 +133,7 @@ class RewardCache:
         for i in range(0, len(idx), self.chunk):
             j = idx[i:i + self.chunk]
             # pad to a power of two so that a jitted reward_fn sees few distinct shapes
-            jp = np.concatenate([j, np.full((1 << (len(j) - 1).bit_length()) - len(j), j[0])])
+            jp = np.concatenate([j, np.full(pow2_ceil(len(j)) - len(j), j[0])])
             r = np.asarray(reward_fn(b.obs[jp], b.action[jp], b.next_obs[jp]), np.float32)[:len(j)]
             if r.shape != j.shape or not np.all(np.isfinite(r)):
                 raise FloatingPointError(f"reward_fn returned shape {r.shape} or non-finite rewards")
