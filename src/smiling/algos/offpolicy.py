@@ -29,10 +29,12 @@ import numpy as np
 import smiling
 from smiling.algos.bc import BCConfig, train_bc
 from smiling.algos.bco import BCOConfig, train_bco
+from smiling.algos.iqlearn import LOSSES as IQ_LOSSES
 from smiling.algos.iqlearn import ExpertSampler, IQLearnAgent, IQLearnConfig
 from smiling.envs import make_env, validate_task_id
 from smiling.envs.rollout import rollout
 from smiling.rewards import DacConfig, SmilingConfig
+from smiling.rewards.dac import REWARD_FORMS as DAC_REWARDS
 from smiling.rl import SAC, ReplayBuffer, RewardCache, SACConfig
 from smiling.runs import METRIC_COLUMNS, Checkpoints, MetricsLogger, plot_run, truncate_metrics
 from smiling.utils.config import from_dict, to_dict
@@ -42,7 +44,7 @@ from smiling.utils.seeding import EVAL_STREAM, TRAIN_STREAM, derive_seed
 
 @dataclasses.dataclass
 class TrainConfig:
-    """Configuration of a training run: SAC on a task's true reward, or imitation (SMILING) on demos."""
+    """Configuration of a training run: SAC on a task's true reward, or imitation (SMILING or a baseline)."""
 
     task: str = "dmc:ball_in_cup-catch"
     """Task id, e.g. dmc:cheetah-run or gym:Hopper-v5 (list them with `smiling tasks`)."""
@@ -66,7 +68,8 @@ class TrainConfig:
     tensorboard: bool = False
     """Also write TensorBoard events under RUN_DIR/tb."""
     algo: str = "sac"
-    """sac: learn from the env's true reward (e.g. an expert); smiling: imitate demonstrations (Algorithm 1)."""
+    """sac: learn from the env's true reward (e.g. an expert); smiling: imitate demonstrations (Algorithm 1);
+    dac, iqlearn, bc, bco: the baselines."""
     demos: str | None = None
     """Imitation only: demonstrations (.npz, Minari dir, D4RL .hdf5) or a task id with bundled demos
     (default: the task's bundled demos)."""
@@ -119,8 +122,8 @@ class TrainConfig:
                 raise ValueError(f"bco.pre_steps, idm_steps, policy_steps, batch_size must be >= 1 and alpha > 0: {b}")
         if self.algo == "iqlearn":
             iq = self.iqlearn
-            if iq.loss not in ("value", "v0"):
-                raise ValueError(f"iqlearn.loss must be value or v0, got {iq.loss!r}")
+            if iq.loss not in IQ_LOSSES:
+                raise ValueError(f"iqlearn.loss must be one of {', '.join(IQ_LOSSES)}, got {iq.loss!r}")
             if not iq.chi2_alpha > 0 or not iq.temperature > 0 or iq.num_critics < 1:
                 raise ValueError(f"iqlearn.chi2_alpha and temperature must be > 0, num_critics >= 1: {iq}")
         if self.algo == "dac":
@@ -128,8 +131,8 @@ class TrainConfig:
             for name in ("width", "batch_size", "steps", "memory"):
                 if getattr(dc, name) < 1:
                     raise ValueError(f"dac.{name} must be >= 1, got {getattr(dc, name)}")
-            if dc.reward not in ("gail", "airl"):
-                raise ValueError(f"dac.reward must be gail or airl, got {dc.reward!r}")
+            if dc.reward not in DAC_REWARDS:
+                raise ValueError(f"dac.reward must be one of {', '.join(DAC_REWARDS)}, got {dc.reward!r}")
             if dc.gp_weight < 0:
                 raise ValueError(f"dac.gp_weight must be >= 0, got {dc.gp_weight}")
 
