@@ -1,11 +1,22 @@
+import atexit
 import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 
 from smiling.algos.offpolicy import TrainConfig
 from smiling.rl import SACConfig
+from smiling.utils.cache import enable_compilation_cache
+
+# One persistent XLA compilation cache for the whole session (this process and the CLI subprocesses): many
+# tests compile the same small networks. A fresh folder per session, so no state leaks between sessions.
+_JAX_CACHE = tempfile.mkdtemp(prefix="smiling-test-jax-")
+os.environ["SMILING_JAX_CACHE"] = _JAX_CACHE
+enable_compilation_cache()
+atexit.register(shutil.rmtree, _JAX_CACHE, ignore_errors=True)
 
 # Tiny settings that exercise every code path in seconds.
 TINY_SAC = SACConfig(hidden_dims=(32, 32), batch_size=32)

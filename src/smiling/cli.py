@@ -141,10 +141,52 @@ class Divergence:
 
 @dataclasses.dataclass
 class Plot:
-    """Plot a run's learning curve to RUN_DIR/curve.png (or --out)."""
+    """Plot learning curves. A run directory: its curve to RUN_DIR/curve.png. An experiment directory (or any
+    directory holding runs): one panel per task, one colour per algorithm, mean ± standard error over seeds,
+    to DIR/curves.png and DIR/curves.svg, and the summary table."""
 
     run_dir: tyro.conf.Positional[str]
     out: str | None = None
+    """Output file (a run: .png; runs: the stem of the .png and .svg)."""
+    metric: str = "normalized"
+    """normalized ((R - random)/(expert - random), from the demos' metadata) or raw return."""
+    algos: str | None = None
+    """Only these algorithm labels, comma-separated (e.g. smiling,smiling+actions for the paper's Fig. 4)."""
+    tasks: str | None = None
+    """Only these task ids, comma-separated."""
+
+
+@dataclasses.dataclass
+class Experiment:
+    """Run a grid of tasks x algorithms x seeds (each cell a run directory DIR/<task>/<algo>/s<seed>), then
+    print the summary table and plot the curves. Rerun the same command to resume an interrupted grid:
+    finished runs are skipped, unfinished ones resume from their newest checkpoint."""
+
+    tasks: str
+    """Task ids, comma-separated (e.g. dmc:ball_in_cup-catch,dmc:cheetah-run)."""
+    algos: str
+    """Algorithms, comma-separated: smiling, dac, iqlearn, bc, bco, sac, each with optional variants joined by +:
+    +actions (match state-action pairs), +linear (networks without activations), e.g. smiling+actions."""
+    out: str
+    """Experiment directory."""
+    seeds: str = "0-2"
+    """Seeds: a range 0-4 or a list 0,2,5."""
+    steps: int = 100_000
+    """Env steps per run."""
+    set: tuple[str, ...] = ()
+    """Config overrides KEY=VALUE for every run, dotted for groups (e.g. --set eval_every=5000
+    smiling.num_levels=16); `smiling imitate --help` lists the keys."""
+    demos: tuple[str, ...] = ()
+    """Demonstrations per task, TASK=FILE (.npz, Minari dir, D4RL .hdf5); default: each task's bundled demos."""
+    executor: str = "local"
+    """local (worker processes on this machine) or ray (tasks on a Ray cluster; pip install 'smiling[ray]')."""
+    workers: int | None = None
+    """local: runs at once (default: the CPUs this process may use)."""
+    address: str | None = None
+    """ray: cluster address (default: start a local Ray instance); DIR must be writable by every node."""
+    cpus_per_run: float = 1.0
+    """ray: CPUs reserved per run."""
+    quiet: bool = False
 
 
 @dataclasses.dataclass
@@ -267,9 +309,41 @@ def cmd_divergence(a: Divergence) -> None:
 
 
 def cmd_plot(a: Plot) -> None:
+    from smiling.experiments.grid import split_list
+    from smiling.experiments.report import collect, is_experiment, plot_experiment, summary_table
     from smiling.runs import plot_run
 
-    print(plot_run(a.run_dir, a.out))
+    if not Path(a.run_dir).exists():
+        raise FileNotFoundError(f"{a.run_dir}: no such run or experiment directory")
+    if not is_experiment(a.run_dir):
+        print(plot_run(a.run_dir, a.out))
+        return
+    algos = split_list(a.algos, "algorithms") if a.algos else None
+    tasks = split_list(a.tasks, "tasks") if a.tasks else None
+    groups = collect(a.run_dir, a.metric, algos, tasks)
+    print(summary_table(groups, a.metric))
+    for path in plot_experiment(groups, a.out or Path(a.run_dir) / "curves", a.metric):
+        print(path)
+
+
+def cmd_experiment(a: Experiment) -> None:
+    from smiling.experiments.grid import parse_demos, parse_overrides, parse_seeds, run_grid, split_list
+    from smiling.experiments.report import collect, plot_experiment, summary_table
+
+    tasks, algos = split_list(a.tasks, "tasks"), split_list(a.algos, "algorithms")
+    results = run_grid(a.out, tasks, algos, parse_seeds(a.seeds), a.steps, parse_overrides(a.set),
+                       parse_demos(a.demos), executor=a.executor, workers=a.workers, address=a.address, cpus_per_run=a.cpus_per_run,
+                       quiet=a.quiet)
+    counts = {k: sum(r["state"] == k for r in results) for k in ("trained", "resumed", "skipped")}
+    print(f"runs: {counts['trained']} trained, {counts['resumed']} resumed, {counts['skipped']} already finished")
+    try:
+        groups = collect(a.out, "normalized", algos, tasks)
+        metric = "normalized"
+    except ValueError:
+        groups, metric = collect(a.out, "raw", algos, tasks), "raw"
+    print(summary_table(groups, metric))
+    for path in plot_experiment(groups, Path(a.out) / "curves", metric):
+        print(path)
 
 
 def cmd_demo(a: Demo) -> None:
@@ -304,6 +378,7 @@ COMMANDS = {
     "demos-info": (DemosInfo, cmd_demos_info),
     "divergence": (Divergence, cmd_divergence),
     "plot": (Plot, cmd_plot),
+    "experiment": (Experiment, cmd_experiment),
     "demo": (Demo, cmd_demo),
 }
 
@@ -316,6 +391,9 @@ def main(argv: list[str] | None = None) -> int:
         {name: cls for name, (cls, _) in COMMANDS.items()},
         args=argv, prog="smiling", description="Imitation learning from state-only demonstrations (SMILING).")
     handler = next(fn for cls, fn in COMMANDS.values() if type(args) is cls)
+    from smiling.utils.cache import enable_compilation_cache
+
+    enable_compilation_cache()
     from smiling.envs import NoGLBackendError, UnknownTaskError
     from smiling.data import DemoError
 

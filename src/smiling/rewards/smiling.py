@@ -22,14 +22,13 @@ import dataclasses
 import hashlib
 import io
 import json
-import os
-from pathlib import Path
 
 import jax
 import numpy as np
 
 from smiling.diffusion.model import ScoreConfig, ScoreModel, denoising_error_gap_jit
 from smiling.rewards.base import Reservoir, RewardModel
+from smiling.utils.cache import cache_root
 from smiling.utils.io import atomic_write_bytes, npz_bytes
 
 
@@ -58,10 +57,6 @@ MAX_PAIRS = 1 << 20
 """Most (state, noise level) pairs evaluated in one call (1M pairs x 256 hidden units = 1 GiB of float32)."""
 
 
-def cache_dir() -> Path:
-    return Path(os.environ.get("SMILING_CACHE", Path.home() / ".cache" / "smiling"))
-
-
 def expert_cache_key(features: np.ndarray, cfg: SmilingConfig, seed: int) -> str:
     h = hashlib.sha256()
     h.update(np.ascontiguousarray(features, np.float32).tobytes())
@@ -86,7 +81,7 @@ class SmilingReward(RewardModel):
         self.key = jax.random.PRNGKey(seed + 3)
         self.norm = (0.0, 1.0)
         self.updates = 0
-        path = cache_dir() / "expert_scores" / f"{expert_cache_key(expert_features, config, seed)}.msgpack"
+        path = cache_root() / "expert_scores" / f"{expert_cache_key(expert_features, config, seed)}.msgpack"
         self.expert_from_cache = use_cache and path.exists()
         if self.expert_from_cache:
             self.expert.load_bytes(path.read_bytes())

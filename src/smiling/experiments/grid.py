@@ -1,0 +1,377 @@
+"""Experiments: a grid of tasks x algorithms x seeds, run by a local process pool or on a Ray cluster.
+
+Layout: ``DIR/experiment.json`` (the grid) and one ordinary run directory per cell,
+``DIR/<task>/<label>/s<seed>`` (task id with ':' and '/' replaced by '-'), so every run can also be resumed,
+evaluated or plotted on its own. A label is an algorithm with optional variants joined by '+':
+``smiling+actions`` matches (state, action) pairs (paper §6.2, Fig. 4), ``dac+linear`` uses networks without
+activations (Fig. 5).
+
+Resuming: `run_grid` skips finished runs (their newest checkpoint has reached the budget, or BC/BCO marked
+them finished) and resumes unfinished ones from their newest checkpoint, so an interrupted grid is continued
+by running the same command again. A larger ``steps`` extends finished runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import sys
+import time
+import traceback
+import typing
+from pathlib import Path
+
+from smiling.algos.offpolicy import ALGOS, TrainConfig, config_from_dict, config_to_dict, train
+from smiling.runs import Checkpoints, read_metrics
+from smiling.utils.io import atomic_write_json, read_json
+
+VARIANTS = ("actions", "linear")
+EXECUTORS = ("local", "ray")
+
+
+@dataclasses.dataclass(frozen=True)
+class RunSpec:
+    task: str
+    label: str
+    seed: int
+    run_dir: Path
+    config: TrainConfig
+
+
+def parse_seeds(text: str) -> list[int]:
+    """'0-4' -> [0..4]; '0,2,5' -> [0, 2, 5]; '1-2,7' -> [1, 2, 7]."""
+    seeds: list[int] = []
+    for part in str(text).split(","):
+        try:
+            lo, sep, hi = part.strip().partition("-")
+            lo_i = int(lo)
+            hi_i = int(hi) if sep else lo_i
+        except ValueError:
+            raise ValueError(f"seeds {text!r}: expected a list like '0-4' or '0,2,5'") from None
+        if hi_i < lo_i:
+            raise ValueError(f"seeds {text!r}: range {part.strip()!r} runs backwards")
+        seeds.extend(range(lo_i, hi_i + 1))
+    if len(set(seeds)) != len(seeds) or any(s < 0 for s in seeds):
+        raise ValueError(f"seeds {text!r}: seeds must be distinct and >= 0")
+    return seeds
+
+
+def split_list(text: str | list[str], what: str) -> list[str]:
+    items = [x.strip() for x in (text.split(",") if isinstance(text, str) else text) if x.strip()]
+    if not items:
+        raise ValueError(f"no {what} given")
+    if len(set(items)) != len(items):
+        raise ValueError(f"{what} {items}: listed twice")
+    return items
+
+
+def task_slug(task: str) -> str:
+    return task.replace(":", "-").replace("/", "-")
+
+
+def _coerce(text: str, current, key: str):
+    """Parse an override's text into the type of the field's current value."""
+    if isinstance(current, bool):
+        if text.lower() in ("true", "1", "yes"):
+            return True
+        if text.lower() in ("false", "0", "no"):
+            return False
+        raise ValueError(f"--set {key}={text}: expected true or false")
+    if text.lower() == "none":
+        return None
+    if isinstance(current, tuple):  # e.g. sac.hidden_dims=256,256
+        typ = type(current[0]) if current else str
+        try:
+            return tuple(typ(x) for x in text.split(","))
+        except ValueError:
+            raise ValueError(f"--set {key}={text}: expected comma-separated {typ.__name__} values") from None
+    for typ in (int, float):
+        if isinstance(current, typ):
+            try:
+                return typ(text)
+            except ValueError:
+                raise ValueError(f"--set {key}={text}: expected {typ.__name__}") from None
+    return text
+
+
+def apply_override(cfg, key: str, text: str):
+    """A copy of dataclass ``cfg`` with the dotted field ``key`` (e.g. ``smiling.expert_steps``) set from text."""
+    head, _, rest = key.partition(".")
+    names = {f.name for f in dataclasses.fields(cfg)}
+    if head not in names:
+        raise ValueError(f"--set {key}: {type(cfg).__name__} has no field {head!r} "
+                         f"(fields: {', '.join(sorted(names))})")
+    current = getattr(cfg, head)
+    if rest:
+        if not dataclasses.is_dataclass(current):
+            raise ValueError(f"--set {key}: {head} is not a group of settings")
+        return dataclasses.replace(cfg, **{head: apply_override(current, rest, text)})
+    if dataclasses.is_dataclass(current):
+        raise ValueError(f"--set {key}: name one of its fields ({key}.<field>)")
+    return dataclasses.replace(cfg, **{head: _coerce(text, current, key)})
+
+
+def parse_overrides(items: typing.Iterable[str]) -> dict[str, str]:
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--set {item!r}: expected KEY=VALUE, e.g. eval_every=5000")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def label_config(cfg: TrainConfig, label: str) -> TrainConfig:
+    """Apply a label's algorithm and variants ('smiling+actions', 'dac+linear') to ``cfg``."""
+    algo, *variants = label.split("+")
+    if algo not in ALGOS:
+        raise ValueError(f"algorithm {algo!r} in {label!r}: choose from {', '.join(ALGOS)}")
+    unknown = [v for v in variants if v not in VARIANTS]
+    if unknown:
+        raise ValueError(f"{label!r}: unknown variant {unknown[0]!r}; variants: {', '.join(VARIANTS)}")
+    cfg = dataclasses.replace(cfg, algo=algo)
+    if "actions" in variants:
+        if algo not in ("smiling", "dac", "iqlearn"):
+            raise ValueError(f"{label!r}: the actions variant applies to smiling, dac and iqlearn")
+        cfg = dataclasses.replace(cfg, smiling=dataclasses.replace(cfg.smiling, use_actions=True),
+                                  dac=dataclasses.replace(cfg.dac, use_actions=True),
+                                  iqlearn=dataclasses.replace(cfg.iqlearn, use_actions=True))
+    if "linear" in variants:
+        if algo not in ("smiling", "dac"):
+            raise ValueError(f"{label!r}: the linear variant applies to smiling and dac")
+        sm = cfg.smiling
+        cfg = dataclasses.replace(cfg, smiling=dataclasses.replace(sm, score=dataclasses.replace(sm.score, linear=True)),
+                                  dac=dataclasses.replace(cfg.dac, linear=True))
+    return cfg
+
+
+def config_label(cfg: TrainConfig) -> str:
+    """The grid label of any run's config (inverse of `label_config` for the variants it knows)."""
+    label = cfg.algo
+    if cfg.algo in ("smiling", "dac", "iqlearn"):
+        own = {"smiling": cfg.smiling.use_actions, "dac": cfg.dac.use_actions, "iqlearn": cfg.iqlearn.use_actions}
+        if own[cfg.algo]:
+            label += "+actions"
+    if (cfg.algo == "smiling" and cfg.smiling.score.linear) or (cfg.algo == "dac" and cfg.dac.linear):
+        label += "+linear"
+    return label
+
+
+def parse_demos(items: typing.Iterable[str]) -> dict[str, str]:
+    """['dmc:cheetah-run=my.npz', ...] -> {task: demos}."""
+    out = {}
+    for item in items:
+        task, sep, path = item.rpartition("=")
+        if not sep or not task or not path:
+            raise ValueError(f"--demos {item!r}: expected TASK=FILE, e.g. dmc:cheetah-run=demos.npz")
+        out[task] = path
+    return out
+
+
+def expand(out: str | Path, tasks, algos, seeds, steps: int, overrides: dict[str, str] | None = None,
+           demos: dict[str, str] | None = None) -> list[RunSpec]:
+    """The grid's runs in a fixed order (task, label, seed), each with its validated config. ``demos`` maps a
+    task to its demonstrations (default: the task's bundled demos)."""
+    out = Path(out)
+    demos = dict(demos or {})
+    stray = sorted(set(demos) - set(tasks))
+    if stray:
+        raise ValueError(f"--demos names tasks that are not in the grid: {', '.join(stray)}")
+    if "demos" in (overrides or {}):
+        raise ValueError("--set demos=... would give every task the same demos: use --demos TASK=FILE")
+    base = TrainConfig(steps=steps)
+    for key, text in (overrides or {}).items():
+        base = apply_override(base, key, text)
+    specs = []
+    for task in tasks:
+        for label in algos:
+            for seed in seeds:
+                cfg = dataclasses.replace(base, task=task, seed=seed, demos=demos.get(task))
+                cfg = label_config(cfg, label)
+                cfg.validate()
+                specs.append(RunSpec(task, label, seed, out / task_slug(task) / label / f"s{seed}", cfg))
+    return specs
+
+
+def run_state(run_dir: Path, steps: int) -> str:
+    """'new' (no run yet), 'done' (reached ``steps``, or BC/BCO finished) or 'partial' (resumable)."""
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.json").exists():
+        return "new"
+    if read_json(run_dir / "config.json").get("finished"):
+        return "done"
+    latest = Checkpoints(run_dir).latest()
+    if latest is not None and read_json(latest / "loop.json")["step"] >= steps:
+        return "done"
+    return "partial"
+
+
+def _run_progress(run_dir: Path) -> int:
+    try:
+        rows = read_metrics(run_dir)
+    except (FileNotFoundError, ValueError, OSError):
+        return 0
+    return int(rows[-1]["step"]) if rows else 0
+
+
+def run_one(config: dict, run_dir: str) -> dict:
+    """Train one cell of the grid (fresh or resumed); its stdout/stderr go to RUN_DIR/log.txt. Runs in a worker
+    process (local pool or Ray), so it takes and returns plain data."""
+    from smiling.utils.cache import enable_compilation_cache
+
+    enable_compilation_cache()
+    cfg = config_from_dict(config)
+    path = Path(run_dir)
+    path.mkdir(parents=True, exist_ok=True)
+    state = run_state(path, cfg.steps)
+    if state == "done":
+        return {"run_dir": run_dir, "state": "skipped"}
+    with open(path / "log.txt", "a") as log, contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+        print(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} {'resuming' if state == 'partial' else 'starting'} "
+              f"{cfg.algo} on {cfg.task}, seed {cfg.seed}, {cfg.steps} steps", flush=True)
+        try:
+            summary = train(cfg, path, resume=state == "partial", quiet=True)
+        except BaseException:
+            traceback.print_exc(file=log)
+            raise
+    return {"run_dir": run_dir, "state": "resumed" if state == "partial" else "trained", **summary}
+
+
+def _write_grid(out: Path, tasks, algos, seeds, steps, overrides, demos) -> None:
+    path = out / "experiment.json"
+    grid = {"tasks": list(tasks), "algos": list(algos), "seeds": list(seeds), "steps": steps,
+            "overrides": dict(overrides), "demos": dict(demos)}
+    if path.exists():
+        old = read_json(path)
+        if old.get("overrides", {}) != grid["overrides"]:
+            raise ValueError(f"{out} holds an experiment with other settings (--set {old.get('overrides')}): "
+                             f"use another --out, or the same --set")
+        grid = {"tasks": list(dict.fromkeys(old["tasks"] + grid["tasks"])),
+                "algos": list(dict.fromkeys(old["algos"] + grid["algos"])),
+                "seeds": sorted(set(old["seeds"]) | set(grid["seeds"])), "steps": max(steps, old["steps"]),
+                "overrides": grid["overrides"], "demos": {**old.get("demos", {}), **grid["demos"]}}
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(path, grid)
+
+
+def default_workers() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def run_grid(out: str | Path, tasks, algos, seeds, steps: int, overrides: dict[str, str] | None = None,
+             demos: dict[str, str] | None = None, executor: str = "local", workers: int | None = None, address: str | None = None,
+             cpus_per_run: float = 1.0, quiet: bool = False) -> list[dict]:
+    """Run every cell of the grid that is not finished; returns one result per cell (skipped ones included).
+
+    ``executor="local"``: at most ``workers`` runs at once (default: the CPUs this process may use), each in its
+    own process (one worker runs them in this process, one after another). ``executor="ray"``: each run is a Ray
+    task needing ``cpus_per_run`` CPUs, on the cluster at ``address`` (or the Ray instance already initialized in
+    this process, or a new local one); ``out`` must be a path every node can write. A failed run does not stop
+    the others; the failures are raised together at the end.
+    """
+    if executor not in EXECUTORS:
+        raise ValueError(f"unknown executor {executor!r}; choose {' or '.join(EXECUTORS)}")
+    out = Path(out)
+    overrides = dict(overrides or {})
+    specs = expand(out, tasks, algos, seeds, steps, overrides, demos)
+    _write_grid(out, tasks, algos, seeds, steps, overrides, demos or {})
+    todo = [s for s in specs if run_state(s.run_dir, s.config.steps) != "done"]
+    results = [{"run_dir": str(s.run_dir), "state": "skipped"} for s in specs if s not in todo]
+    if not quiet:
+        print(f"experiment {out}: {len(specs)} runs ({len(tasks)} tasks x {len(algos)} algorithms x "
+              f"{len(seeds)} seeds), {len(specs) - len(todo)} finished already, {len(todo)} to run "
+              f"({executor} executor)", file=sys.stderr, flush=True)
+    if not todo:
+        return results
+    payloads = [(config_to_dict(s.config), str(s.run_dir)) for s in todo]
+    failures: list[str] = []
+    from tqdm.auto import tqdm
+
+    total = sum(s.config.steps for s in todo)
+    bar = tqdm(total=total, unit="step", disable=quiet, dynamic_ncols=True, desc="experiment", mininterval=2.0)
+
+    def progress(running_dirs) -> None:
+        done_steps = sum(s.config.steps if str(s.run_dir) in finished else
+                         min(s.config.steps, _run_progress(s.run_dir)) for s in todo)
+        bar.n = done_steps
+        bar.set_postfix(runs=f"{len(finished)}/{len(todo)}", running=len(running_dirs), refresh=False)
+        bar.refresh()
+
+    finished: set[str] = set()
+
+    def record(run_dir: str, result: dict | None, error: BaseException | None) -> None:
+        finished.add(run_dir)
+        if error is not None:
+            failures.append(f"{run_dir}: {type(error).__name__}: {error} (see {run_dir}/log.txt)")
+            results.append({"run_dir": run_dir, "state": "failed", "error": str(error)})
+        else:
+            results.append(result)
+
+    try:
+        if executor == "ray":
+            _run_ray(payloads, address, cpus_per_run, record, progress)
+        else:
+            n = max(1, min(workers or default_workers(), len(payloads)))
+            if n == 1:
+                for cfg_dict, run_dir in payloads:
+                    progress([run_dir])
+                    try:
+                        record(run_dir, run_one(cfg_dict, run_dir), None)
+                    except Exception as e:  # noqa: BLE001 - reported with the others at the end
+                        record(run_dir, None, e)
+            else:
+                _run_pool(payloads, n, record, progress)
+        progress([])
+    finally:
+        bar.close()
+    if failures:
+        raise RuntimeError(f"{len(failures)} of {len(todo)} runs failed:\n  " + "\n  ".join(failures))
+    return results
+
+
+def _run_pool(payloads, workers: int, record, progress) -> None:
+    import concurrent.futures as cf
+    import multiprocessing as mp
+
+    # spawn, not fork: a forked JAX process can deadlock
+    with cf.ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as pool:
+        futures = {pool.submit(run_one, c, d): d for c, d in payloads}
+        pending = set(futures)
+        while pending:
+            done, pending = cf.wait(pending, timeout=2.0, return_when=cf.FIRST_COMPLETED)
+            for f in done:
+                e = f.exception()
+                record(futures[f], None if e else f.result(), e)
+            progress([futures[f] for f in pending])
+
+
+def _run_ray(payloads, address: str | None, cpus_per_run: float, record, progress) -> None:
+    try:
+        import ray
+    except ImportError:
+        raise ImportError("--executor ray needs Ray: pip install 'smiling[ray]'") from None
+    if not ray.is_initialized():
+        ray.init(address=address, log_to_driver=False)
+    task = ray.remote(num_cpus=cpus_per_run, max_retries=0)(run_one)
+    refs = {task.remote(c, d): d for c, d in payloads}
+    pending = list(refs)
+    while pending:
+        done, pending = ray.wait(pending, num_returns=1, timeout=2.0)
+        for ref in done:
+            try:
+                record(refs[ref], ray.get(ref), None)
+            except Exception as e:  # noqa: BLE001 - a RayTaskError wraps the run's own exception
+                record(refs[ref], None, getattr(e, "cause", None) or e)
+        progress([refs[r] for r in pending])
+
+
+def find_runs(root: str | Path) -> list[Path]:
+    """Every run directory (one holding config.json with a training config) under ``root``, sorted."""
+    root = Path(root)
+    if not root.exists():
+        raise FileNotFoundError(f"{root}: no such directory")
+    runs = sorted(p.parent for p in root.rglob("config.json") if "config" in read_json(p))
+    if not runs:
+        raise FileNotFoundError(f"{root}: no run directories (with config.json) inside")
+    return runs

@@ -1,0 +1,174 @@
+"""Summaries and figures of many runs: one panel per task, one colour per algorithm (paper Fig. 3-5).
+
+Statistics over seeds are mean ± standard error (sample std / sqrt(n)). Two numbers summarize a run:
+* final: its last evaluation's normalized return;
+* AUC: the area under its normalized curve divided by the span of env steps it covers (trapezoid rule over
+  its evaluations), i.e. its average normalized return over training; it rewards learning early.
+BC learns from no env steps: its final evaluation stands for its whole curve (both numbers).
+"""
+
+from __future__ import annotations
+
+import io
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from smiling.experiments.curves import eval_curve, normalize
+from smiling.experiments.grid import config_label, find_runs
+from smiling.utils.io import atomic_write_bytes, read_json
+
+METRICS = ("normalized", "raw")
+
+
+def references(cfg) -> tuple[float, float] | None:
+    """(expert, random) return of a run's demonstrations (its own, or the task's bundled ones), or None."""
+    from smiling.data import DemoError, load_demos
+
+    try:
+        meta = load_demos(cfg.demos or cfg.task, task=cfg.task).metadata
+    except (DemoError, FileNotFoundError, ValueError):
+        return None
+    expert, random = meta.get("expert_return_mean"), meta.get("random_return_mean")
+    if expert is None or random is None or not expert > random:
+        return None
+    return float(expert), float(random)
+
+
+def collect(root_or_runs, metric: str = "normalized", algos=None, tasks=None) -> dict:
+    """{task: {label: [(steps, values, run_dir), ...]}} for the runs under a directory (or a list of runs),
+    kept to the given labels and tasks; ``metric`` normalized needs references in the demos' metadata."""
+    from smiling.algos.offpolicy import load_config
+
+    if metric not in METRICS:
+        raise ValueError(f"unknown metric {metric!r}; choose {' or '.join(METRICS)}")
+    runs = find_runs(root_or_runs) if isinstance(root_or_runs, (str, Path)) else [Path(r) for r in root_or_runs]
+    out: dict = defaultdict(lambda: defaultdict(list))
+    refs_cache: dict = {}
+    for run in runs:
+        cfg = load_config(run)
+        label = config_label(cfg)
+        if (algos and label not in algos) or (tasks and cfg.task not in tasks):
+            continue
+        try:
+            steps, returns = eval_curve(run)
+        except ValueError:
+            continue  # no evaluation yet
+        if metric == "normalized":
+            key = (cfg.task, cfg.demos)
+            if key not in refs_cache:
+                refs_cache[key] = references(cfg)
+            if refs_cache[key] is None:
+                raise ValueError(f"{run}: its demonstrations carry no expert/random returns to normalize with; "
+                                 f"use --metric raw")
+            returns = normalize(returns, *refs_cache[key])
+        out[cfg.task][label].append((steps, np.asarray(returns, np.float64), run))
+    if not out:
+        raise ValueError("no runs with evaluations match" + (f" algos {algos}" if algos else "")
+                         + (f" tasks {tasks}" if tasks else ""))
+    return {t: dict(g) for t, g in out.items()}
+
+
+def area_under_curve(steps, values) -> float:
+    steps, values = np.asarray(steps, np.float64), np.asarray(values, np.float64)
+    if len(steps) == 1 or steps[-1] == steps[0]:
+        return float(values[-1])
+    return float(np.sum((values[1:] + values[:-1]) / 2 * np.diff(steps)) / (steps[-1] - steps[0]))
+
+
+def mean_se(x) -> tuple[float, float]:
+    x = np.asarray(x, np.float64)
+    se = float(x.std(ddof=1) / np.sqrt(len(x))) if len(x) > 1 else float("nan")
+    return float(x.mean()), se
+
+
+def summary_table(groups: dict, metric: str = "normalized") -> str:
+    """Markdown table: per task and label, seeds, env steps, final and AUC return (mean ± standard error)."""
+    lines = [f"| task | algorithm | seeds | env steps | final ({metric}) | AUC ({metric}) |", "|---" * 6 + "|"]
+    for task, by_label in groups.items():
+        for label, runs in by_label.items():
+            finals = [v[-1] for _, v, _ in runs]
+            aucs = [area_under_curve(s, v) for s, v, _ in runs]
+            steps = sorted({int(s[-1]) for s, _, _ in runs})
+            span = f"{steps[0]}" if len(steps) == 1 else f"{steps[0]}-{steps[-1]}"
+            lines.append(f"| {task} | {label} | {len(runs)} | {span} | {_pm(*mean_se(finals))} | "
+                         f"{_pm(*mean_se(aucs))} |")
+    return "\n".join(lines)
+
+
+def _pm(m: float, se: float) -> str:
+    return f"{m:.2f}" if np.isnan(se) else f"{m:.2f} ± {se:.2f}"
+
+
+def _common(runs) -> tuple[np.ndarray, np.ndarray]:
+    """(steps every run evaluated, runs x steps values)."""
+    common = sorted(set.intersection(*(set(s.tolist()) for s, _, _ in runs)))
+    return np.array(common), np.array([[v[list(s).index(t)] for t in common] for s, v, _ in runs])
+
+
+def plot_experiment(groups: dict, out: str | Path, metric: str = "normalized", title: str = "") -> list[Path]:
+    """Learning curves, one panel per task: mean over seeds with a ± standard-error band, thin per-seed lines,
+    one colour per algorithm label (the same in every panel); the expert at 1 when normalized. Writes
+    ``out`` with suffix .png and .svg (``out`` may name either, or neither)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = sorted({label for g in groups.values() for label in g})
+    colours = {label: f"C{i % 10}" for i, label in enumerate(labels)}
+    n = len(groups)
+    cols = min(3, n)
+    rows = (n + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 3.4 * rows), dpi=120, squeeze=False)
+    for ax, (task, by_label) in zip(axes.flat, groups.items()):
+        for label, runs in by_label.items():
+            c = colours[label]
+            steps, vals = _common(runs)
+            mean = vals.mean(0)
+            se = vals.std(0, ddof=1) / np.sqrt(len(runs)) if len(runs) > 1 else np.zeros_like(mean)
+            name = f"{label} ({len(runs)} seeds)"
+            if list(steps) == [0]:  # BC: no env steps
+                ax.axhline(mean[0], color=c, ls="-.", lw=1.2, label=name)
+                ax.axhspan(mean[0] - se[0], mean[0] + se[0], color=c, alpha=0.12)
+                continue
+            for s, v, _ in runs:
+                ax.plot(s, v, color=c, lw=0.5, alpha=0.35)
+            ax.plot(steps, mean, color=c, lw=1.6, label=name)
+            ax.fill_between(steps, mean - se, mean + se, color=c, alpha=0.2)
+        if metric == "normalized":
+            ax.axhline(1.0, color="0.3", ls="--", lw=0.8)
+            ax.axhline(0.0, color="0.6", ls=":", lw=0.8)
+        ax.set_title(task, fontsize=10)
+        ax.set_xlabel("environment steps")
+        ax.set_ylabel("normalized return" if metric == "normalized" else "return")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="best")
+    for ax in list(axes.flat)[n:]:
+        ax.axis("off")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    out = Path(out)
+    stem = out.with_suffix("") if out.suffix in (".png", ".svg") else out
+    paths = []
+    for fmt in ("png", "svg"):
+        buf = io.BytesIO()
+        fig.savefig(buf, format=fmt)
+        path = stem.with_name(stem.name + f".{fmt}")
+        atomic_write_bytes(path, buf.getvalue())
+        paths.append(path)
+    plt.close(fig)
+    return paths
+
+
+def is_experiment(path: str | Path) -> bool:
+    path = Path(path)
+    return (path / "experiment.json").exists() or (
+        path.is_dir() and not (path / "config.json").exists() and any(path.rglob("config.json")))
+
+
+def grid_of(path: str | Path) -> dict | None:
+    p = Path(path) / "experiment.json"
+    return read_json(p) if p.exists() else None

@@ -1,0 +1,31 @@
+"""On-disk caches: the root folder, and JAX's persistent compilation cache.
+
+Root: ``$SMILING_CACHE`` (default ``~/.cache/smiling``). It holds fitted expert score models
+(``expert_scores/``) and compiled XLA executables (``jax/``, or ``$SMILING_JAX_CACHE``; ``off`` disables it).
+Reusing compiled executables across processes saves each new run (or grid worker) the compile time of its jitted
+updates; an entry is keyed by the computation, the JAX version and the flags, so it never changes results.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get("SMILING_CACHE", Path.home() / ".cache" / "smiling"))
+
+
+def enable_compilation_cache() -> Path | None:
+    """Point JAX's persistent compilation cache at the smiling cache (every compile is kept: entries are
+    small). Called by the command-line tool and by experiment workers, not on import; returns the folder."""
+    setting = os.environ.get("SMILING_JAX_CACHE")
+    if setting == "off":
+        return None
+    path = Path(setting) if setting else cache_root() / "jax"
+    import jax
+
+    jax.config.update("jax_compilation_cache_dir", str(path))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    return path

@@ -1,0 +1,150 @@
+"""Experiments: grid expansion and overrides, a tiny 2 tasks x 2 algorithms x 2 seeds grid run end-to-end
+locally (killed, then resumed without redoing finished runs) and on a local Ray instance, summary and plot."""
+
+import json
+import os
+import signal
+import subprocess
+import time
+
+import numpy as np
+import pytest
+
+from smiling.algos.offpolicy import TrainConfig
+from smiling.data import Demos, save_npz
+from smiling.envs import make_env
+from smiling.envs.rollout import rollout
+from smiling.experiments.grid import (apply_override, config_label, expand, label_config, parse_overrides,
+                                      parse_seeds, run_grid, run_state)
+from smiling.experiments.report import area_under_curve, collect, mean_se, plot_experiment, summary_table
+from smiling.runs import Checkpoints
+
+
+def test_seed_lists_and_ranges():
+    assert parse_seeds("0-4") == [0, 1, 2, 3, 4]
+    assert parse_seeds("1-2,7") == [1, 2, 7]
+    for bad in ("4-1", "a", "1,1", "-1"):
+        with pytest.raises(ValueError, match="seeds"):
+            parse_seeds(bad)
+
+
+def test_overrides_reach_nested_fields_with_their_types():
+    cfg = TrainConfig()
+    cfg = apply_override(cfg, "smiling.score.schedule.kind", "ddpm")
+    cfg = apply_override(cfg, "sac.hidden_dims", "64,64")
+    cfg = apply_override(cfg, "eval_every", "500")
+    cfg = apply_override(cfg, "tensorboard", "true")
+    assert (cfg.smiling.score.schedule.kind, cfg.sac.hidden_dims, cfg.eval_every, cfg.tensorboard) == \
+        ("ddpm", (64, 64), 500, True)
+    with pytest.raises(ValueError, match="no field 'evl_every'"):
+        apply_override(cfg, "evl_every", "5")
+    with pytest.raises(ValueError, match="expected int"):
+        apply_override(cfg, "steps", "lots")
+    with pytest.raises(ValueError, match="KEY=VALUE"):
+        parse_overrides(["steps"])
+
+
+def test_labels_set_variants_and_round_trip():
+    cfg = label_config(TrainConfig(), "smiling+actions")
+    assert cfg.smiling.use_actions and config_label(cfg) == "smiling+actions"
+    cfg = label_config(TrainConfig(), "dac+linear")
+    assert cfg.dac.linear and config_label(cfg) == "dac+linear"
+    with pytest.raises(ValueError, match="unknown variant 'wide'"):
+        label_config(TrainConfig(), "dac+wide")
+    with pytest.raises(ValueError, match="algorithm 'gail'"):
+        expand("x", ["dmc:ball_in_cup-catch"], ["gail"], [0], 100)
+    with pytest.raises(ValueError, match="not in the grid"):
+        expand("x", ["dmc:ball_in_cup-catch"], ["sac"], [0], 100, demos={"dmc:cheetah-run": "d.npz"})
+
+
+def test_summary_statistics():
+    assert area_under_curve([0, 10, 20], [0.0, 1.0, 1.0]) == pytest.approx(0.75)
+    assert area_under_curve([0], [0.4]) == 0.4
+    m, se = mean_se([1.0, 2.0, 3.0])
+    assert (m, se) == (2.0, pytest.approx(1 / np.sqrt(3)))
+
+
+TINY = ["horizon=50", "seed_steps=50", "update_every=10", "eval_every=50", "eval_episodes=1",
+        "checkpoint_every=50", "reward_update_every=50", "sac.hidden_dims=32,32", "sac.batch_size=32",
+        "dac.width=32", "dac.steps=10", "dac.batch_size=64"]
+TASKS = ["dmc:ball_in_cup-catch", "dmc:point_mass-easy"]
+ALGOS = ["sac", "dac"]
+
+
+@pytest.fixture(scope="module")
+def point_mass_demos(tmp_path_factory):
+    """State-action demos of a random policy on point_mass (a stand-in expert; 2 episodes of 50 steps)."""
+    env = make_env("dmc:point_mass-easy", horizon=50)
+    rng = np.random.default_rng(0)
+    obs, act, rew = rollout(env, lambda o: rng.uniform(-1, 1, 2), 2, (0,))
+    path = tmp_path_factory.mktemp("demos") / "pm.npz"
+    save_npz(Demos(obs, act, rew.astype(np.float32), {"task": "dmc:point_mass-easy", "expert_return_mean": 5.0,
+                                                    "random_return_mean": 0.0}), path)
+    return str(path)
+
+
+def _grid_cmd(smiling_cmd, out, demos, workers):
+    return [*smiling_cmd, "experiment", "--tasks", ",".join(TASKS), "--algos", ",".join(ALGOS), "--seeds", "0-1",
+            "--steps", "100", "--out", str(out), "--workers", str(workers), "--quiet",
+            "--demos", f"dmc:point_mass-easy={demos}", "--set", *TINY]
+
+
+def _done_runs(out):
+    return sorted(p.parent.parent for p in out.rglob("latest.json") if run_state(p.parent.parent, 100) == "done")
+
+
+@pytest.mark.slow
+def test_killed_grid_resumes_without_redoing_finished_runs(smiling_cmd, tmp_path, point_mass_demos):
+    out = tmp_path / "exp"
+    env = {**os.environ, "SMILING_CACHE": str(tmp_path / "cache")}
+    proc = subprocess.Popen(_grid_cmd(smiling_cmd, out, point_mass_demos, 1), env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    deadline = time.time() + 240
+    while len(_done_runs(out)) < 2 and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    finished = _done_runs(out)
+    assert 2 <= len(finished) < 8, proc.stderr.read().decode()[-2000:]
+    stamps = {p: (p / "checkpoints" / "latest.json").stat().st_mtime_ns for p in finished}
+
+    res = subprocess.run(_grid_cmd(smiling_cmd, out, point_mass_demos, 2), env=env, capture_output=True,
+                         text=True, timeout=400)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert f"{len(finished)} already finished" in res.stdout
+    assert len(_done_runs(out)) == 8
+    assert {p: (p / "checkpoints" / "latest.json").stat().st_mtime_ns for p in finished} == stamps
+    assert "| dmc:point_mass-easy | dac | 2 | 100 |" in res.stdout
+    assert (out / "curves.png").stat().st_size > 0 and (out / "curves.svg").stat().st_size > 0
+    grid = json.loads((out / "experiment.json").read_text())
+    assert grid["seeds"] == [0, 1] and grid["demos"] == {"dmc:point_mass-easy": point_mass_demos}
+
+    # the plot command filters runs by label and task, on raw or normalized returns
+    res = subprocess.run([*smiling_cmd, "plot", str(out), "--algos", "dac", "--tasks", TASKS[1],
+                          "--out", str(tmp_path / "fig")], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    assert "| sac |" not in res.stdout and "ball_in_cup" not in res.stdout
+    assert (tmp_path / "fig.svg").exists()
+
+
+@pytest.mark.slow
+def test_grid_on_a_local_ray_instance(tmp_path, point_mass_demos):
+    import ray
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        results = run_grid(tmp_path / "exp", TASKS, ALGOS, [0, 1], 100, parse_overrides(TINY),
+                           {"dmc:point_mass-easy": point_mass_demos}, executor="ray", quiet=True)
+    finally:
+        ray.shutdown()
+    assert sorted(r["state"] for r in results) == ["trained"] * 8
+    groups = collect(tmp_path / "exp", "raw")
+    assert {t: sorted(g) for t, g in groups.items()} == {t: sorted(ALGOS) for t in TASKS}
+    assert all(len(runs) == 2 for g in groups.values() for runs in g.values())
+    table = summary_table(collect(tmp_path / "exp", "normalized"))
+    assert table.count("\n") == 1 + 4
+    assert all(p.exists() for p in plot_experiment(groups, tmp_path / "c", "raw"))
+    # a second pass has nothing left to do
+    again = run_grid(tmp_path / "exp", TASKS, ALGOS, [0, 1], 100, parse_overrides(TINY),
+                     {"dmc:point_mass-easy": point_mass_demos}, executor="ray", quiet=True)
+    assert [r["state"] for r in again] == ["skipped"] * 8
+    assert Checkpoints(tmp_path / "exp" / "dmc-point_mass-easy" / "dac" / "s1").latest() is not None
