@@ -10,21 +10,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from throughput import publish, report_header  # noqa: E402
-
-
-def timed(fn, repeats: int) -> float:
-    fn()  # compile
-    t = time.perf_counter()
-    for _ in range(repeats):
-        fn()
-    return (time.perf_counter() - t) / repeats
+from throughput import publish, report_header, timed  # noqa: E402
 
 
 def main() -> None:

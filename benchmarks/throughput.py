@@ -58,6 +58,15 @@ def publish(text: str, append: bool) -> None:
         print(f"appended to {doc}")
 
 
+def timed(fn, repeats: int) -> float:
+    """Seconds per call of ``fn`` over ``repeats`` calls, after one untimed call (compilation)."""
+    fn()
+    t = time.perf_counter()
+    for _ in range(repeats):
+        fn()
+    return (time.perf_counter() - t) / repeats
+
+
 def env_steps_per_sec(task: str, steps: int) -> tuple[float, float]:
     """(wrapped TaskEnv steps/s, bare backend steps/s) with uniform random actions."""
     from smiling.envs import make_env

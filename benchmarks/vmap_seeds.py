@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from throughput import publish, report_header  # noqa: E402
+from throughput import publish, report_header, timed  # noqa: E402
 
 from smiling.rl import SAC, SACConfig  # noqa: E402
 
@@ -30,14 +30,6 @@ def batches(rng, n: int, b: int, obs_dim: int, act_dim: int, seeds: int | None =
     f = lambda *shape: jnp.asarray(rng.normal(size=lead + shape).astype(np.float32))  # noqa: E731
     return {"obs": f(obs_dim), "action": jnp.clip(f(act_dim), -1, 1), "reward": f(), "next_obs": f(obs_dim),
             "terminated": jnp.zeros(lead, jnp.float32)}
-
-
-def timed(fn, rounds: int) -> float:
-    fn()  # compile
-    t = time.perf_counter()
-    for _ in range(rounds):
-        fn()
-    return (time.perf_counter() - t) / rounds
 
 
 def main() -> None:

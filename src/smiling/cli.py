@@ -201,8 +201,9 @@ class Demo:
 
 
 def _default_out(task: str, algo: str, seed: int) -> str:
-    name = task.replace(":", "-").replace("/", "-")
-    return f"runs/{name}-{algo}-s{seed}-{time.strftime('%Y%m%d-%H%M%S')}"
+    from smiling.experiments.grid import task_slug
+
+    return f"runs/{task_slug(task)}-{algo}-s{seed}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
 def cmd_tasks(a: Tasks) -> None:

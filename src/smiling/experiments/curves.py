@@ -51,12 +51,17 @@ def aggregate(run_dirs, expert: float, random: float) -> dict:
     for d in run_dirs:
         s, r = eval_curve(d)
         curves.append((s, normalize(r, expert, random)))
-    common = sorted(set.intersection(*(set(s.tolist()) for s, _ in curves)))
+    steps, per_run = common_steps(curves)
+    return {"steps": steps, "mean": per_run.mean(0), "std": per_run.std(0), "per_run": per_run,
+            "curves": curves, "runs": [str(d) for d in run_dirs]}
+
+
+def common_steps(curves) -> tuple[np.ndarray, np.ndarray]:
+    """(the env steps every curve evaluated, curves x those steps values) for (steps, values) pairs."""
+    common = sorted(set.intersection(*(set(np.asarray(s).tolist()) for s, _ in curves)))
     if not common:
         raise ValueError("the runs share no evaluation step")
-    per_run = np.array([[n[list(s).index(t)] for t in common] for s, n in curves])
-    return {"steps": np.array(common), "mean": per_run.mean(0), "std": per_run.std(0), "per_run": per_run,
-            "curves": curves, "runs": [str(d) for d in run_dirs]}
+    return np.array(common), np.array([[v[list(s).index(t)] for t in common] for s, v in curves])
 
 
 def first_reach(steps: np.ndarray, normalized: np.ndarray, threshold: float) -> int | None:
@@ -74,15 +79,7 @@ def plot_curves(groups: dict[str, dict], out: str | Path, title: str = "") -> Pa
 
     fig, ax = plt.subplots(figsize=(6, 3.6), dpi=120)
     for i, (label, g) in enumerate(groups.items()):
-        c = f"C{i}"
-        if list(g["steps"]) == [0]:  # no env steps (BC): a horizontal line at its mean, band +-1 std
-            ax.axhline(g["mean"][0], color=c, ls="-.", lw=1.2, label=f"{label} ({len(g['curves'])} seeds)")
-            ax.axhspan(g["mean"][0] - g["std"][0], g["mean"][0] + g["std"][0], color=c, alpha=0.1)
-            continue
-        for s, n in g["curves"]:
-            ax.plot(s, n, color=c, lw=0.6, alpha=0.4)
-        ax.plot(g["steps"], g["mean"], color=c, marker="o", ms=3, label=f"{label} ({len(g['curves'])} seeds)")
-        ax.fill_between(g["steps"], g["mean"] - g["std"], g["mean"] + g["std"], color=c, alpha=0.15)
+        draw_group(ax, f"{label} ({len(g['curves'])} seeds)", f"C{i}", g["steps"], g["mean"], g["std"], g["curves"])
     ax.axhline(1.0, color="0.3", ls="--", lw=0.8)
     ax.axhline(0.0, color="0.6", ls=":", lw=0.8)
     ax.set_xlabel("environment steps")
@@ -97,6 +94,19 @@ def plot_curves(groups: dict[str, dict], out: str | Path, title: str = "") -> Pa
     plt.close(fig)
     atomic_write_bytes(out, buf.getvalue())
     return out
+
+
+def draw_group(ax, name: str, colour: str, steps, mean, band, curves) -> None:
+    """One group of runs on a matplotlib axis: thin per-seed lines, the mean with a +-band shading; a group
+    without env steps (BC) as a horizontal line at its mean with its band."""
+    if list(steps) == [0]:
+        ax.axhline(mean[0], color=colour, ls="-.", lw=1.2, label=name)
+        ax.axhspan(mean[0] - band[0], mean[0] + band[0], color=colour, alpha=0.1)
+        return
+    for s, v in curves:
+        ax.plot(s, v, color=colour, lw=0.6, alpha=0.4)
+    ax.plot(steps, mean, color=colour, marker="o", ms=3, label=name)
+    ax.fill_between(steps, mean - band, mean + band, color=colour, alpha=0.15)
 
 
 def run_label(run_dir: str | Path) -> str:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from smiling.experiments.curves import eval_curve, normalize
+from smiling.experiments.curves import common_steps, draw_group, eval_curve, normalize
 from smiling.experiments.grid import config_label, find_runs
 from smiling.utils.io import atomic_write_bytes, read_json
 
@@ -101,12 +101,6 @@ def _pm(m: float, se: float) -> str:
     return f"{m:.2f}" if np.isnan(se) else f"{m:.2f} ± {se:.2f}"
 
 
-def _common(runs) -> tuple[np.ndarray, np.ndarray]:
-    """(steps every run evaluated, runs x steps values)."""
-    common = sorted(set.intersection(*(set(s.tolist()) for s, _, _ in runs)))
-    return np.array(common), np.array([[v[list(s).index(t)] for t in common] for s, v, _ in runs])
-
-
 def plot_experiment(groups: dict, out: str | Path, metric: str = "normalized", title: str = "") -> list[Path]:
     """Learning curves, one panel per task: mean over seeds with a ± standard-error band, thin per-seed lines,
     one colour per algorithm label (the same in every panel); the expert at 1 when normalized. Writes
@@ -124,19 +118,11 @@ def plot_experiment(groups: dict, out: str | Path, metric: str = "normalized", t
     fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 3.4 * rows), dpi=120, squeeze=False)
     for ax, (task, by_label) in zip(axes.flat, groups.items()):
         for label, runs in by_label.items():
-            c = colours[label]
-            steps, vals = _common(runs)
+            curves = [(s, v) for s, v, _ in runs]
+            steps, vals = common_steps(curves)
             mean = vals.mean(0)
             se = vals.std(0, ddof=1) / np.sqrt(len(runs)) if len(runs) > 1 else np.zeros_like(mean)
-            name = f"{label} ({len(runs)} seeds)"
-            if list(steps) == [0]:  # BC: no env steps
-                ax.axhline(mean[0], color=c, ls="-.", lw=1.2, label=name)
-                ax.axhspan(mean[0] - se[0], mean[0] + se[0], color=c, alpha=0.12)
-                continue
-            for s, v, _ in runs:
-                ax.plot(s, v, color=c, lw=0.5, alpha=0.35)
-            ax.plot(steps, mean, color=c, lw=1.6, label=name)
-            ax.fill_between(steps, mean - se, mean + se, color=c, alpha=0.2)
+            draw_group(ax, f"{label} ({len(runs)} seeds)", colours[label], steps, mean, se, curves)
         if metric == "normalized":
             ax.axhline(1.0, color="0.3", ls="--", lw=0.8)
             ax.axhline(0.0, color="0.6", ls=":", lw=0.8)
