@@ -1,7 +1,8 @@
 """Task ids and environment construction.
 
 ``make_env("dmc:cheetah-run")`` builds any DeepMind Control suite ``domain-task``;
-``make_env("gym:Hopper-v5")`` builds any registered Gymnasium id with a continuous action space.
+``make_env("gym:Hopper-v5")`` builds any registered Gymnasium id with a continuous action space;
+``make_env("humanoid:h1-walk")`` builds one of our HumanoidBench-style Unitree H1 tasks (`smiling.envs.humanoid`).
 Every env follows the contract in `smiling.envs.base`: flat float32 observations, actions in [-1, 1],
 fixed ``horizon``-step episodes (1000 by default, no early termination unless ``keep_termination=True``).
 List the valid ids with ``smiling tasks`` or `list_tasks`.
@@ -23,7 +24,7 @@ from smiling.envs.base import NoGLBackendError, TaskEnv  # noqa: E402
 
 __all__ = ["NoGLBackendError", "TaskEnv", "UnknownTaskError", "make_env", "list_tasks", "validate_task_id"]
 
-PREFIXES = ("dmc", "gym")
+PREFIXES = ("dmc", "gym", "humanoid")
 
 
 class UnknownTaskError(ValueError):
@@ -33,7 +34,7 @@ class UnknownTaskError(ValueError):
 def _unknown(task_id: str) -> UnknownTaskError:
     return UnknownTaskError(
         f"unknown task id {task_id!r}: run `smiling tasks` to list valid ids "
-        f"(forms: 'dmc:<domain>-<task>', 'gym:<registered id>')")
+        f"(forms: 'dmc:<domain>-<task>', 'gym:<registered id>', 'humanoid:h1-<task>')")
 
 
 def _parse(task_id: str) -> tuple[str, str]:
@@ -52,6 +53,10 @@ def validate_task_id(task_id: str) -> str:
         from smiling.envs.dmc import dmc_task_names
 
         ok = name in dmc_task_names()
+    elif prefix == "humanoid":
+        from smiling.envs.humanoid import humanoid_task_names
+
+        ok = name in humanoid_task_names()
     else:
         import gymnasium as gym
 
@@ -70,6 +75,10 @@ def make_env(task_id: str, horizon: int = 1000, keep_termination: bool = False,
             from smiling.envs.dmc import DMCEnv
 
             return DMCEnv(name, horizon=horizon, keep_termination=keep_termination, render_size=render_size)
+        if prefix == "humanoid":
+            from smiling.envs.humanoid import HumanoidEnv
+
+            return HumanoidEnv(name, horizon=horizon, keep_termination=keep_termination, render_size=render_size)
         from smiling.envs.gym_env import GymEnv
 
         return GymEnv(name, horizon=horizon, keep_termination=keep_termination, render_size=render_size)
@@ -78,8 +87,10 @@ def make_env(task_id: str, horizon: int = 1000, keep_termination: bool = False,
 
 
 def list_tasks() -> list[str]:
-    """All DMC suite task ids and the Gymnasium ids registered in this process (continuous or not)."""
+    """All DMC suite task ids, our humanoid tasks, and the Gymnasium ids registered in this process."""
     from smiling.envs.dmc import dmc_task_names
     from smiling.envs.gym_env import gym_task_names
+    from smiling.envs.humanoid import humanoid_task_names
 
-    return [f"dmc:{n}" for n in dmc_task_names()] + [f"gym:{n}" for n in gym_task_names()]
+    return ([f"dmc:{n}" for n in dmc_task_names()] + [f"humanoid:{n}" for n in humanoid_task_names()]
+            + [f"gym:{n}" for n in gym_task_names()])
