@@ -42,6 +42,15 @@ def test_contract_dims_reward_range_and_horizon(task):
     assert 0.0 <= min(rewards) and max(rewards) <= 1.0
 
 
+def test_joint_and_actuator_order_match_the_documented_qpos_layout():
+    env = make_env("humanoid:h1-walk")
+    m = env.model
+    assert [m.joint(i).name for i in range(1, m.njnt)] == list(JOINTS)
+    assert [m.actuator(i).name for i in range(m.nu)] == list(JOINTS)
+    assert [int(m.jnt_qposadr[i]) for i in range(1, m.njnt)] == list(range(7, 26))
+    assert m.body_subtreemass[m.body("pelvis").id] == pytest.approx(51.437, abs=1e-3)   # Menagerie H1 masses
+
+
 def test_keep_termination_ends_a_fallen_walk_early():
     env = make_env("humanoid:h1-walk", keep_termination=True)
     env.reset(seed=0)

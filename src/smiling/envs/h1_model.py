@@ -175,40 +175,24 @@ def _tree_xml(link: Link, side: str, mirror: bool, indent: str, extra: str = "")
     return "\n".join(parts)
 
 
-def _link_groups() -> dict[str, str]:
-    groups = {}
-
-    def visit(link: Link):
-        if link.joint is not None:
-            groups[link.joint] = link.group
-        for c in link.children:
-            visit(c)
-
-    for root in (_leg(), _arm(), TORSO):
-        visit(root)
-    return groups
-
-
-def _joint_ranges() -> dict[str, tuple[float, float]]:
-    ranges = {}
+def _joint_table() -> dict[str, tuple[str, tuple[float, float]]]:
+    """Every actuated joint's (gain group, range), both sides (a reflected roll or yaw range changes sign)."""
+    table = {}
 
     def visit(link: Link):
         if link.joint is not None:
             lo, hi = link.joint_range
             if link.joint == "torso":
-                ranges["torso"] = (lo, hi)
+                table["torso"] = (link.group, (lo, hi))
             else:
-                ranges[f"left_{link.joint}"] = (lo, hi)
-                ranges[f"right_{link.joint}"] = (-hi, -lo) if link.axis in ("x", "z") else (lo, hi)
+                table[f"left_{link.joint}"] = (link.group, (lo, hi))
+                table[f"right_{link.joint}"] = (link.group, (-hi, -lo) if link.axis in ("x", "z") else (lo, hi))
         for c in link.children:
             visit(c)
 
     for root in (_leg(), _arm(), TORSO):
         visit(root)
-    return ranges
-
-
-JOINT_RANGES = _joint_ranges()
+    return table
 
 
 def robot_xml() -> tuple[str, str]:
@@ -222,11 +206,11 @@ def robot_xml() -> tuple[str, str]:
     legs = "\n".join([_tree_xml(_leg(), "left_", False, "      "), _tree_xml(_leg(), "right_", True, "      ")])
     cam = '      <camera name="track" mode="trackcom" pos="0 -3.5 1.2" xyaxes="1 0 0 0 0.3 1"/>'
     pelvis = _tree_xml(PELVIS, "", False, "    ", extra="\n".join([cam, legs, torso]))
-    groups = _link_groups()
+    table = _joint_table()
     acts = []
     for j in JOINTS:
-        kp, kv, force = GAINS[groups[j.removeprefix("left_").removeprefix("right_")]]
-        lo, hi = JOINT_RANGES[j]
+        group, (lo, hi) = table[j]
+        kp, kv, force = GAINS[group]
         acts.append(f'    <position name="{j}" joint="{j}" kp="{kp}" kv="{kv}" ctrlrange="{_fmt((lo, hi))}" '
                     f'forcerange="{_fmt((-force, force))}"/>')
     return pelvis, "\n".join(acts)
