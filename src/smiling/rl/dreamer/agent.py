@@ -1,0 +1,297 @@
+"""DreamerV3 (Hafner et al. 2023) for continuous control, compact, in JAX/Flax: ``init``, ``policy``, ``update``.
+
+One call of `Dreamer.update` runs N training steps inside one jitted ``lax.scan``; each step, on a batch of B
+replayed sequences of length T (``obs``, ``prev_action`` that led to each obs, ``reward`` received on arriving at
+it, ``cont`` = 0 at a real terminal state, ``is_first``):
+
+1. World model (`smiling.rl.dreamer.networks`): observe the sequence through the RSSM (every sequence starts from a
+   zero state), then ``L = L_dec + L_rew + L_cont + 0.5 L_dyn + 0.1 L_rep`` (decoder squared error on symlog o,
+   two-hot reward, Bernoulli continue, KL balancing with 1 free nat; `smiling.rl.dreamer.core`).
+2. Imagination: from every posterior state (gradient stopped), roll the prior forward ``horizon`` steps with
+   actions sampled from the actor; rewards and continues from the heads, values from the critic, lambda-returns.
+3. Actor: REINFORCE on advantages normalised by ``max(1, S)`` (S = EMA of the 5-95 percentile range of returns)
+   plus entropy bonus ``eta H[pi]``; critic: two-hot regression on the lambda-returns plus a regulariser towards
+   the predictions of an EMA ("slow") copy of itself. Both weighted by the imagined cumulative discount.
+
+Differences from the paper are listed in docs/dreamer.md.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import flax
+import flax.serialization
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from smiling.rl.dreamer import core
+from smiling.rl.dreamer.networks import ActorHead, Cell, Trunk
+
+PRESETS = {
+    # name: (recurrent units, dense units, MLP layers, latents, classes per latent)
+    "tiny": (64, 64, 1, 8, 8),       # tests and quick CPU runs
+    "xs": (256, 256, 1, 32, 32),     # the paper's XS
+    "small": (512, 512, 2, 32, 32),  # the paper's S
+    "medium": (1024, 640, 3, 32, 32),  # the paper's M
+}
+
+
+@dataclasses.dataclass
+class DreamerConfig:
+    """DreamerV3 hyperparameters (paper defaults unless noted; see docs/dreamer.md)."""
+
+    preset: str = "tiny"
+    """Model size: tiny (tests, CPU), xs, small, medium (the paper's XS, S, M)."""
+    batch_size: int = 16
+    seq_len: int = 64
+    horizon: int = 15
+    """Imagination horizon."""
+    discount: float = 0.997
+    lam: float = 0.95
+    entropy: float = 3e-4
+    model_lr: float = 1e-4
+    actor_lr: float = 3e-5
+    critic_lr: float = 3e-5
+    adam_eps: float = 1e-8
+    model_clip: float = 1000.0
+    ac_clip: float = 100.0
+    slow_critic_decay: float = 0.98
+    slow_critic_reg: float = 1.0
+    return_scale_decay: float = 0.99
+    bins: int = 255
+    train_ratio: int = 512
+    """Replayed steps per env step: one training step every batch_size * seq_len / train_ratio env steps."""
+
+    def sizes(self) -> tuple[int, int, int, int, int]:
+        if self.preset not in PRESETS:
+            raise ValueError(f"unknown Dreamer preset {self.preset!r}; choose from {sorted(PRESETS)}")
+        return PRESETS[self.preset]
+
+
+@flax.struct.dataclass
+class DreamerState:
+    params: Any            # {"enc", "cell", "prior", "post", "dec", "rew", "cont", "actor", "critic"}
+    model_opt: Any
+    actor_opt: Any
+    critic_opt: Any
+    slow_critic: Any
+    return_scale: jax.Array
+    key: jax.Array
+    steps: jax.Array
+
+
+MODEL_PARTS = ("enc", "cell", "prior", "post", "dec", "rew", "cont")
+
+
+def _normal_logp(a, mean, std):
+    return jnp.sum(-0.5 * ((a - mean) / std) ** 2 - jnp.log(std) - 0.5 * jnp.log(2 * jnp.pi), -1)
+
+
+def _normal_entropy(std):
+    return jnp.sum(0.5 * jnp.log(2 * jnp.pi * jnp.e) + jnp.log(std), -1)
+
+
+class Dreamer:
+    def __init__(self, obs_dim: int, action_dim: int, config: DreamerConfig | None = None):
+        self.obs_dim, self.action_dim = int(obs_dim), int(action_dim)
+        self.config = c = config or DreamerConfig()
+        deter, units, layers, stoch, classes = c.sizes()
+        self.deter, self.stoch, self.classes = deter, stoch, classes
+        self.latent = stoch * classes
+        self.nets = {
+            "enc": Trunk(units, layers),
+            "cell": Cell(deter, units),
+            "prior": Trunk(units, 1, self.latent),
+            "post": Trunk(units, 1, self.latent),
+            "dec": Trunk(units, layers, obs_dim),
+            "rew": Trunk(units, layers, c.bins, zero_out=True),
+            "cont": Trunk(units, layers, 1),
+            "actor": ActorHead(units, layers, action_dim),
+            "critic": Trunk(units, layers, c.bins, zero_out=True),
+        }
+        self.bins = core.twohot_bins(c.bins)
+        opt = lambda lr, clip: optax.chain(optax.clip_by_global_norm(clip), optax.adam(lr, eps=c.adam_eps))  # noqa: E731
+        self.model_tx = opt(c.model_lr, c.model_clip)
+        self.actor_tx = opt(c.actor_lr, c.ac_clip)
+        self.critic_tx = opt(c.critic_lr, c.ac_clip)
+        self._update_jit = jax.jit(self._update_many)
+        self._policy_jit = jax.jit(self._policy, static_argnames="deterministic")
+
+    # --- set-up and (de)serialisation ------------------------------------------------------------------
+    def init(self, seed: int) -> DreamerState:
+        key = jax.random.PRNGKey(seed)
+        keys = dict(zip(self.nets, jax.random.split(key, len(self.nets) + 1)[1:]))
+        obs0, feat = jnp.zeros((1, self.obs_dim)), jnp.zeros((1, self.deter + self.latent))
+        h, z = jnp.zeros((1, self.deter)), jnp.zeros((1, self.latent))
+        enc = self.nets["enc"].init(keys["enc"], obs0)
+        e = self.nets["enc"].apply(enc, obs0)
+        inputs = {"cell": (h, z, jnp.zeros((1, self.action_dim))), "prior": (h,),
+                  "post": (jnp.concatenate([h, e], -1),), "dec": (feat,), "rew": (feat,), "cont": (feat,),
+                  "actor": (feat,), "critic": (feat,)}
+        params = {"enc": enc, **{k: self.nets[k].init(keys[k], *args) for k, args in inputs.items()}}
+        model = {k: params[k] for k in MODEL_PARTS}
+        return DreamerState(params=params, model_opt=self.model_tx.init(model),
+                            actor_opt=self.actor_tx.init(params["actor"]),
+                            critic_opt=self.critic_tx.init(params["critic"]), slow_critic=params["critic"],
+                            return_scale=jnp.zeros(()), key=jax.random.PRNGKey(seed + 1),
+                            steps=jnp.zeros((), jnp.int32))
+
+    def to_bytes(self, state: DreamerState) -> bytes:
+        return flax.serialization.to_bytes(state)
+
+    def from_bytes(self, data: bytes) -> DreamerState:
+        return flax.serialization.from_bytes(self.init(0), data)
+
+    def _apply(self, params, name, *args):
+        return self.nets[name].apply(params[name], *args)
+
+    # --- world model -----------------------------------------------------------------------------------
+    def _latent_probs(self, logits):
+        return core.unimix_probs(logits.reshape(logits.shape[:-1] + (self.stoch, self.classes)))
+
+    def _observe(self, params, obs, prev_action, is_first, key):
+        """Posterior states of sequences (B, T, ...): returns h (B,T,deter), z (B,T,latent), post/prior probs."""
+        embed = self._apply(params, "enc", core.symlog(obs))
+        bsz = obs.shape[0]
+        keys = jax.random.split(key, obs.shape[1])
+
+        def step(carry, inp):
+            h, z = carry
+            e, a, first, k = inp
+            keep = 1.0 - first[:, None]
+            h = self._apply(params, "cell", h * keep, z * keep, a * keep)
+            prior = self._latent_probs(self._apply(params, "prior", h))
+            post = self._latent_probs(self._apply(params, "post", jnp.concatenate([h, e], -1)))
+            z = core.sample_onehot(k, post).reshape(bsz, self.latent)
+            return (h, z), (h, z, post, prior)
+
+        init = (jnp.zeros((bsz, self.deter)), jnp.zeros((bsz, self.latent)))
+        swap = lambda x: jnp.swapaxes(x, 0, 1)  # noqa: E731
+        _, out = jax.lax.scan(step, init, (swap(embed), swap(prev_action), swap(is_first), keys))
+        return tuple(swap(x) for x in out)
+
+    def _model_loss(self, model_params, params, batch, key):
+        params = {**params, **model_params}
+        h, z, post, prior = self._observe(params, batch["obs"], batch["prev_action"], batch["is_first"], key)
+        feat = jnp.concatenate([h, z], -1)
+        dec = jnp.sum((self._apply(params, "dec", feat) - core.symlog(batch["obs"])) ** 2, -1)
+        rew = core.twohot_loss(self._apply(params, "rew", feat), batch["reward"], self.bins)
+        cont_logit = self._apply(params, "cont", feat)[..., 0]
+        cont = optax.sigmoid_binary_cross_entropy(cont_logit, batch["cont"])
+        dyn, rep = core.kl_balance(post, prior)
+        loss = jnp.mean(dec + rew + cont + 0.5 * dyn + 0.1 * rep)
+        metrics = {"model_loss": loss, "dec_loss": dec.mean(), "reward_loss": rew.mean(), "cont_loss": cont.mean(),
+                   "kl_dyn": dyn.mean(), "kl_rep": rep.mean()}
+        return loss, (metrics, jax.lax.stop_gradient(h), jax.lax.stop_gradient(z))
+
+    # --- behaviour -------------------------------------------------------------------------------------
+    def _imagine(self, params, h, z, key):
+        """Roll the prior ``horizon`` steps from states (N, ...): features (H+1, N, F) and actions (H, N, A)."""
+        def step(carry, k):
+            h, z = carry
+            k1, k2 = jax.random.split(k)
+            feat = jnp.concatenate([h, z], -1)
+            mean, std = self._apply(params, "actor", feat)
+            action = mean + std * jax.random.normal(k1, mean.shape)
+            h = self._apply(params, "cell", h, z, jnp.clip(action, -1.0, 1.0))
+            prior = self._latent_probs(self._apply(params, "prior", h))
+            idx = jax.random.categorical(k2, jnp.log(prior))
+            z = jax.nn.one_hot(idx, self.classes).reshape(h.shape[0], self.latent)
+            return (h, z), (feat, action)
+
+        (h, z), (feats, actions) = jax.lax.scan(step, (h, z), jax.random.split(key, self.config.horizon))
+        feats = jnp.concatenate([feats, jnp.concatenate([h, z], -1)[None]], 0)
+        return feats, actions
+
+    def _behaviour(self, state: DreamerState, params, h, z, key):
+        c = self.config
+        feats, actions = self._imagine(params, h.reshape(-1, self.deter), z.reshape(-1, self.latent), key)
+        feats, actions = jax.lax.stop_gradient(feats), jax.lax.stop_gradient(actions)
+        reward = core.twohot_mean(self._apply(params, "rew", feats[1:]), self.bins)
+        cont = jax.nn.sigmoid(self._apply(params, "cont", feats[1:])[..., 0])
+        value = core.twohot_mean(self._apply(params, "critic", feats), self.bins)
+        returns = core.lambda_returns(reward, value, cont, c.discount, c.lam)
+        weight = jnp.cumprod(jnp.concatenate([jnp.ones_like(cont[:1]), c.discount * cont[:-1]], 0), 0)
+        scale = core.update_return_scale(state.return_scale, returns, c.return_scale_decay)
+        adv = core.normalise_advantage(returns - value[:-1], scale)
+
+        def actor_loss(actor_params):
+            mean, std = self.nets["actor"].apply(actor_params, feats[:-1])
+            logp = _normal_logp(actions, mean, std)
+            ent = _normal_entropy(std)
+            return jnp.mean(weight * -(adv * logp + c.entropy * ent)), ent.mean()
+
+        slow = core.twohot_mean(self.nets["critic"].apply(state.slow_critic, feats[:-1]), self.bins)
+
+        def critic_loss(critic_params):
+            logits = self.nets["critic"].apply(critic_params, feats[:-1])
+            loss = core.twohot_loss(logits, returns, self.bins) + c.slow_critic_reg * core.twohot_loss(
+                logits, slow, self.bins)
+            return jnp.mean(weight * loss)
+
+        (a_loss, ent), a_grads = jax.value_and_grad(actor_loss, has_aux=True)(params["actor"])
+        c_loss, c_grads = jax.value_and_grad(critic_loss)(params["critic"])
+        metrics = {"actor_loss": a_loss, "critic_loss": c_loss, "entropy": ent, "return_scale": scale,
+                   "imag_return": returns.mean(), "imag_reward": reward.mean()}
+        return a_grads, c_grads, scale, metrics
+
+    # --- updates ---------------------------------------------------------------------------------------
+    def update(self, state: DreamerState, batches: dict[str, np.ndarray]) -> tuple[DreamerState, dict[str, float]]:
+        """Run N training steps on batches stacked as (N, B, T, ...); returns the new state and mean metrics."""
+        state, metrics = self._update_jit(state, {k: jnp.asarray(v) for k, v in batches.items()})
+        return state, {k: float(v) for k, v in metrics.items()}
+
+    def _update_many(self, state: DreamerState, batches):
+        state, metrics = jax.lax.scan(self._update_one, state, batches)
+        return state, jax.tree_util.tree_map(jnp.mean, metrics)
+
+    def _update_one(self, state: DreamerState, batch):
+        key, k_obs, k_img = jax.random.split(state.key, 3)
+        batch = {**batch, "is_first": batch["is_first"].at[:, 0].set(1.0)}
+        params = state.params
+        model = {k: params[k] for k in MODEL_PARTS}
+        (_, (m_metrics, h, z)), grads = jax.value_and_grad(self._model_loss, has_aux=True)(model, params, batch, k_obs)
+        updates, model_opt = self.model_tx.update(grads, state.model_opt, model)
+        model = optax.apply_updates(model, updates)
+        params = {**params, **model}
+        a_grads, c_grads, scale, b_metrics = self._behaviour(state, params, h, z, k_img)
+        a_upd, actor_opt = self.actor_tx.update(a_grads, state.actor_opt, params["actor"])
+        c_upd, critic_opt = self.critic_tx.update(c_grads, state.critic_opt, params["critic"])
+        params = {**params, "actor": optax.apply_updates(params["actor"], a_upd),
+                  "critic": optax.apply_updates(params["critic"], c_upd)}
+        d = self.config.slow_critic_decay
+        slow = jax.tree_util.tree_map(lambda s, f: d * s + (1 - d) * f, state.slow_critic, params["critic"])
+        new = DreamerState(params=params, model_opt=model_opt, actor_opt=actor_opt, critic_opt=critic_opt,
+                           slow_critic=slow, return_scale=scale, key=key, steps=state.steps + 1)
+        return new, {**m_metrics, **b_metrics}
+
+    # --- acting ----------------------------------------------------------------------------------------
+    def initial_carry(self, n: int = 1):
+        """Recurrent state of the policy for ``n`` envs: (h, z, previous action), all zeros."""
+        return (jnp.zeros((n, self.deter)), jnp.zeros((n, self.latent)), jnp.zeros((n, self.action_dim)))
+
+    def _policy(self, params, carry, obs, is_first, key, deterministic: bool):
+        h, z, prev = carry
+        keep = 1.0 - is_first[:, None]
+        h = self._apply(params, "cell", h * keep, z * keep, prev * keep)
+        e = self._apply(params, "enc", core.symlog(obs))
+        post = self._latent_probs(self._apply(params, "post", jnp.concatenate([h, e], -1)))
+        k1, k2 = jax.random.split(key)
+        z = jax.nn.one_hot(jax.random.categorical(k1, jnp.log(post)), self.classes).reshape(h.shape[0], self.latent)
+        mean, std = self._apply(params, "actor", jnp.concatenate([h, z], -1))
+        action = mean if deterministic else mean + std * jax.random.normal(k2, mean.shape)
+        action = jnp.clip(action, -1.0, 1.0)
+        return action, (h, z, action)
+
+    def policy(self, state_or_params, carry, obs: np.ndarray, is_first: np.ndarray, key: jax.Array,
+               deterministic: bool = False):
+        """Actions (n, A) in [-1, 1] for observations (n, d) and the new carry; ``is_first`` marks episode starts."""
+        params = state_or_params.params if isinstance(state_or_params, DreamerState) else state_or_params
+        obs = jnp.asarray(obs, jnp.float32).reshape(-1, self.obs_dim)
+        first = jnp.asarray(is_first, jnp.float32).reshape(-1)
+        action, carry = self._policy_jit(params, carry, obs, first, key, deterministic=deterministic)
+        return np.asarray(action), carry

@@ -1,0 +1,129 @@
+"""DreamerV3 pieces with closed forms, and one fused update of the tiny agent."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from smiling.rl.dreamer import Dreamer, DreamerConfig
+from smiling.rl.dreamer import core
+
+
+def test_symlog_symexp_invert_each_other_and_compress():
+    x = jnp.array([-1e6, -100.0, -1.0, -1e-3, 0.0, 1e-3, 1.0, 100.0, 1e6])
+    np.testing.assert_allclose(core.symexp(core.symlog(x)), x, rtol=1e-5)
+    np.testing.assert_allclose(core.symlog(jnp.array([0.0, np.e - 1, -(np.e - 1)])), [0.0, 1.0, -1.0], rtol=1e-6)
+    assert float(core.symlog(jnp.array(1e6))) < 14
+
+
+def test_twohot_encoding_round_trip_and_weights():
+    bins = core.twohot_bins(5, -2.0, 2.0)                 # -2, -1, 0, 1, 2
+    enc = core.twohot(jnp.array([0.25, -1.0, 5.0, -7.0]), bins)
+    np.testing.assert_allclose(enc[0], [0, 0, 0.75, 0.25, 0], atol=1e-6)
+    np.testing.assert_allclose(enc[1], [0, 1, 0, 0, 0], atol=1e-6)
+    np.testing.assert_allclose(enc[2], [0, 0, 0, 0, 1], atol=1e-6)  # clipped to the end bins
+    np.testing.assert_allclose(enc[3], [1, 0, 0, 0, 0], atol=1e-6)
+    # The expectation of the encoding is the value itself, for any value inside the range.
+    bins = core.twohot_bins()
+    y = jnp.asarray(np.random.default_rng(0).uniform(-19.9, 19.9, 1000))
+    np.testing.assert_allclose(jnp.sum(core.twohot(y, bins) * bins, -1), y, atol=1e-4)
+    # Logits that put the two-hot weights on the bins decode to symexp of the value.
+    target = jnp.array([3.0, -250.0, 0.0])
+    logits = jnp.log(core.twohot(core.symlog(target), bins) + 1e-12)
+    np.testing.assert_allclose(core.twohot_mean(logits, bins), target, rtol=1e-3, atol=1e-3)
+
+
+def test_twohot_loss_is_minimal_at_the_target():
+    bins = core.twohot_bins()
+    target = jnp.array([2.5])
+    good = jnp.log(core.twohot(core.symlog(target), bins) + 1e-9)
+    bad = jnp.log(core.twohot(core.symlog(target + 10.0), bins) + 1e-9)
+    assert float(core.twohot_loss(good, target, bins)[0]) < float(core.twohot_loss(bad, target, bins)[0])
+
+
+def test_lambda_returns_match_a_direct_recursion():
+    rng = np.random.default_rng(0)
+    r, c, v = rng.normal(size=6), rng.uniform(0.5, 1, 6), rng.normal(size=7)
+    gamma, lam = 0.9, 0.8
+    expected, nxt = np.zeros(6), v[-1]
+    for t in reversed(range(6)):
+        nxt = r[t] + gamma * c[t] * ((1 - lam) * v[t + 1] + lam * nxt)
+        expected[t] = nxt
+    np.testing.assert_allclose(core.lambda_returns(jnp.asarray(r), jnp.asarray(v), jnp.asarray(c), gamma, lam),
+                               expected, rtol=1e-5)
+    # lambda = 0 is one-step TD targets; lambda = 1 with c = 1 is the discounted sum bootstrapped at the end.
+    np.testing.assert_allclose(core.lambda_returns(jnp.asarray(r), jnp.asarray(v), jnp.ones(6), gamma, 0.0),
+                               r + gamma * v[1:], rtol=1e-5)
+    mc = sum(gamma**k * r[k] for k in range(6)) + gamma**6 * v[-1]
+    assert float(core.lambda_returns(jnp.asarray(r), jnp.asarray(v), jnp.ones(6), gamma, 1.0)[0]) == pytest.approx(mc)
+
+
+def test_percentile_return_normalisation():
+    returns = jnp.arange(101.0)                           # 5th and 95th percentiles: 5 and 95
+    assert float(core.update_return_scale(jnp.zeros(()), returns, decay=0.0)) == pytest.approx(90.0)
+    assert float(core.update_return_scale(jnp.array(10.0), returns, decay=0.5)) == pytest.approx(50.0)
+    # Small spreads are not blown up (divide by max(1, S)), large ones are scaled down.
+    assert float(core.normalise_advantage(jnp.array(0.3), jnp.array(0.1))) == pytest.approx(0.3)
+    assert float(core.normalise_advantage(jnp.array(30.0), jnp.array(60.0))) == pytest.approx(0.5)
+
+
+def test_kl_balancing_free_bits_and_stop_gradients():
+    post = core.unimix_probs(jnp.array([[[2.0, 0.0, -1.0], [0.0, 1.0, 0.0]]]))
+    prior = core.unimix_probs(jnp.zeros((1, 2, 3)))
+    kl = float(core.categorical_kl(post, prior)[0])
+    p, q = np.asarray(post[0]), np.asarray(prior[0])
+    assert kl == pytest.approx(float(np.sum(p * np.log(p / q))), rel=1e-5)
+    dyn, rep = core.kl_balance(post, prior, free=0.0)
+    assert float(dyn[0]) == pytest.approx(kl, rel=1e-6) and float(rep[0]) == pytest.approx(kl, rel=1e-6)
+    dyn, rep = core.kl_balance(post, prior, free=1.0)     # this KL is below one nat: clipped, no gradient
+    assert float(dyn[0]) == 1.0 and kl < 1.0
+    # Dynamics loss trains only the prior, representation loss only the posterior.
+    g_dyn = jax.grad(lambda a, b: core.kl_balance(a, b, 0.0)[0].sum(), argnums=(0, 1))(post, prior)
+    g_rep = jax.grad(lambda a, b: core.kl_balance(a, b, 0.0)[1].sum(), argnums=(0, 1))(post, prior)
+    assert not np.any(g_dyn[0]) and np.any(g_dyn[1])
+    assert np.any(g_rep[0]) and not np.any(g_rep[1])
+
+
+def test_unimix_keeps_every_class_possible_and_straight_through_sample():
+    probs = core.unimix_probs(jnp.array([[100.0, 0.0, 0.0, 0.0]]))
+    assert float(probs.min()) == pytest.approx(0.01 / 4, rel=1e-4) and float(probs.sum()) == pytest.approx(1.0)
+    sample = core.sample_onehot(jax.random.PRNGKey(0), probs)
+    np.testing.assert_allclose(sample.sum(-1), 1.0, rtol=1e-6)
+    grad = jax.grad(lambda p: (core.sample_onehot(jax.random.PRNGKey(0), p) * jnp.arange(4.0)).sum())(probs)
+    np.testing.assert_allclose(grad, [[0.0, 1.0, 2.0, 3.0]])
+
+
+def _random_batches(n, b, t, obs_dim, act_dim, seed=0):
+    rng = np.random.default_rng(seed)
+    return {"obs": rng.normal(size=(n, b, t, obs_dim)).astype(np.float32),
+            "prev_action": rng.uniform(-1, 1, (n, b, t, act_dim)).astype(np.float32),
+            "reward": rng.normal(size=(n, b, t)).astype(np.float32),
+            "cont": np.ones((n, b, t), np.float32), "is_first": np.zeros((n, b, t), np.float32)}
+
+
+def test_tiny_agent_update_is_finite_fits_the_world_model_and_round_trips():
+    cfg = DreamerConfig(preset="tiny", batch_size=4, seq_len=8, horizon=5, model_lr=1e-3)
+    agent = Dreamer(5, 2, cfg)
+    state = agent.init(0)
+    batch = _random_batches(1, 4, 8, 5, 2)
+    fixed = {k: np.repeat(v, 10, axis=0) for k, v in batch.items()}   # the same batch 10 times per call
+    state, first = agent.update(state, fixed)
+    for _ in range(2):
+        state, later = agent.update(state, fixed)
+    assert all(np.isfinite(v) for v in later.values())
+    assert later["model_loss"] < first["model_loss"]
+    assert int(state.steps) == 30
+    restored = agent.from_bytes(agent.to_bytes(state))
+    for a, b in zip(jax.tree_util.tree_leaves(state), jax.tree_util.tree_leaves(restored)):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    carry = agent.initial_carry(3)
+    actions, carry = agent.policy(state, carry, np.zeros((3, 5)), np.ones(3), jax.random.PRNGKey(1))
+    assert actions.shape == (3, 2) and np.all(np.abs(actions) <= 1.0)
+    det1, _ = agent.policy(state, agent.initial_carry(1), np.ones((1, 5)), np.ones(1), jax.random.PRNGKey(2),
+                           deterministic=True)
+    assert det1.shape == (1, 2)
+
+
+def test_unknown_preset_is_refused():
+    with pytest.raises(ValueError, match="unknown Dreamer preset 'huge'"):
+        Dreamer(3, 1, DreamerConfig(preset="huge"))
