@@ -127,3 +127,53 @@ def test_tiny_agent_update_is_finite_fits_the_world_model_and_round_trips():
 def test_unknown_preset_is_refused():
     with pytest.raises(ValueError, match="unknown Dreamer preset 'huge'"):
         Dreamer(3, 1, DreamerConfig(preset="huge"))
+
+
+def test_buffer_sequences_mark_episode_starts_relabel_and_respect_the_write_position():
+    from smiling.rl import ReplayBuffer
+
+    buf = ReplayBuffer(1, 1, capacity=10)
+    t = 0
+    for episode in range(3):                               # episodes of 4 steps; obs counts up within one
+        for k in range(4):
+            buf.add([100 * episode + k], [k / 10], 0.0, [100 * episode + k + 1], False)
+            t += 1
+    assert buf.size == 10 and buf.ptr == 2                 # oldest transition is at index 2
+    rng = np.random.default_rng(0)
+    seqs = buf.sample_sequences(rng, 64, 5, 3, reward_fn=lambda o, a, n: n[:, 0] * 2.0)
+    assert seqs["obs"].shape == (3, 64, 5, 1) and seqs["is_first"].shape == (3, 64, 5)
+    obs = seqs["obs"][..., 0].reshape(-1, 5)
+    first = seqs["is_first"].reshape(-1, 5)
+    np.testing.assert_array_equal(seqs["reward"].reshape(-1, 5), 2.0 * obs)   # relabelled with reward_fn
+    for o, f in zip(obs, first):
+        assert f[0] == 1.0
+        for i in range(1, 5):                              # a step either continues an episode or starts one
+            assert (o[i] == o[i - 1] + 1 and f[i] == 0) or (o[i] % 100 == 1 and f[i] == 1)
+        assert np.all(np.diff(o // 100) >= 0)              # never wraps from the newest back to the oldest
+    with pytest.raises(ValueError, match="sequences of 11"):
+        buf.sample_sequences(rng, 1, 11)
+
+
+def test_dreamer_cli_smoke_train_resume_and_evaluate(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    run = tmp_path / "dr"
+    base = [sys.executable, "-m", "smiling.cli", "train-expert", "--task", "dmc:cartpole-swingup", "--rl", "dreamer",
+            "--horizon", "50", "--seed-steps", "50", "--update-every", "25", "--eval-every", "100",
+            "--eval-episodes", "1", "--checkpoint-every", "100", "--dreamer.batch-size", "2",
+            "--dreamer.seq-len", "8", "--dreamer.train-ratio", "16", "--quiet"]
+    subprocess.run(base + ["--steps", "100", "--out", str(run)], check=True, capture_output=True, timeout=600)
+    subprocess.run([sys.executable, "-m", "smiling.cli", "train-expert", "--resume", str(run), "--extend-to", "150",
+                    "--quiet"], check=True, capture_output=True, timeout=600)
+    from smiling.runs import read_metrics
+
+    steps = [int(r["step"]) for r in read_metrics(run)]
+    assert steps == [0, 50, 100, 150]
+    rows = read_metrics(run)
+    assert all(np.isfinite(float(r["model_loss"])) for r in rows if r["step"] in ("100", "150"))
+    assert json.loads((run / "config.json").read_text())["config"]["rl"] == "dreamer"
+    out = subprocess.run([sys.executable, "-m", "smiling.cli", "evaluate", str(run), "--episodes", "2"],
+                         check=True, capture_output=True, text=True, timeout=600)
+    assert "return" in out.stdout.lower()

@@ -29,7 +29,7 @@ def load_policy(run_dir: str | Path):
     agent = make_agent(cfg, env.observation_space.shape[0], env.action_space.shape[0])
     state = agent.from_bytes((latest / "agent.msgpack").read_bytes())
     env.close()
-    return cfg, agent, state.actor.params
+    return cfg, agent, agent.policy_params(state)
 
 
 def render_check(env) -> np.ndarray:
@@ -62,6 +62,7 @@ def evaluate_run(run_dir: str | Path, episodes: int = 10, seed: int = 0, video: 
         env.reset(seed=0)
         render_check(env)
         obs, _ = env.reset(seed=derive_seed(seed, EVAL_CLI_STREAM, 0, 0))
+        agent.begin_episode(evaluation=True)
         frames, done = [render_check(env)], False
         while not done:
             obs, _, term, trunc, _ = env.step(agent.act_deterministic(params, obs))

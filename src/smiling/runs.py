@@ -29,6 +29,7 @@ METRIC_COLUMNS = [
     "critic_loss", "actor_loss", "alpha", "entropy", "q_mean", "steps_per_sec",
     "cost_mean", "cost_std", "score_loss_learner", "score_loss_expert",
     "disc_loss", "disc_gp", "disc_accuracy", "grad_steps", "bc_loss", "idm_loss", "iq_reward_expert", "iq_reward_policy",
+    "model_loss", "dec_loss", "reward_loss", "kl_dyn", "imag_return", "return_scale",
 ]
 
 

@@ -36,6 +36,7 @@ from smiling.envs.rollout import rollout
 from smiling.rewards import DacConfig, SmilingConfig
 from smiling.rewards.dac import REWARD_FORMS as DAC_REWARDS
 from smiling.rl import SAC, ReplayBuffer, RewardCache, SACConfig
+from smiling.rl.dreamer import Dreamer, DreamerConfig
 from smiling.runs import METRIC_COLUMNS, Checkpoints, MetricsLogger, plot_run, truncate_metrics
 from smiling.utils.config import from_dict, to_dict
 from smiling.utils.io import atomic_write_json, load_npz, npz_bytes, read_json
@@ -79,7 +80,11 @@ class TrainConfig:
     """Imitation only: sample = reward each sampled batch with the current reward model (a fresh Monte-Carlo
     draw per sample); update = reward every stored transition once per reward-model update and cache it
     (cheaper for large K while the buffer holds fewer than ~batch x reward_update_every transitions)."""
+    rl: str = "sac"
+    """RL backend: sac (model-free) or dreamer (DreamerV3, model-based); the reward (true or imitation) is
+    the same either way."""
     sac: SACConfig = dataclasses.field(default_factory=SACConfig)
+    dreamer: DreamerConfig = dataclasses.field(default_factory=DreamerConfig)
     smiling: SmilingConfig = dataclasses.field(default_factory=SmilingConfig)
     dac: DacConfig = dataclasses.field(default_factory=DacConfig)
     bc: BCConfig = dataclasses.field(default_factory=BCConfig)
@@ -98,6 +103,18 @@ class TrainConfig:
             raise ValueError("sac.utd and sac.batch_size must be >= 1")
         if self.algo not in ALGOS:
             raise ValueError(f"unknown algo {self.algo!r}; choose one of {', '.join(ALGOS)}")
+        if self.rl not in RL_BACKENDS:
+            raise ValueError(f"unknown rl backend {self.rl!r}; choose one of {', '.join(RL_BACKENDS)}")
+        if self.rl == "dreamer":
+            if self.algo not in ("sac", "smiling", "dac"):
+                raise ValueError(f"--rl dreamer runs sac (true reward), smiling and dac; {self.algo} is tied to SAC")
+            if self.relabel != "sample":
+                raise ValueError("--rl dreamer relabels each sampled sequence; use relabel=sample")
+            self.dreamer.sizes()
+            if min(self.dreamer.batch_size, self.dreamer.seq_len, self.dreamer.train_ratio) < 1:
+                raise ValueError(f"dreamer.batch_size, seq_len and train_ratio must be >= 1: {self.dreamer}")
+            if self.seed_steps < self.dreamer.seq_len:
+                raise ValueError(f"seed_steps ({self.seed_steps}) must be >= dreamer.seq_len ({self.dreamer.seq_len})")
         if self.relabel not in ("sample", "update"):
             raise ValueError(f"relabel must be 'sample' or 'update', got {self.relabel!r}")
         if self.reward_update_every < 1:
@@ -138,6 +155,7 @@ class TrainConfig:
 
 
 ALGOS = ("sac", "smiling", "dac", "iqlearn", "bc", "bco")
+RL_BACKENDS = ("sac", "dreamer")
 
 
 def config_to_dict(cfg: TrainConfig) -> dict:
@@ -148,8 +166,10 @@ def config_from_dict(d: dict) -> TrainConfig:
     return from_dict(TrainConfig, d)
 
 
-def make_agent(cfg: TrainConfig, obs_dim: int, act_dim: int) -> SAC:
-    """The RL agent of a run: SAC, or IQ-Learn's inverse soft-Q variant of it."""
+def make_agent(cfg: TrainConfig, obs_dim: int, act_dim: int) -> SAC | Dreamer:
+    """The RL agent of a run: SAC, IQ-Learn's inverse soft-Q variant of it, or DreamerV3 (``rl="dreamer"``)."""
+    if cfg.rl == "dreamer":
+        return Dreamer(obs_dim, act_dim, cfg.dreamer)
     if cfg.algo == "iqlearn":
         return IQLearnAgent(obs_dim, act_dim, cfg.sac, cfg.iqlearn)
     return SAC(obs_dim, act_dim, cfg.sac)
@@ -181,7 +201,8 @@ def load_config(run_dir: str | Path) -> TrainConfig:
 
 def evaluate(agent: SAC, params, env, episodes: int, seed_parts: tuple[int, ...]) -> np.ndarray:
     """Returns of ``episodes`` episodes with the deterministic (mean) action; episode j seeded from seed_parts."""
-    _, _, rewards = rollout(env, lambda obs: agent.act_deterministic(params, obs), episodes, seed_parts)
+    _, _, rewards = rollout(env, lambda obs: agent.act_deterministic(params, obs), episodes, seed_parts,
+                            on_reset=lambda: agent.begin_episode(evaluation=True))
     return rewards.sum(axis=1)
 
 
@@ -296,7 +317,7 @@ def train(cfg: TrainConfig, run_dir: str | Path, resume: bool = False, quiet: bo
 
     def do_eval() -> dict:
         nonlocal last_eval
-        rets = evaluate(agent, state.actor.params, eval_env, cfg.eval_episodes, (cfg.seed, EVAL_STREAM, step))
+        rets = evaluate(agent, agent.policy_params(state), eval_env, cfg.eval_episodes, (cfg.seed, EVAL_STREAM, step))
         last_eval = float(rets.mean())
         loop["next_eval"] = step + cfg.eval_every
         return {"eval_return": float(rets.mean()), "eval_return_std": float(rets.std())}
@@ -307,6 +328,7 @@ def train(cfg: TrainConfig, run_dir: str | Path, resume: bool = False, quiet: bo
         steps_at_resume, t_resume = step, time.perf_counter()
         while step < cfg.steps:
             obs, _ = env.reset(seed=derive_seed(cfg.seed, TRAIN_STREAM, episode))
+            agent.begin_episode()
             ep_return, done, upd, rm_upd = 0.0, False, [], []
             while not done:
                 if step < cfg.seed_steps:
@@ -328,9 +350,14 @@ def train(cfg: TrainConfig, run_dir: str | Path, resume: bool = False, quiet: bo
                         cache.refresh(reward_fn)
                 rewards_ready = reward_model is None or reward_model.updates > 0
                 if step >= cfg.seed_steps and step % cfg.update_every == 0 and rewards_ready:
-                    n = cfg.update_every * cfg.sac.utd
-                    source = buffer if cache is None else cache
-                    batch = source.sample(rng, cfg.sac.batch_size, n, reward_fn)
+                    if cfg.rl == "dreamer":  # train_ratio replayed steps per env step, in B x T sequences
+                        d = cfg.dreamer
+                        n = max(1, round(cfg.update_every * d.train_ratio / (d.batch_size * d.seq_len)))
+                        batch = buffer.sample_sequences(rng, d.batch_size, d.seq_len, n, reward_fn)
+                    else:
+                        n = cfg.update_every * cfg.sac.utd
+                        source = buffer if cache is None else cache
+                        batch = source.sample(rng, cfg.sac.batch_size, n, reward_fn)
                     if expert is not None:  # IQ-Learn: expert transitions beside the learner's; no env reward
                         batch["reward"] = np.zeros_like(batch["reward"])
                         batch.update(expert.sample(rng, cfg.sac.batch_size, n))

@@ -52,7 +52,8 @@ def generate_demos(expert_run: str | Path, episodes: int = 5, stochastic: bool =
             return agent.act_deterministic(params, obs)
 
     t0 = time.time()
-    O, A, R = rollout(env, policy, episodes, (seed, DEMO_STREAM))
+    O, A, R = rollout(env, policy, episodes, (seed, DEMO_STREAM),
+                      on_reset=lambda: agent.begin_episode(evaluation=not stochastic))
     env.close()
     rets = R.sum(axis=1)
     rand = random_policy_returns(cfg.task, random_episodes, seed, cfg.horizon)

@@ -81,6 +81,29 @@ class ReplayBuffer:
             batch["reward"] = r.reshape(num_batches, batch_size)
         return batch
 
+    def sample_sequences(self, rng: np.random.Generator, batch_size: int, seq_len: int, num_batches: int = 1,
+                         reward_fn: RewardFn | None = None) -> dict[str, np.ndarray]:
+        """Batches of ``seq_len`` consecutive transitions for sequence models (DreamerV3), shaped (N, B, T, ...).
+
+        Step t of a sequence is the state *arrived at*: ``obs = next_obs[j]``, ``prev_action = action[j]``,
+        ``reward`` received on that transition (relabelled by ``reward_fn`` as in `sample`),
+        ``cont = 1 - terminated[j]``, and ``is_first = 1`` where transition j starts a new episode (its ``obs``
+        is not the previous transition's ``next_obs``). Sequences never cross the ring buffer's write position.
+        """
+        if self.size < seq_len:
+            raise ValueError(f"cannot sample sequences of {seq_len} from a buffer holding {self.size} transitions")
+        oldest = self.ptr if self.size == self.capacity else 0
+        starts = oldest + rng.integers(0, self.size - seq_len + 1, size=(num_batches, batch_size))
+        idx = (starts[..., None] + np.arange(seq_len)) % self.capacity          # (N, B, T)
+        n, b, t = idx.shape
+        flat = self.gather(idx.reshape(n, b * t), reward_fn)
+        prev = (idx - 1) % self.capacity
+        new_episode = np.any(self.obs[idx] != self.next_obs[prev], axis=-1)
+        new_episode[..., 0] = True                 # every sequence starts from a fresh model state
+        return {"obs": flat["next_obs"].reshape(n, b, t, -1), "prev_action": flat["action"].reshape(n, b, t, -1),
+                "reward": flat["reward"].reshape(n, b, t), "cont": 1.0 - flat["terminated"].reshape(n, b, t),
+                "is_first": new_episode.astype(np.float32)}
+
     # --- checkpointing (plain arrays: saved with np.savez, loaded with allow_pickle=False) ----------------
     def state_dict(self) -> dict[str, np.ndarray]:
         n = self.size

@@ -119,6 +119,13 @@ class SAC:
         mean, _ = self.actor_net.apply(actor_params, obs)
         return jnp.tanh(mean)
 
+    def policy_params(self, state: SACState):
+        """What `act` and `act_deterministic` need of a state (the actor's parameters)."""
+        return state.actor.params
+
+    def begin_episode(self, evaluation: bool = False) -> None:
+        """SAC's policy has no memory, so there is nothing to reset (a recurrent agent resets its state here)."""
+
     def act(self, state_or_params, obs: np.ndarray, key: jax.Array) -> tuple[np.ndarray, jax.Array]:
         """Stochastic action for one observation (or a batch); returns (action, next key)."""
         params = state_or_params.actor.params if isinstance(state_or_params, SACState) else state_or_params

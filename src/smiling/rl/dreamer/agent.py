@@ -281,7 +281,8 @@ class Dreamer:
         e = self._apply(params, "enc", core.symlog(obs))
         post = self._latent_probs(self._apply(params, "post", jnp.concatenate([h, e], -1)))
         k1, k2 = jax.random.split(key)
-        z = jax.nn.one_hot(jax.random.categorical(k1, jnp.log(post)), self.classes).reshape(h.shape[0], self.latent)
+        idx = jnp.argmax(post, -1) if deterministic else jax.random.categorical(k1, jnp.log(post))
+        z = jax.nn.one_hot(idx, self.classes).reshape(h.shape[0], self.latent)
         mean, std = self._apply(params, "actor", jnp.concatenate([h, z], -1))
         action = mean if deterministic else mean + std * jax.random.normal(k2, mean.shape)
         action = jnp.clip(action, -1.0, 1.0)
@@ -295,3 +296,30 @@ class Dreamer:
         first = jnp.asarray(is_first, jnp.float32).reshape(-1)
         action, carry = self._policy_jit(params, carry, obs, first, key, deterministic=deterministic)
         return np.asarray(action), carry
+
+    # --- the SAC-like interface of the training loop: one env, recurrent state kept here ----------------
+    def policy_params(self, state: DreamerState):
+        return state.params
+
+    def begin_episode(self, evaluation: bool = False) -> None:
+        """Forget the recurrent state: the next `act` (or `act_deterministic` if ``evaluation``) starts an episode."""
+        if evaluation:
+            self._eval = None
+        else:
+            self._train = None
+
+    def act(self, state_or_params, obs: np.ndarray, key: jax.Array) -> tuple[np.ndarray, jax.Array]:
+        """Sampled action for one observation, continuing the episode begun by `begin_episode`."""
+        key, sub = jax.random.split(key)
+        first = getattr(self, "_train", None) is None
+        carry = self.initial_carry(1) if first else self._train
+        action, self._train = self.policy(state_or_params, carry, obs, np.array([float(first)]), sub)
+        return action[0], key
+
+    def act_deterministic(self, state_or_params, obs: np.ndarray) -> np.ndarray:
+        """Actor mean on the posterior's most likely latent, continuing the evaluation episode."""
+        first = getattr(self, "_eval", None) is None
+        carry = self.initial_carry(1) if first else self._eval
+        action, self._eval = self.policy(state_or_params, carry, obs, np.array([float(first)]),
+                                         jax.random.PRNGKey(0), deterministic=True)
+        return action[0]
