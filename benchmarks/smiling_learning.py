@@ -48,7 +48,8 @@ def main() -> None:
     for r in read_metrics(out):
         if r["eval_return"]:
             ret = float(r["eval_return"])
-            print(f"step {int(r['step']):>8d}  wall {float(r['wall_time']):8.0f}s  eval {ret:7.1f}"
+            wall = float(r["wall_time"]) if r.get("wall_time") else float("nan")
+            print(f"step {int(r['step']):>8d}  wall {wall:8.0f}s  eval {ret:7.1f}"
                   f" +- {float(r['eval_return_std']):6.1f}  normalized {(ret - random) / (expert - random):5.2f}")
 
 

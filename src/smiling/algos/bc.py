@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import time
 from pathlib import Path
 
 import jax
@@ -123,7 +124,7 @@ def train_bc(cfg, run_dir: str | Path, resume: bool = False, quiet: bool = False
     logger = MetricsLogger(run_dir, METRIC_COLUMNS, cfg.tensorboard)
     ckpts = Checkpoints(run_dir)
     key = jax.random.PRNGKey(cfg.seed)
-    done, last = 0, None
+    done, last, t0 = 0, None, time.perf_counter()
     bar = tqdm(total=bc.steps, unit="grad step", disable=quiet, desc=f"{cfg.task} bc")
     try:
         while done < bc.steps:
@@ -132,7 +133,8 @@ def train_bc(cfg, run_dir: str | Path, resume: bool = False, quiet: bool = False
             done += bc.eval_every
             rets = evaluate(agent, params, env, cfg.eval_episodes, (cfg.seed, EVAL_STREAM, done))
             last = float(rets.mean())
-            logger.log({"step": 0, "grad_steps": done, "episode": 0, "bc_loss": float(loss),
+            logger.log({"step": 0, "grad_steps": done, "episode": 0, "wall_time": time.perf_counter() - t0,
+                        "bc_loss": float(loss),
                         "eval_return": last, "eval_return_std": float(rets.std())})
             state = state.replace(actor=state.actor.replace(params=params))
             ckpts.save(done, {"agent.msgpack": agent.to_bytes(state),

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import time
 from pathlib import Path
 
 import jax
@@ -72,7 +73,7 @@ def train_bco(cfg, run_dir: str | Path, resume: bool = False, quiet: bool = Fals
     key = jax.random.PRNGKey(derive_seed(cfg.seed, 3))
     S, A, S2 = [], [], []
     obs, _ = env.reset(seed=derive_seed(cfg.seed, TRAIN_STREAM, 0))
-    episode, step, last = 0, 0, None
+    episode, step, last, t0 = 0, 0, None, time.perf_counter()
 
     from tqdm.auto import tqdm
 
@@ -107,7 +108,8 @@ def train_bco(cfg, run_dir: str | Path, resume: bool = False, quiet: bool = Fals
             pol_params, pol_opt, bc_loss = fit_pol(pol_params, pol_opt if pol_opt is not None else opt0, k)
             rets = evaluate(agent, pol_params, eval_env, cfg.eval_episodes, (cfg.seed, EVAL_STREAM, step))
             last = float(rets.mean())
-            logger.log({"step": step, "episode": episode, "bc_loss": float(bc_loss), "idm_loss": float(idm_loss),
+            logger.log({"step": step, "episode": episode, "wall_time": time.perf_counter() - t0,
+                        "bc_loss": float(bc_loss), "idm_loss": float(idm_loss),
                         "eval_return": last, "eval_return_std": float(rets.std())})
             state = state.replace(actor=state.actor.replace(params=pol_params))
             ckpts.save(step, {"agent.msgpack": agent.to_bytes(state),
