@@ -17,7 +17,7 @@ import numpy as np
 
 from smiling.experiments.curves import common_steps, draw_group, eval_curve, normalize
 from smiling.experiments.grid import config_label, find_runs
-from smiling.utils.io import atomic_write_bytes, read_json
+from smiling.utils.io import atomic_write_bytes
 
 METRICS = ("normalized", "raw")
 
@@ -153,8 +153,3 @@ def is_experiment(path: str | Path) -> bool:
     path = Path(path)
     return (path / "experiment.json").exists() or (
         path.is_dir() and not (path / "config.json").exists() and any(path.rglob("config.json")))
-
-
-def grid_of(path: str | Path) -> dict | None:
-    p = Path(path) / "experiment.json"
-    return read_json(p) if p.exists() else None

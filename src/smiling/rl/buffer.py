@@ -98,7 +98,7 @@ class ReplayBuffer:
         n, b, t = idx.shape
         flat = self.gather(idx.reshape(n, b * t), reward_fn)
         prev = (idx - 1) % self.capacity
-        new_episode = np.any(self.obs[idx] != self.next_obs[prev], axis=-1)
+        new_episode = np.any(flat["obs"].reshape(n, b, t, -1) != self.next_obs[prev], axis=-1)
         new_episode[..., 0] = True                 # every sequence starts from a fresh model state
         return {"obs": flat["next_obs"].reshape(n, b, t, -1), "prev_action": flat["action"].reshape(n, b, t, -1),
                 "reward": flat["reward"].reshape(n, b, t), "cont": 1.0 - flat["terminated"].reshape(n, b, t),

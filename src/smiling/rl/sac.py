@@ -23,6 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from smiling.rl.fused import run_update, scan_updates
 from smiling.rl.networks import Actor, CriticEnsemble, sample_tanh_gaussian
 
 
@@ -140,12 +141,10 @@ class SAC:
     # --- learning ------------------------------------------------------------------------------------
     def update(self, state: SACState, batches: dict[str, np.ndarray]) -> tuple[SACState, dict[str, float]]:
         """Run N gradient steps on batches shaped (N, B, ...); returns the new state and mean metrics."""
-        state, metrics = self._update(state, {k: jnp.asarray(v) for k, v in batches.items()})
-        return state, {k: float(v) for k, v in metrics.items()}
+        return run_update(self._update, state, batches)
 
     def _update_many(self, state: SACState, batches):
-        state, metrics = jax.lax.scan(self._update_one, state, batches)
-        return state, jax.tree_util.tree_map(jnp.mean, metrics)
+        return scan_updates(self._update_one, state, batches)
 
     def _update_one(self, state: SACState, batch):
         cfg = self.config

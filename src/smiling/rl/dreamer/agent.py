@@ -30,6 +30,7 @@ import optax
 
 from smiling.rl.dreamer import core
 from smiling.rl.dreamer.networks import ActorHead, Cell, Trunk
+from smiling.rl.fused import run_update, scan_updates
 
 PRESETS = {
     # name: (recurrent units, dense units, MLP layers, latents, classes per latent)
@@ -242,12 +243,10 @@ class Dreamer:
     # --- updates ---------------------------------------------------------------------------------------
     def update(self, state: DreamerState, batches: dict[str, np.ndarray]) -> tuple[DreamerState, dict[str, float]]:
         """Run N training steps on batches stacked as (N, B, T, ...); returns the new state and mean metrics."""
-        state, metrics = self._update_jit(state, {k: jnp.asarray(v) for k, v in batches.items()})
-        return state, {k: float(v) for k, v in metrics.items()}
+        return run_update(self._update_jit, state, batches)
 
     def _update_many(self, state: DreamerState, batches):
-        state, metrics = jax.lax.scan(self._update_one, state, batches)
-        return state, jax.tree_util.tree_map(jnp.mean, metrics)
+        return scan_updates(self._update_one, state, batches)
 
     def _update_one(self, state: DreamerState, batch):
         key, k_obs, k_img = jax.random.split(state.key, 3)
