@@ -14,8 +14,8 @@ from smiling.algos.offpolicy import TrainConfig
 from smiling.data import Demos, save_npz
 from smiling.envs import make_env
 from smiling.envs.rollout import rollout
-from smiling.experiments.grid import (apply_override, config_label, expand, label_config, parse_overrides,
-                                      parse_seeds, run_grid, run_state)
+from smiling.experiments.grid import (_run_progress, apply_override, config_label, expand, label_config,
+                                      parse_overrides, parse_seeds, run_grid, run_state)
 from smiling.experiments.report import area_under_curve, collect, mean_se, plot_experiment, summary_table
 from smiling.runs import Checkpoints
 
@@ -55,6 +55,15 @@ def test_labels_set_variants_and_round_trip():
         expand("x", ["dmc:ball_in_cup-catch"], ["gail"], [0], 100)
     with pytest.raises(ValueError, match="not in the grid"):
         expand("x", ["dmc:ball_in_cup-catch"], ["sac"], [0], 100, demos={"dmc:cheetah-run": "d.npz"})
+
+
+def test_progress_reads_the_last_complete_row_of_a_long_metrics_file(tmp_path):
+    assert _run_progress(tmp_path) == 0  # no metrics.csv yet
+    rows = "".join(f"{step},{step / 100:.1f},{'x' * 40}\n" for step in range(0, 500_000, 1000))
+    (tmp_path / "metrics.csv").write_text("step,wall_time,pad\n" + rows + "\n")
+    assert _run_progress(tmp_path) == 499_000
+    (tmp_path / "metrics.csv").write_text("step,wall_time,pad\n")
+    assert _run_progress(tmp_path) == 0
 
 
 def test_summary_statistics():

@@ -23,7 +23,7 @@ import typing
 from pathlib import Path
 
 from smiling.algos.offpolicy import ALGOS, TrainConfig, config_from_dict, config_to_dict, train
-from smiling.runs import Checkpoints, read_metrics
+from smiling.runs import Checkpoints
 from smiling.utils.io import atomic_write_json, read_json
 
 VARIANTS = ("actions", "linear")
@@ -208,11 +208,20 @@ def run_state(run_dir: Path, steps: int) -> str:
 
 
 def _run_progress(run_dir: Path) -> int:
+    """Env step of the last row of RUN_DIR/metrics.csv (0 if none): reads only the file's tail, so polling a
+    long run every few seconds stays cheap."""
     try:
-        rows = read_metrics(run_dir)
-    except (FileNotFoundError, ValueError, OSError):
+        with open(Path(run_dir) / "metrics.csv", "rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - 8192))
+            lines = [ln for ln in f.read().splitlines() if ln.strip()]
+    except OSError:
         return 0
-    return int(rows[-1]["step"]) if rows else 0
+    for line in reversed(lines):
+        head = line.split(b",", 1)[0]
+        if head.isdigit():
+            return int(head)
+    return 0
 
 
 def run_one(config: dict, run_dir: str) -> dict:
@@ -291,9 +300,13 @@ def run_grid(out: str | Path, tasks, algos, seeds, steps: int, overrides: dict[s
     total = sum(s.config.steps for s in todo)
     bar = tqdm(total=total, unit="step", disable=quiet, dynamic_ncols=True, desc="experiment", mininterval=2.0)
 
+    target = {str(s.run_dir): s.config.steps for s in todo}
+    reached = {d: min(n, _run_progress(Path(d))) for d, n in target.items()}  # resumed runs start part-way
+
     def progress(running_dirs) -> None:
-        done_steps = sum(s.config.steps if str(s.run_dir) in finished else
-                         min(s.config.steps, _run_progress(s.run_dir)) for s in todo)
+        for d in running_dirs:  # only running runs move: poll their metrics' last row
+            reached[d] = min(target[d], _run_progress(Path(d)))
+        done_steps = sum(target[d] if d in finished else reached[d] for d in target)
         bar.n = done_steps
         bar.set_postfix(runs=f"{len(finished)}/{len(todo)}", running=len(running_dirs), refresh=False)
         bar.refresh()

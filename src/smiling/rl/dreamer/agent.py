@@ -307,18 +307,20 @@ class Dreamer:
         else:
             self._train = None
 
+    def _continue(self, slot: str, state_or_params, obs, key, deterministic: bool) -> np.ndarray:
+        """Action for one observation, continuing the episode whose carry is stored in ``slot``."""
+        carry = getattr(self, slot, None)
+        first = carry is None
+        action, carry = self.policy(state_or_params, self.initial_carry(1) if first else carry, obs,
+                                    np.array([float(first)]), key, deterministic=deterministic)
+        setattr(self, slot, carry)
+        return action[0]
+
     def act(self, state_or_params, obs: np.ndarray, key: jax.Array) -> tuple[np.ndarray, jax.Array]:
         """Sampled action for one observation, continuing the episode begun by `begin_episode`."""
         key, sub = jax.random.split(key)
-        first = getattr(self, "_train", None) is None
-        carry = self.initial_carry(1) if first else self._train
-        action, self._train = self.policy(state_or_params, carry, obs, np.array([float(first)]), sub)
-        return action[0], key
+        return self._continue("_train", state_or_params, obs, sub, deterministic=False), key
 
     def act_deterministic(self, state_or_params, obs: np.ndarray) -> np.ndarray:
         """Actor mean on the posterior's most likely latent, continuing the evaluation episode."""
-        first = getattr(self, "_eval", None) is None
-        carry = self.initial_carry(1) if first else self._eval
-        action, self._eval = self.policy(state_or_params, carry, obs, np.array([float(first)]),
-                                         jax.random.PRNGKey(0), deterministic=True)
-        return action[0]
+        return self._continue("_eval", state_or_params, obs, jax.random.PRNGKey(0), deterministic=True)
