@@ -29,7 +29,7 @@ def test_tasks(smiling_cmd):
 def test_train_evaluate_plot(smiling_cmd, tmp_path):
     out = tmp_path / "run"
     r = run(smiling_cmd, "train-expert", "--task", "dmc:ball_in_cup-catch", "--steps", "100", "--seed", "3",
-            "--out", str(out), "--tensorboard", *TINY_CLI)
+            "--out", str(out), "--tensorboard", *TINY_CLI, "--checkpoint-every", "50", "--keep-policies")
     assert r.returncode == 0, r.stderr
     summary = json.loads(r.stdout.strip().splitlines()[-1])
     assert summary["step"] == 100
@@ -40,6 +40,15 @@ def test_train_evaluate_plot(smiling_cmd, tmp_path):
     assert r.returncode == 0, r.stderr
     res = json.loads(r.stdout)
     assert res["episodes"] == 2 and len(res["returns"]) == 2 and res["task"] == "dmc:ball_in_cup-catch"
+    assert res["checkpoint_step"] == 100
+
+    # --keep-policies kept the 50-step policy (not its buffer): it can be evaluated on its own
+    assert sorted(f.name for f in (out / "checkpoints" / "step-000000050").iterdir()) == ["agent.msgpack", "loop.json"]
+    r = run(smiling_cmd, "evaluate", str(out), "--episodes", "1", "--json", "--checkpoint", "50")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["checkpoint_step"] == 50
+    r = run(smiling_cmd, "evaluate", str(out), "--checkpoint", "70")
+    assert r.returncode == 2 and "no checkpoint at step 70 (checkpoints on disk: 50, 100;" in r.stderr
 
     r = run(smiling_cmd, "plot", str(out), "--out", str(tmp_path / "c.png"))
     assert r.returncode == 0 and (tmp_path / "c.png").stat().st_size > 1000

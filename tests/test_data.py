@@ -263,6 +263,7 @@ def test_generate_demos_shapes_metadata_and_determinism(tiny_expert):
     assert d.observations.shape == (2, 51, 8) and d.actions.shape == (2, 50, 2) and d.rewards.shape == (2, 50)
     m = d.metadata
     assert m["task"] == "dmc:ball_in_cup-catch" and m["stochastic"] is False and m["random_episodes"] == 10
+    assert m["expert_checkpoint_step"] == 100
     np.testing.assert_allclose(m["expert_return_mean"], d.returns().mean(), rtol=1e-5)
     assert generate_demos(tiny_expert, episodes=2, random_episodes=10).observations.tobytes() == \
         d.observations.tobytes()

@@ -82,6 +82,22 @@ def test_unknown_config_field_is_named():
         config_from_dict(d)
 
 
+def test_checkpoints_prune_or_keep_only_the_policy(tmp_path):
+    files = {"agent.msgpack": b"a", "buffer.npz": b"b", "loop.json": b"{}"}
+    plain, keeping = Checkpoints(tmp_path / "plain"), Checkpoints(tmp_path / "keep", keep_policies=True)
+    for step in (10, 20, 30):
+        plain.save(step, files)
+        keeping.save(step, files)
+    assert plain.steps() == [30] and keeping.steps() == [10, 20, 30]
+    assert sorted(f.name for f in keeping.at(10).iterdir()) == ["agent.msgpack", "loop.json"]
+    assert sorted(f.name for f in keeping.at().iterdir()) == ["agent.msgpack", "buffer.npz", "loop.json"]
+    assert keeping.latest() == keeping.at(30)
+    with pytest.raises(FileNotFoundError, match=r"no checkpoint at step 10 \(checkpoints on disk: 30;"):
+        plain.at(10)
+    with pytest.raises(FileNotFoundError, match="no checkpoint yet"):
+        Checkpoints(tmp_path / "none").at()
+
+
 def test_truncate_metrics_keeps_rows_up_to_step(tmp_path):
     train(tiny_config(steps=150), tmp_path / "r", quiet=True)
     assert truncate_metrics(tmp_path / "r", 60) == 2

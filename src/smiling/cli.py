@@ -79,11 +79,13 @@ class Imitate(TrainConfig):
 
 @dataclasses.dataclass
 class Evaluate:
-    """Evaluate a run's newest checkpoint with the mean action."""
+    """Evaluate a run's newest checkpoint (or the one at --checkpoint) with the mean action."""
 
     run_dir: tyro.conf.Positional[str]
     episodes: int = 10
     seed: int = 0
+    checkpoint: int | None = None
+    """Env step of the checkpoint to evaluate (default: the newest); older ones exist with --keep-policies."""
     video: str | None = None
     """Write the first episode to this file (.mp4 or .gif); needs a MuJoCo GL backend (EGL or OSMesa)."""
     json: bool = False
@@ -104,6 +106,8 @@ class Demos:
     seed: int = 0
     random_episodes: int = 10
     """Episodes of a uniform random policy, measured for normalization."""
+    checkpoint: int | None = None
+    """Env step of the expert's checkpoint to roll out (default: the newest)."""
     force: bool = False
     """Overwrite --out if it exists."""
 
@@ -265,12 +269,12 @@ def cmd_imitate(a: Imitate) -> None:
 def cmd_evaluate(a: Evaluate) -> None:
     from smiling.evaluation import evaluate_run
 
-    res = evaluate_run(a.run_dir, a.episodes, a.seed, a.video)
+    res = evaluate_run(a.run_dir, a.episodes, a.seed, a.video, step=a.checkpoint)
     if a.json:
         print(json.dumps(res))
     else:
         print(f"{res['task']}: return {res['return_mean']:.1f} +- {res['return_std']:.1f} "
-              f"over {res['episodes']} episodes (mean action)")
+              f"over {res['episodes']} episodes (mean action), checkpoint at step {res['checkpoint_step']}")
         if a.video:
             print(f"video: {res['video']}")
 
@@ -282,7 +286,7 @@ def cmd_demos(a: Demos) -> None:
         raise ValueError(f"--out {a.out}: demonstrations are written as .npz")
     if Path(a.out).exists() and not a.force:
         raise FileExistsError(f"--out {a.out} exists: pass --force to overwrite it")
-    demos = generate_demos(a.expert, a.episodes, a.stochastic, a.seed, a.random_episodes)
+    demos = generate_demos(a.expert, a.episodes, a.stochastic, a.seed, a.random_episodes, step=a.checkpoint)
     save_npz(demos, a.out)
     print(describe(demos))
     print(f"saved {a.out}")

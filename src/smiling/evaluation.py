@@ -16,20 +16,23 @@ from smiling.utils.seeding import derive_seed
 EVAL_CLI_STREAM = 11
 
 
-def load_policy(run_dir: str | Path):
-    """(config, agent, actor params) from the newest checkpoint of a run directory."""
+def load_policy(run_dir: str | Path, step: int | None = None):
+    """(config, agent, actor params) from the checkpoint at env step ``step`` of a run directory (newest if None)."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise FileNotFoundError(f"{run_dir}: run directory not found")
     cfg = load_config(run_dir)
-    latest = Checkpoints(run_dir).latest()
-    if latest is None:
-        raise FileNotFoundError(f"{run_dir}: no checkpoint yet (checkpoints/latest.json is missing)")
+    latest = Checkpoints(run_dir).at(step)
     env = make_env(cfg.task, cfg.horizon, cfg.keep_termination)
     agent = make_agent(cfg, env.observation_space.shape[0], env.action_space.shape[0])
     state = agent.from_bytes((latest / "agent.msgpack").read_bytes())
     env.close()
     return cfg, agent, agent.policy_params(state)
+
+
+def checkpoint_step(run_dir: str | Path, step: int | None = None) -> int:
+    """Env step of the checkpoint `load_policy(run_dir, step)` loads."""
+    return int(Checkpoints(Path(run_dir)).at(step).name.removeprefix("step-"))
 
 
 def render_check(env) -> np.ndarray:
@@ -43,14 +46,15 @@ def render_check(env) -> np.ndarray:
 
 
 def evaluate_run(run_dir: str | Path, episodes: int = 10, seed: int = 0, video: str | Path | None = None,
-                 fps: int = 50) -> dict:
-    """Evaluate the newest checkpoint of ``run_dir`` for ``episodes`` episodes (mean action).
+                 fps: int = 50, step: int | None = None) -> dict:
+    """Evaluate the checkpoint of ``run_dir`` at env step ``step`` (the newest if None) for ``episodes`` episodes
+    (mean action).
 
     With ``video``, the first episode is rendered to that file (mp4 needs imageio-ffmpeg; .gif works too).
     """
     if episodes < 1:
         raise ValueError(f"episodes must be >= 1, got {episodes}")
-    cfg, agent, params = load_policy(run_dir)
+    cfg, agent, params = load_policy(run_dir, step)
     env = make_env(cfg.task, cfg.horizon, cfg.keep_termination)
     frames = None
     if video is not None:
@@ -82,7 +86,8 @@ def evaluate_run(run_dir: str | Path, episodes: int = 10, seed: int = 0, video: 
         os.replace(tmp, video)
     rets = evaluate(agent, params, env, episodes, (seed, EVAL_CLI_STREAM, 0))
     env.close()
-    out = {"task": cfg.task, "episodes": episodes, "return_mean": float(rets.mean()),
+    out = {"task": cfg.task, "checkpoint_step": checkpoint_step(run_dir, step), "episodes": episodes,
+           "return_mean": float(rets.mean()),
            "return_std": float(rets.std()), "returns": [float(r) for r in rets]}
     if video is not None:
         out["video"] = str(video)

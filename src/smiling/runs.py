@@ -125,9 +125,12 @@ def truncate_metrics(run_dir: Path, last_step: int) -> int:
 class Checkpoints:
     """Numbered checkpoint folders with an atomically updated pointer to the newest complete one."""
 
-    def __init__(self, run_dir: Path, keep: int = 1):
+    def __init__(self, run_dir: Path, keep: int = 1, keep_policies: bool = False):
         self.root = Path(run_dir) / "checkpoints"
         self.keep = keep
+        self.keep_policies = keep_policies
+        """Of pruned checkpoints keep ``agent.msgpack`` and ``loop.json`` (not the replay buffer), so every
+        checkpoint can still be evaluated or rolled out (`at`); only the newest ``keep`` can resume a run."""
 
     def latest(self) -> Path | None:
         ptr = self.root / "latest.json"
@@ -156,8 +159,32 @@ class Checkpoints:
         atomic_write_json(self.root / "latest.json", {"name": name, "step": step})
         old = sorted(p for p in self.root.glob("step-*") if p.is_dir() and p.name != name)
         for p in old[: max(0, len(old) - (self.keep - 1))]:
-            shutil.rmtree(p, ignore_errors=True)
+            if not self.keep_policies:
+                shutil.rmtree(p, ignore_errors=True)
+                continue
+            for f in p.iterdir():
+                if f.name not in ("agent.msgpack", "loop.json"):
+                    shutil.rmtree(f) if f.is_dir() else f.unlink()
         return final
+
+    def steps(self) -> list[int]:
+        """Env steps of every checkpoint on disk whose agent can be loaded, ascending."""
+        return sorted(int(p.name[5:]) for p in self.root.glob("step-*")
+                      if p.is_dir() and p.name[5:].isdigit() and (p / "agent.msgpack").exists())
+
+    def at(self, step: int | None = None) -> Path:
+        """The checkpoint saved at env step ``step`` (the newest one if None); a clear error if there is none."""
+        if step is None:
+            latest = self.latest()
+            if latest is None:
+                raise FileNotFoundError(f"{self.root.parent}: no checkpoint yet (checkpoints/latest.json is missing)")
+            return latest
+        path = self.root / f"step-{int(step):09d}"
+        if not (path / "agent.msgpack").exists():
+            have = ", ".join(str(s) for s in self.steps()) or "none"
+            raise FileNotFoundError(f"{self.root.parent}: no checkpoint at step {step} (checkpoints on disk: {have}; "
+                                    "train with keep_policies=True to keep every checkpoint's policy)")
+        return path
 
 
 def plot_title(saved_config: dict, fallback: str) -> str:

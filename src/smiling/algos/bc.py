@@ -122,7 +122,7 @@ def train_bc(cfg, run_dir: str | Path, resume: bool = False, quiet: bool = False
     from tqdm.auto import tqdm
 
     logger = MetricsLogger(run_dir, METRIC_COLUMNS, cfg.tensorboard)
-    ckpts = Checkpoints(run_dir)
+    ckpts = Checkpoints(run_dir, keep_policies=cfg.keep_policies)
     key = jax.random.PRNGKey(cfg.seed)
     done, last, t0 = 0, None, time.perf_counter()
     bar = tqdm(total=bc.steps, unit="grad step", disable=quiet, desc=f"{cfg.task} bc")

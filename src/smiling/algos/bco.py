@@ -78,7 +78,7 @@ def train_bco(cfg, run_dir: str | Path, resume: bool = False, quiet: bool = Fals
     from tqdm.auto import tqdm
 
     logger = MetricsLogger(run_dir, METRIC_COLUMNS, cfg.tensorboard)
-    ckpts = Checkpoints(run_dir)
+    ckpts = Checkpoints(run_dir, keep_policies=cfg.keep_policies)
     bar = tqdm(total=cfg.steps, unit="step", disable=quiet, desc=f"{cfg.task} bco")
     try:
         while step < cfg.steps:

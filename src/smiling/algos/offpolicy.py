@@ -65,6 +65,9 @@ class TrainConfig:
     eval_episodes: int = 5
     checkpoint_every: int = 50_000
     """Checkpoint (agent, buffer, RNG states) every this many env steps, at the next episode end."""
+    keep_policies: bool = False
+    """Keep every checkpoint's agent (not its replay buffer), e.g. to pick an expert checkpoint afterwards with
+    `smiling evaluate/demos --checkpoint STEP`; only the newest checkpoint keeps what resuming needs."""
     buffer_capacity: int = 1_000_000
     tensorboard: bool = False
     """Also write TensorBoard events under RUN_DIR/tb."""
@@ -233,7 +236,7 @@ def train(cfg: TrainConfig, run_dir: str | Path, resume: bool = False, quiet: bo
         return train_bc(cfg, run_dir, resume, quiet)
     if cfg.algo == "bco":
         return train_bco(cfg, run_dir, resume, quiet)
-    ckpts = Checkpoints(run_dir)
+    ckpts = Checkpoints(run_dir, keep_policies=cfg.keep_policies)
     if resume:
         if not (run_dir / "config.json").exists():
             raise FileNotFoundError(f"{run_dir}: no config.json, not a run directory to resume")

@@ -32,13 +32,14 @@ def random_policy_returns(task: str, episodes: int = 10, seed: int = 0, horizon:
 
 
 def generate_demos(expert_run: str | Path, episodes: int = 5, stochastic: bool = False, seed: int = 0,
-                   random_episodes: int = 10, progress: bool = False) -> Demos:
-    """Roll out the newest checkpoint of ``expert_run`` for ``episodes`` episodes of its task."""
-    from smiling.evaluation import load_policy
+                   random_episodes: int = 10, progress: bool = False, step: int | None = None) -> Demos:
+    """Roll out the checkpoint of ``expert_run`` at env step ``step`` (the newest if None) for ``episodes``
+    episodes of its task."""
+    from smiling.evaluation import checkpoint_step, load_policy
 
     if episodes < 1 or random_episodes < 1:
         raise ValueError("episodes and random_episodes must be >= 1")
-    cfg, agent, params = load_policy(expert_run)
+    cfg, agent, params = load_policy(expert_run, step)
     env = make_env(cfg.task, cfg.horizon, keep_termination=False)
     obs_keys = env.obs_keys
     if stochastic:
@@ -59,7 +60,7 @@ def generate_demos(expert_run: str | Path, episodes: int = 5, stochastic: bool =
     rand = random_policy_returns(cfg.task, random_episodes, seed, cfg.horizon)
     meta = {
         "task": cfg.task, "obs_keys": obs_keys, "source": "smiling",
-        "expert_run": str(expert_run), "stochastic": bool(stochastic), "seed": int(seed),
+        "expert_run": str(expert_run), "expert_checkpoint_step": checkpoint_step(expert_run, step), "stochastic": bool(stochastic), "seed": int(seed),
         "expert_return_mean": float(rets.mean()), "expert_return_std": float(rets.std()),
         "random_return_mean": float(rand.mean()), "random_return_std": float(rand.std()),
         "random_episodes": int(random_episodes), "horizon": int(cfg.horizon),
