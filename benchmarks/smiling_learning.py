@@ -29,6 +29,8 @@ def main() -> None:
     p.add_argument("--k", type=int, default=None, help="noise levels per state (default: the library's)")
     p.add_argument("--schedule", default=None)
     p.add_argument("--relabel", default="sample", choices=["sample", "update"])
+    p.add_argument("--normalization", default=None, choices=["moments", "robust"],
+                   help="SMILING cost normalization (default: the library's)")
     p.add_argument("--algo", default="smiling", choices=["smiling", "dac", "iqlearn", "bc", "bco"])
     p.add_argument("--quiet", action="store_true")
     a = p.parse_args()
@@ -39,6 +41,8 @@ def main() -> None:
     if a.schedule is not None:
         sched = dataclasses.replace(sm.score.schedule, kind=a.schedule)
         sm = dataclasses.replace(sm, score=dataclasses.replace(sm.score, schedule=sched))
+    if a.normalization is not None:
+        sm = dataclasses.replace(sm, normalization=a.normalization)
     cfg = TrainConfig(task=a.task, steps=a.steps, seed=a.seed, eval_episodes=10, algo=a.algo, smiling=sm,
                       relabel=a.relabel)
     summary = train(cfg, out, resume=(out / "config.json").exists(), quiet=a.quiet)

@@ -67,6 +67,27 @@ def test_normalization_is_not_inflated_by_monte_carlo_noise():
     assert abs(sd_few / sd_many - 1) < 0.2    # ... the corrected one is not
 
 
+def test_robust_normalization_ignores_a_few_far_states():
+    rng, expert, model = make_model()
+    learner = (rng.normal(size=(5000, 3)) + [1.0, 0, 0]).astype(np.float32)
+    model.update(learner)
+    probe = learner[:2000].copy()
+    sd_clean = model.refresh_normalization(probe)[1]
+    probe[:20] += [0, 0, 40.0]  # 1 % of the states far outside both distributions
+    sd_moments = model.refresh_normalization(probe)[1]
+    model.config = SmilingConfig(**{**model.config.__dict__, "normalization": "robust"})
+    sd_robust = model.refresh_normalization(probe)[1]
+    assert sd_moments > 3 * sd_clean            # the outliers dominate the standard deviation ...
+    assert abs(sd_robust / sd_clean - 1) < 0.3  # ... not the interquartile range
+    zeros = np.zeros((2000, 1), np.float32)
+    r = model.reward(zeros, zeros, probe)
+    assert np.abs(r).max() <= model.config.reward_clip * model.config.reward_std + 1e-6
+    assert r[:20].max() < r[20:].min() + 0.05  # the far states get the lowest rewards
+    assert 0.05 < r[20:].std() < 0.2            # and the others keep a signal of about reward_std
+    with pytest.raises(ValueError, match="normalization must be 'moments' or 'robust'"):
+        SmilingReward(expert, SmilingConfig(normalization="mad"))
+
+
 def test_expert_model_is_cached_by_demo_hash(tmp_path):
     _, expert, model = make_model()
     files = list((tmp_path / "cache" / "expert_scores").glob("*.msgpack"))

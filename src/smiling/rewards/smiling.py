@@ -13,7 +13,10 @@
 * Normalization statistics (mu, sd) are refreshed after every update on a fixed probe of learner states and
   then held fixed, so the reward is stationary between updates. sd is the spread of the *true* cost across
   states: the Monte-Carlo variance of each estimate (var_k / K) is subtracted from the spread of the
-  estimates, so a small K does not inflate sd and shrink the signal.
+  estimates, so a small K does not inflate sd and shrink the signal. ``normalization="robust"`` uses the
+  median and the interquartile range / 1.349 instead (and clips the normalized cost): with the mean and standard
+  deviation, a few learner states far from the expert's (huge costs) can inflate sd a hundredfold and leave every
+  other state with a near-constant reward (seen on cheetah-run, docs/results.md).
 """
 
 from __future__ import annotations
@@ -49,6 +52,12 @@ class SmilingConfig:
     """Standard deviation of the normalized reward (paper: 0.1)."""
     probe: int = 4096
     """Learner states used to refresh the normalization statistics after each update."""
+    normalization: str = "moments"
+    """How the cost's centre and spread are estimated on the probe: "moments" (mean and standard deviation, the
+    paper's z-score) or "robust" (median and interquartile range / 1.349, normalized cost clipped to
+    +-reward_clip), so that a few far out-of-distribution states cannot flatten the reward of all others."""
+    reward_clip: float = 10.0
+    """With normalization="robust": bound on |cost - centre| / spread before scaling by reward_std."""
     use_actions: bool = False
     """Score (state, action) pairs instead of states (paper §6.2)."""
 
@@ -72,6 +81,9 @@ class SmilingReward(RewardModel):
         expert_features = np.asarray(expert_features, np.float32)
         if expert_features.ndim != 2 or len(expert_features) < 2:
             raise ValueError(f"expert features must be (n >= 2, dim), got {expert_features.shape}")
+        if config.normalization not in ("moments", "robust") or not config.reward_clip > 0:
+            raise ValueError(f"smiling.normalization must be 'moments' or 'robust' and reward_clip > 0, got "
+                             f"{config.normalization!r}, {config.reward_clip}")
         self.config, self.use_actions = config, config.use_actions
         dim = expert_features.shape[1]
         mean, std = ScoreModel.standardization(expert_features)
@@ -113,9 +125,14 @@ class SmilingReward(RewardModel):
 
     def refresh_normalization(self, probe: np.ndarray) -> tuple[float, float]:
         est, gaps = self.cost_samples(probe)
-        mc_var = gaps.var(axis=1, ddof=1).mean() / gaps.shape[1] if gaps.shape[1] > 1 else 0.0
-        true_var = max(float(est.var()) - float(mc_var), 1e-3 * float(est.var()) + 1e-12)
-        self.norm = (float(est.mean()), float(np.sqrt(true_var)))
+        per_state_mc = gaps.var(axis=1, ddof=1) / gaps.shape[1] if gaps.shape[1] > 1 else np.zeros(len(est))
+        if self.config.normalization == "robust":
+            q25, centre, q75 = np.percentile(est, [25, 50, 75])
+            spread_var, mc_var = ((q75 - q25) / 1.349) ** 2, np.median(per_state_mc)
+        else:
+            centre, spread_var, mc_var = est.mean(), est.var(), per_state_mc.mean()
+        true_var = max(float(spread_var) - float(mc_var), 1e-3 * float(spread_var) + 1e-12)
+        self.norm = (float(centre), float(np.sqrt(true_var)))
         return self.norm
 
     def update(self, learner_features: np.ndarray) -> dict[str, float]:
@@ -131,7 +148,10 @@ class SmilingReward(RewardModel):
     def reward(self, obs, action, next_obs) -> np.ndarray:
         c = self.cost(self.features(obs, action, next_obs))
         mu, sd = self.norm
-        return (-(c - mu) / sd * self.config.reward_std).astype(np.float32)
+        z = (c - mu) / sd
+        if self.config.normalization == "robust":
+            z = np.clip(z, -self.config.reward_clip, self.config.reward_clip)
+        return (-z * self.config.reward_std).astype(np.float32)
 
     def state_dict(self) -> dict[str, bytes]:
         return {"learner_score.msgpack": self.learner.to_bytes(), "memory.npz": npz_bytes(self.memory.state_dict()),
