@@ -60,7 +60,8 @@ def generate_demos(expert_run: str | Path, episodes: int = 5, stochastic: bool =
     rand = random_policy_returns(cfg.task, random_episodes, seed, cfg.horizon)
     meta = {
         "task": cfg.task, "obs_keys": obs_keys, "source": "smiling",
-        "expert_run": str(expert_run), "expert_checkpoint_step": checkpoint_step(expert_run, step), "stochastic": bool(stochastic), "seed": int(seed),
+        "expert_run": str(expert_run), "expert_checkpoint_step": checkpoint_step(expert_run, step),
+        "stochastic": bool(stochastic), "seed": int(seed),
         "expert_return_mean": float(rets.mean()), "expert_return_std": float(rets.std()),
         "random_return_mean": float(rand.mean()), "random_return_std": float(rand.std()),
         "random_episodes": int(random_episodes), "horizon": int(cfg.horizon),
