@@ -17,22 +17,19 @@ EVAL_CLI_STREAM = 11
 
 
 def load_policy(run_dir: str | Path, step: int | None = None):
-    """(config, agent, actor params) from the checkpoint at env step ``step`` of a run directory (newest if None)."""
+    """(config, agent, actor params, env step of the checkpoint) from the checkpoint at env step ``step`` of a run
+    directory (the newest if None); the step is read from the folder actually loaded, so a run still writing
+    checkpoints cannot make it disagree with the parameters."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise FileNotFoundError(f"{run_dir}: run directory not found")
     cfg = load_config(run_dir)
-    latest = Checkpoints(run_dir).at(step)
+    ckpt = Checkpoints(run_dir).at(step)
     env = make_env(cfg.task, cfg.horizon, cfg.keep_termination)
     agent = make_agent(cfg, env.observation_space.shape[0], env.action_space.shape[0])
-    state = agent.from_bytes((latest / "agent.msgpack").read_bytes())
+    state = agent.from_bytes((ckpt / "agent.msgpack").read_bytes())
     env.close()
-    return cfg, agent, agent.policy_params(state)
-
-
-def checkpoint_step(run_dir: str | Path, step: int | None = None) -> int:
-    """Env step of the checkpoint `load_policy(run_dir, step)` loads."""
-    return int(Checkpoints(Path(run_dir)).at(step).name.removeprefix("step-"))
+    return cfg, agent, agent.policy_params(state), Checkpoints.step_of(ckpt)
 
 
 def render_check(env) -> np.ndarray:
@@ -54,7 +51,7 @@ def evaluate_run(run_dir: str | Path, episodes: int = 10, seed: int = 0, video: 
     """
     if episodes < 1:
         raise ValueError(f"episodes must be >= 1, got {episodes}")
-    cfg, agent, params = load_policy(run_dir, step)
+    cfg, agent, params, loaded_step = load_policy(run_dir, step)
     env = make_env(cfg.task, cfg.horizon, cfg.keep_termination)
     frames = None
     if video is not None:
@@ -86,7 +83,7 @@ def evaluate_run(run_dir: str | Path, episodes: int = 10, seed: int = 0, video: 
         os.replace(tmp, video)
     rets = evaluate(agent, params, env, episodes, (seed, EVAL_CLI_STREAM, 0))
     env.close()
-    out = {"task": cfg.task, "checkpoint_step": checkpoint_step(run_dir, step), "episodes": episodes,
+    out = {"task": cfg.task, "checkpoint_step": loaded_step, "episodes": episodes,
            "return_mean": float(rets.mean()),
            "return_std": float(rets.std()), "returns": [float(r) for r in rets]}
     if video is not None:

@@ -123,14 +123,26 @@ def truncate_metrics(run_dir: Path, last_step: int) -> int:
 
 
 class Checkpoints:
-    """Numbered checkpoint folders with an atomically updated pointer to the newest complete one."""
+    """Numbered checkpoint folders (``step-<N>``) with an atomically updated pointer to the newest complete one.
+
+    The newest ``keep`` folders are kept whole; older ones are deleted, or with ``keep_policies`` stripped to
+    ``agent.msgpack`` and ``loop.json`` (no replay buffer), so that every checkpoint can still be evaluated or
+    rolled out (`at`) while only the newest can resume a run.
+    """
 
     def __init__(self, run_dir: Path, keep: int = 1, keep_policies: bool = False):
         self.root = Path(run_dir) / "checkpoints"
         self.keep = keep
         self.keep_policies = keep_policies
-        """Of pruned checkpoints keep ``agent.msgpack`` and ``loop.json`` (not the replay buffer), so every
-        checkpoint can still be evaluated or rolled out (`at`); only the newest ``keep`` can resume a run."""
+
+    @staticmethod
+    def name(step: int) -> str:
+        return f"step-{int(step):09d}"
+
+    @staticmethod
+    def step_of(path: Path) -> int:
+        """Env step of a checkpoint folder."""
+        return int(Path(path).name.removeprefix("step-"))
 
     def latest(self) -> Path | None:
         ptr = self.root / "latest.json"
@@ -142,7 +154,7 @@ class Checkpoints:
         return path
 
     def save(self, step: int, files: dict[str, bytes]) -> Path:
-        name = f"step-{step:09d}"
+        name = self.name(step)
         final = self.root / name
         tmp = self.root / f".{name}.tmp"
         if tmp.exists():
@@ -169,7 +181,7 @@ class Checkpoints:
 
     def steps(self) -> list[int]:
         """Env steps of every checkpoint on disk whose agent can be loaded, ascending."""
-        return sorted(int(p.name[5:]) for p in self.root.glob("step-*")
+        return sorted(self.step_of(p) for p in self.root.glob("step-*")
                       if p.is_dir() and p.name[5:].isdigit() and (p / "agent.msgpack").exists())
 
     def at(self, step: int | None = None) -> Path:
@@ -179,7 +191,7 @@ class Checkpoints:
             if latest is None:
                 raise FileNotFoundError(f"{self.root.parent}: no checkpoint yet (checkpoints/latest.json is missing)")
             return latest
-        path = self.root / f"step-{int(step):09d}"
+        path = self.root / self.name(step)
         if not (path / "agent.msgpack").exists():
             have = ", ".join(str(s) for s in self.steps()) or "none"
             raise FileNotFoundError(f"{self.root.parent}: no checkpoint at step {step} (checkpoints on disk: {have}; "

@@ -35,11 +35,11 @@ def generate_demos(expert_run: str | Path, episodes: int = 5, stochastic: bool =
                    random_episodes: int = 10, progress: bool = False, step: int | None = None) -> Demos:
     """Roll out the checkpoint of ``expert_run`` at env step ``step`` (the newest if None) for ``episodes``
     episodes of its task."""
-    from smiling.evaluation import checkpoint_step, load_policy
+    from smiling.evaluation import load_policy
 
     if episodes < 1 or random_episodes < 1:
         raise ValueError("episodes and random_episodes must be >= 1")
-    cfg, agent, params = load_policy(expert_run, step)
+    cfg, agent, params, loaded_step = load_policy(expert_run, step)
     env = make_env(cfg.task, cfg.horizon, keep_termination=False)
     obs_keys = env.obs_keys
     if stochastic:
@@ -60,7 +60,7 @@ def generate_demos(expert_run: str | Path, episodes: int = 5, stochastic: bool =
     rand = random_policy_returns(cfg.task, random_episodes, seed, cfg.horizon)
     meta = {
         "task": cfg.task, "obs_keys": obs_keys, "source": "smiling",
-        "expert_run": str(expert_run), "expert_checkpoint_step": checkpoint_step(expert_run, step),
+        "expert_run": str(expert_run), "expert_checkpoint_step": loaded_step,
         "stochastic": bool(stochastic), "seed": int(seed),
         "expert_return_mean": float(rets.mean()), "expert_return_std": float(rets.std()),
         "random_return_mean": float(rand.mean()), "random_return_std": float(rand.std()),
