@@ -102,7 +102,8 @@ def _random_batches(n, b, t, obs_dim, act_dim, seed=0):
 
 
 def test_tiny_agent_update_is_finite_fits_the_world_model_and_round_trips():
-    cfg = DreamerConfig(preset="tiny", batch_size=4, seq_len=8, horizon=5, model_lr=1e-3)
+    # imag_starts < batch_size * seq_len: the update imagines from a random subset (all states: the CLI smoke test)
+    cfg = DreamerConfig(preset="tiny", batch_size=4, seq_len=8, horizon=5, model_lr=1e-3, imag_starts=16)
     agent = Dreamer(5, 2, cfg)
     state = agent.init(0)
     batch = _random_batches(1, 4, 8, 5, 2)
@@ -122,6 +123,23 @@ def test_tiny_agent_update_is_finite_fits_the_world_model_and_round_trips():
     det1, _ = agent.policy(state, agent.initial_carry(1), np.ones((1, 5)), np.ones(1), jax.random.PRNGKey(2),
                            deterministic=True)
     assert det1.shape == (1, 2)
+
+
+def test_imagination_from_a_random_subset_of_replayed_states():
+    agent = Dreamer(5, 2, DreamerConfig(preset="tiny", batch_size=2, seq_len=4, horizon=3, imag_starts=3))
+    h = jnp.arange(8.0)[:, None] * jnp.ones((1, agent.deter))            # row i holds i everywhere
+    z = jnp.arange(8.0)[:, None] * jnp.ones((1, agent.latent))
+    hs, zs = agent._starts(h.reshape(2, 4, -1), z.reshape(2, 4, -1), jax.random.PRNGKey(0))
+    assert hs.shape == (3, agent.deter) and zs.shape == (3, agent.latent)
+    picked = np.asarray(hs[:, 0])
+    assert len(set(picked)) == 3 and set(picked) <= set(range(8))        # distinct replayed states
+    np.testing.assert_array_equal(np.asarray(zs[:, 0]), picked)          # h and z of the same state
+    everything = Dreamer(5, 2, DreamerConfig(preset="tiny", batch_size=2, seq_len=4, imag_starts=0))
+    assert everything._starts(h, z, jax.random.PRNGKey(0))[0].shape == (8, agent.deter)
+    from smiling.algos.offpolicy import TrainConfig
+
+    with pytest.raises(ValueError, match="imag_starts must be >= 0"):
+        TrainConfig(task="dmc:cartpole-swingup", rl="dreamer", dreamer=DreamerConfig(imag_starts=-1)).validate()
 
 
 def test_unknown_preset_is_refused():

@@ -5,7 +5,8 @@ import csv
 import numpy as np
 import pytest
 
-from smiling.experiments import aggregate, first_reach, normalize, plot_curves
+from smiling.experiments import aggregate, first_reach, normalize, plot_curves, run_label
+from smiling.utils.io import atomic_write_json
 
 
 def fake_run(path, evals):
@@ -41,3 +42,16 @@ def test_aggregate_names_a_run_without_evaluations(tmp_path):
     a = fake_run(tmp_path / "a", [])
     with pytest.raises(ValueError, match="no evaluations"):
         aggregate([a], expert=1.0, random=0.0)
+
+
+def test_run_label_names_the_smiling_settings(tmp_path):
+    def run(name, algo="smiling", relabel="sample", **smiling):
+        sm = {"num_levels": 8, "score": {"schedule": {"kind": "cosine"}}, **smiling}
+        (tmp_path / name).mkdir()
+        atomic_write_json(tmp_path / name / "config.json", {"config": {"algo": algo, "relabel": relabel, "smiling": sm}})
+        return tmp_path / name
+
+    assert run_label(run("dac", algo="dac")) == "dac"
+    assert run_label(run("old")) == "smiling K=8, cosine"                       # before the option existed
+    assert run_label(run("m", normalization="moments")) == "smiling K=8, cosine"
+    assert run_label(run("r", normalization="robust", relabel="update")) == "smiling K=8, cosine, robust, cached rewards"

@@ -7,7 +7,7 @@ it, ``cont`` = 0 at a real terminal state, ``is_first``):
 1. World model (`smiling.rl.dreamer.networks`): observe the sequence through the RSSM (every sequence starts from a
    zero state), then ``L = L_dec + L_rew + L_cont + 0.5 L_dyn + 0.1 L_rep`` (decoder squared error on symlog o,
    two-hot reward, Bernoulli continue, KL balancing with 1 free nat; `smiling.rl.dreamer.core`).
-2. Imagination: from every posterior state (gradient stopped), roll the prior forward ``horizon`` steps with
+2. Imagination: from every posterior state (or ``imag_starts`` of them drawn at random; gradient stopped), roll the prior forward ``horizon`` steps with
    actions sampled from the actor; rewards and continues from the heads, values from the critic, lambda-returns.
 3. Actor: REINFORCE on advantages normalised by ``max(1, S)`` (S = EMA of the 5-95 percentile range of returns)
    plus entropy bonus ``eta H[pi]``; critic: two-hot regression on the lambda-returns plus a regulariser towards
@@ -66,6 +66,9 @@ class DreamerConfig:
     bins: int = 255
     train_ratio: int = 512
     """Replayed steps per env step: one training step every batch_size * seq_len / train_ratio env steps."""
+    imag_starts: int = 0
+    """Imagine from this many posterior states drawn at random (without replacement) from the batch's
+    batch_size * seq_len; 0 = all of them (the paper). A CPU knob: actor-critic cost scales with it."""
 
     def sizes(self) -> tuple[int, int, int, int, int]:
         if self.preset not in PRESETS:
@@ -208,9 +211,19 @@ class Dreamer:
         feats = jnp.concatenate([feats, jnp.concatenate([h, z], -1)[None]], 0)
         return feats, actions
 
+    def _starts(self, h, z, key):
+        """Imagination start states (N, ...): all B*T posterior states, or ``imag_starts`` drawn at random."""
+        h, z = h.reshape(-1, self.deter), z.reshape(-1, self.latent)
+        n = self.config.imag_starts
+        if 0 < n < h.shape[0]:
+            idx = jax.random.permutation(key, h.shape[0])[:n]
+            h, z = h[idx], z[idx]
+        return h, z
+
     def _behaviour(self, state: DreamerState, params, h, z, key):
         c = self.config
-        feats, actions = self._imagine(params, h.reshape(-1, self.deter), z.reshape(-1, self.latent), key)
+        k_start, k_img = jax.random.split(key)
+        feats, actions = self._imagine(params, *self._starts(h, z, k_start), k_img)
         feats, actions = jax.lax.stop_gradient(feats), jax.lax.stop_gradient(actions)
         reward = core.twohot_mean(self._apply(params, "rew", feats[1:]), self.bins)
         cont = jax.nn.sigmoid(self._apply(params, "cont", feats[1:])[..., 0])

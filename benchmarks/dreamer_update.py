@@ -1,0 +1,65 @@
+"""Milliseconds per DreamerV3 training step for a preset and several ``imag_starts`` values, measured in one run.
+
+Random replay batches (B x T = batch_size x seq_len) are fed to `Dreamer.update` in calls of ``--fused`` steps;
+the first call (compilation) is not timed. Ratios to ``imag_starts=0`` (imagine from every replayed state, the
+paper) are the numbers to compare across machines; absolute times drift on shared machines.
+
+    python benchmarks/dreamer_update.py --preset tiny --starts 0,256,128 --repeats 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+
+from smiling.rl.dreamer import Dreamer, DreamerConfig
+
+
+def batches(n, b, t, obs_dim, act_dim, seed=0):
+    rng = np.random.default_rng(seed)
+    return {"obs": rng.normal(size=(n, b, t, obs_dim)).astype(np.float32),
+            "prev_action": rng.uniform(-1, 1, (n, b, t, act_dim)).astype(np.float32),
+            "reward": rng.normal(size=(n, b, t)).astype(np.float32),
+            "cont": np.ones((n, b, t), np.float32), "is_first": np.zeros((n, b, t), np.float32)}
+
+
+def time_update(preset, starts, batch_size, seq_len, obs_dim, act_dim, fused, repeats):
+    cfg = DreamerConfig(preset=preset, batch_size=batch_size, seq_len=seq_len, imag_starts=starts)
+    agent = Dreamer(obs_dim, act_dim, cfg)
+    state = agent.init(0)
+    data = batches(fused, batch_size, seq_len, obs_dim, act_dim)
+    state, _ = agent.update(state, data)                       # compile
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        state, metrics = agent.update(state, data)              # returns host floats: blocks until done
+        times.append((time.perf_counter() - t0) / fused * 1e3)
+    return float(np.median(times))
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--preset", default="tiny")
+    p.add_argument("--starts", default="0,256,128", help="comma-separated imag_starts values (0 = all)")
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--seq-len", type=int, default=64)
+    p.add_argument("--obs-dim", type=int, default=5, help="5/1: cartpole-swingup; 24/6: walker-walk")
+    p.add_argument("--act-dim", type=int, default=1)
+    p.add_argument("--fused", type=int, default=8, help="training steps per jitted call")
+    p.add_argument("--repeats", type=int, default=3)
+    a = p.parse_args()
+    base = None
+    print(f"preset {a.preset}, batch {a.batch_size} x {a.seq_len}, obs {a.obs_dim}, act {a.act_dim}, "
+          f"{a.fused} steps per call, median of {a.repeats} calls")
+    for starts in [int(s) for s in a.starts.split(",")]:
+        ms = time_update(a.preset, starts, a.batch_size, a.seq_len, a.obs_dim, a.act_dim, a.fused, a.repeats)
+        base = base or ms
+        n = starts or a.batch_size * a.seq_len
+        print(f"imag_starts {starts:5d} ({n:5d} imagined starts): {ms:7.1f} ms per update, "
+              f"{base / ms:4.2f}x the speed of imag_starts {a.starts.split(',')[0]}")
+
+
+if __name__ == "__main__":
+    main()
