@@ -49,6 +49,13 @@ def test_labels_set_variants_and_round_trip():
     assert cfg.smiling.use_actions and config_label(cfg) == "smiling+actions"
     cfg = label_config(TrainConfig(), "dac+linear")
     assert cfg.dac.linear and config_label(cfg) == "dac+linear"
+    default = TrainConfig().smiling.normalization
+    other = {"moments": "robust", "robust": "moments"}[default]
+    cfg = label_config(TrainConfig(), f"smiling+{other}")
+    assert cfg.smiling.normalization == other and config_label(cfg) == f"smiling+{other}"
+    assert config_label(label_config(TrainConfig(), f"smiling+{default}")) == "smiling"  # the default: no suffix
+    with pytest.raises(ValueError, match="applies to smiling only"):
+        label_config(TrainConfig(), "dac+robust")
     with pytest.raises(ValueError, match="unknown variant 'wide'"):
         label_config(TrainConfig(), "dac+wide")
     with pytest.raises(ValueError, match="algorithm 'gail'"):
@@ -157,3 +164,13 @@ def test_grid_on_a_local_ray_instance(tmp_path, point_mass_demos):
                      {"dmc:point_mass-easy": point_mass_demos}, executor="ray", quiet=True)
     assert [r["state"] for r in again] == ["skipped"] * 8
     assert Checkpoints(tmp_path / "exp" / "dmc-point_mass-easy" / "dac" / "s1").latest() is not None
+
+
+def test_runs_written_before_the_normalization_option_load_as_moments():
+    from smiling.algos.offpolicy import config_from_dict, config_to_dict
+
+    d = config_to_dict(TrainConfig(algo="smiling"))
+    del d["smiling"]["normalization"]
+    assert config_from_dict(d).smiling.normalization == "moments"
+    d["smiling"]["normalization"] = "robust"
+    assert config_from_dict(d).smiling.normalization == "robust"

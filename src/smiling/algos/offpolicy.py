@@ -169,6 +169,11 @@ def config_to_dict(cfg: TrainConfig) -> dict:
 
 
 def config_from_dict(d: dict) -> TrainConfig:
+    """A TrainConfig from its JSON form; missing keys take today's defaults, except settings whose default
+    changed since a run was written (so an old run resumes and is labelled as it ran)."""
+    d = dict(d)
+    if isinstance(d.get("smiling"), dict) and "normalization" not in d["smiling"]:
+        d["smiling"] = {**d["smiling"], "normalization": "moments"}   # written before the option existed
     return from_dict(TrainConfig, d)
 
 

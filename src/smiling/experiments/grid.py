@@ -4,7 +4,8 @@ Layout: ``DIR/experiment.json`` (the grid) and one ordinary run directory per ce
 ``DIR/<task>/<label>/s<seed>`` (task id with ':' and '/' replaced by '-'), so every run can also be resumed,
 evaluated or plotted on its own. A label is an algorithm with optional variants joined by '+':
 ``smiling+actions`` matches (state, action) pairs (paper §6.2, Fig. 4), ``dac+linear`` uses networks without
-activations (Fig. 5).
+activations (Fig. 5), ``smiling+robust`` / ``smiling+moments`` pick the SMILING cost normalization (the
+default one gets no suffix).
 
 Resuming: `run_grid` skips finished runs (their newest checkpoint has reached the budget, or BC/BCO marked
 them finished) and resumes unfinished ones from their newest checkpoint, so an interrupted grid is continued
@@ -23,10 +24,12 @@ import typing
 from pathlib import Path
 
 from smiling.algos.offpolicy import ALGOS, TrainConfig, config_from_dict, config_to_dict, train
+from smiling.rewards import SmilingConfig
 from smiling.runs import Checkpoints
 from smiling.utils.io import atomic_write_json, read_json
 
-VARIANTS = ("actions", "linear")
+VARIANTS = ("actions", "linear", "robust", "moments")
+NORMALIZATIONS = ("robust", "moments")
 EXECUTORS = ("local", "ray")
 
 
@@ -143,6 +146,11 @@ def label_config(cfg: TrainConfig, label: str) -> TrainConfig:
         sm = cfg.smiling
         cfg = dataclasses.replace(cfg, smiling=dataclasses.replace(sm, score=dataclasses.replace(sm.score, linear=True)),
                                   dac=dataclasses.replace(cfg.dac, linear=True))
+    norms = [v for v in variants if v in NORMALIZATIONS]
+    if norms:
+        if algo != "smiling" or len(norms) > 1:
+            raise ValueError(f"{label!r}: robust or moments (one of them) applies to smiling only")
+        cfg = dataclasses.replace(cfg, smiling=dataclasses.replace(cfg.smiling, normalization=norms[0]))
     return cfg
 
 
@@ -155,6 +163,8 @@ def config_label(cfg: TrainConfig) -> str:
             label += "+actions"
     if (cfg.algo == "smiling" and cfg.smiling.score.linear) or (cfg.algo == "dac" and cfg.dac.linear):
         label += "+linear"
+    if cfg.algo == "smiling" and cfg.smiling.normalization != SmilingConfig().normalization:
+        label += "+" + cfg.smiling.normalization
     return label
 
 
