@@ -52,6 +52,6 @@ def test_run_label_names_the_smiling_settings(tmp_path):
         return tmp_path / name
 
     assert run_label(run("dac", algo="dac")) == "dac"
-    assert run_label(run("old")) == "smiling K=8, cosine"                       # before the option existed
-    assert run_label(run("m", normalization="moments")) == "smiling K=8, cosine"
+    assert run_label(run("old")) == "smiling K=8, cosine, moments"              # before the option existed
+    assert run_label(run("m", normalization="moments")) == "smiling K=8, cosine, moments"
     assert run_label(run("r", normalization="robust", relabel="update")) == "smiling K=8, cosine, robust, cached rewards"

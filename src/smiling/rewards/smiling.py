@@ -13,10 +13,11 @@
 * Normalization statistics (mu, sd) are refreshed after every update on a fixed probe of learner states and
   then held fixed, so the reward is stationary between updates. sd is the spread of the *true* cost across
   states: the Monte-Carlo variance of each estimate (var_k / K) is subtracted from the spread of the
-  estimates, so a small K does not inflate sd and shrink the signal. ``normalization="robust"`` uses the
-  median and the interquartile range / 1.349 instead (and clips the normalized cost): with the mean and standard
-  deviation, a few learner states far from the expert's (huge costs) can inflate sd a hundredfold and leave every
-  other state with a near-constant reward (seen on cheetah-run, docs/results.md).
+  estimates, so a small K does not inflate sd and shrink the signal. The default ``normalization="robust"``
+  takes mu and sd as the median and the interquartile range / 1.349 (and clips the normalized cost);
+  ``"moments"`` (mean and standard deviation, the paper's z-score) lets a few learner states far from the
+  expert's (huge costs) inflate sd a hundredfold and leave every other state with a near-constant reward
+  (seen on cheetah-run, docs/results.md).
 """
 
 from __future__ import annotations
@@ -52,10 +53,12 @@ class SmilingConfig:
     """Standard deviation of the normalized reward (paper: 0.1)."""
     probe: int = 4096
     """Learner states used to refresh the normalization statistics after each update."""
-    normalization: str = "moments"
-    """How the cost's centre and spread are estimated on the probe: "moments" (mean and standard deviation, the
-    paper's z-score) or "robust" (median and interquartile range / 1.349, normalized cost clipped to
-    +-reward_clip), so that a few far out-of-distribution states cannot flatten the reward of all others."""
+    normalization: str = "robust"
+    """How the cost's centre and spread are estimated on the probe: "robust" (median and interquartile range /
+    1.349, normalized cost clipped to +-reward_clip), so that a few far out-of-distribution states cannot
+    flatten the reward of all others, or "moments" (mean and standard deviation, the paper's z-score; the
+    default until 2026-11-22, it collapsed SMILING on cheetah-run, docs/results.md). The robust Monte-Carlo
+    correction uses the median per-state variance, which under-corrects at K < 4 (tests/test_rewards.py)."""
     reward_clip: float = 10.0
     """With normalization="robust": bound on |cost - centre| / spread before scaling by reward_std."""
     use_actions: bool = False
