@@ -274,8 +274,8 @@ def train(cfg: TrainConfig, run_dir: str | Path, resume: bool = False, quiet: bo
         expert = ExpertSampler(load_demos(cfg.demos or cfg.task, task=cfg.task), cfg.iqlearn.use_actions)
     buffer = ReplayBuffer(obs_dim, act_dim, min(cfg.buffer_capacity, cfg.steps))
     if cfg.algo == "smiling" and not quiet:
-        print(f"{cfg.algo}: fitting the expert score model ({cfg.smiling.expert_steps} steps; cached for reuse)...",
-              file=sys.stderr, flush=True)
+        print(f"{cfg.algo}: expert score model: loading it from the cache, or fitting it "
+              f"({cfg.smiling.expert_steps} steps; then cached for reuse)...", file=sys.stderr, flush=True)
     t_rm = time.perf_counter()
     reward_model = make_reward_model(cfg)
     if cfg.algo == "smiling" and not quiet:
