@@ -15,21 +15,14 @@ import time
 import numpy as np
 
 from smiling.rl.dreamer import Dreamer, DreamerConfig
-
-
-def batches(n, b, t, obs_dim, act_dim, seed=0):
-    rng = np.random.default_rng(seed)
-    return {"obs": rng.normal(size=(n, b, t, obs_dim)).astype(np.float32),
-            "prev_action": rng.uniform(-1, 1, (n, b, t, act_dim)).astype(np.float32),
-            "reward": rng.normal(size=(n, b, t)).astype(np.float32),
-            "cont": np.ones((n, b, t), np.float32), "is_first": np.zeros((n, b, t), np.float32)}
+from smiling.rl.dreamer.agent import random_batches
 
 
 def time_update(preset, starts, batch_size, seq_len, obs_dim, act_dim, fused, repeats):
     cfg = DreamerConfig(preset=preset, batch_size=batch_size, seq_len=seq_len, imag_starts=starts)
     agent = Dreamer(obs_dim, act_dim, cfg)
     state = agent.init(0)
-    data = batches(fused, batch_size, seq_len, obs_dim, act_dim)
+    data = random_batches(fused, batch_size, seq_len, obs_dim, act_dim)
     state, _ = agent.update(state, data)                       # compile
     times = []
     for _ in range(repeats):

@@ -7,6 +7,7 @@ import pytest
 
 from smiling.rl.dreamer import Dreamer, DreamerConfig
 from smiling.rl.dreamer import core
+from smiling.rl.dreamer.agent import random_batches
 
 
 def test_symlog_symexp_invert_each_other_and_compress():
@@ -93,20 +94,12 @@ def test_unimix_keeps_every_class_possible_and_straight_through_sample():
     np.testing.assert_allclose(grad, [[0.0, 1.0, 2.0, 3.0]])
 
 
-def _random_batches(n, b, t, obs_dim, act_dim, seed=0):
-    rng = np.random.default_rng(seed)
-    return {"obs": rng.normal(size=(n, b, t, obs_dim)).astype(np.float32),
-            "prev_action": rng.uniform(-1, 1, (n, b, t, act_dim)).astype(np.float32),
-            "reward": rng.normal(size=(n, b, t)).astype(np.float32),
-            "cont": np.ones((n, b, t), np.float32), "is_first": np.zeros((n, b, t), np.float32)}
-
-
 def test_tiny_agent_update_is_finite_fits_the_world_model_and_round_trips():
     # imag_starts < batch_size * seq_len: the update imagines from a random subset (all states: the CLI smoke test)
     cfg = DreamerConfig(preset="tiny", batch_size=4, seq_len=8, horizon=5, model_lr=1e-3, imag_starts=16)
     agent = Dreamer(5, 2, cfg)
     state = agent.init(0)
-    batch = _random_batches(1, 4, 8, 5, 2)
+    batch = random_batches(1, 4, 8, 5, 2)
     fixed = {k: np.repeat(v, 10, axis=0) for k, v in batch.items()}   # the same batch 10 times per call
     state, first = agent.update(state, fixed)
     for _ in range(2):

@@ -91,6 +91,16 @@ class DreamerState:
 MODEL_PARTS = ("enc", "cell", "prior", "post", "dec", "rew", "cont")
 
 
+def random_batches(n: int, batch: int, seq_len: int, obs_dim: int, act_dim: int, seed: int = 0) -> dict:
+    """N random replay batches in the layout `Dreamer.update` takes (for benchmarks and tests): obs (N,B,T,d),
+    prev_action (N,B,T,A) in [-1, 1], reward (N,B,T), cont = 1 and is_first = 0 (the update marks t = 0 first)."""
+    rng = np.random.default_rng(seed)
+    return {"obs": rng.normal(size=(n, batch, seq_len, obs_dim)).astype(np.float32),
+            "prev_action": rng.uniform(-1, 1, (n, batch, seq_len, act_dim)).astype(np.float32),
+            "reward": rng.normal(size=(n, batch, seq_len)).astype(np.float32),
+            "cont": np.ones((n, batch, seq_len), np.float32), "is_first": np.zeros((n, batch, seq_len), np.float32)}
+
+
 def _normal_logp(a, mean, std):
     return jnp.sum(-0.5 * ((a - mean) / std) ** 2 - jnp.log(std) - 0.5 * jnp.log(2 * jnp.pi), -1)
 
