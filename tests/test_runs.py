@@ -141,6 +141,10 @@ def test_plot_title_names_task_algo_and_seed(tmp_path):
     train(tiny_config(steps=50, seed=4), tmp_path / "r", quiet=True)
     assert plot_title(read_json(tmp_path / "r" / "config.json"), "x") == "dmc:ball_in_cup-catch: SAC, seed 4"
     assert plot_title({}, "fallback") == "fallback"
+    dreamer = {"algo": "sac", "config": {"task": "dmc:cartpole-swingup", "seed": 0, "rl": "dreamer"}}
+    assert plot_title(dreamer, "x") == "dmc:cartpole-swingup: DreamerV3, seed 0"
+    dreamer["algo"] = "smiling"
+    assert plot_title(dreamer, "x") == "dmc:cartpole-swingup: SMILING + DreamerV3, seed 0"
 
 
 def test_extending_a_finished_run_continues_it(tmp_path):

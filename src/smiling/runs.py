@@ -203,7 +203,10 @@ def plot_title(saved_config: dict, fallback: str) -> str:
     cfg = saved_config.get("config", {})
     if "task" not in cfg:
         return fallback
-    return f"{cfg['task']}: {saved_config.get('algo', '?').upper()}, seed {cfg.get('seed', '?')}"
+    name = saved_config.get("algo", "?").upper()
+    if cfg.get("rl") == "dreamer":  # algo "sac" is the true-reward RL run of whichever backend
+        name = "DreamerV3" if name == "SAC" else f"{name} + DreamerV3"
+    return f"{cfg['task']}: {name}, seed {cfg.get('seed', '?')}"
 
 
 def plot_run(run_dir: str | os.PathLike, out: str | os.PathLike | None = None) -> Path:
