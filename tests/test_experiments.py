@@ -48,10 +48,12 @@ def test_run_label_names_the_smiling_settings(tmp_path):
     def run(name, algo="smiling", relabel="sample", **smiling):
         sm = {"num_levels": 8, "score": {"schedule": {"kind": "cosine"}}, **smiling}
         (tmp_path / name).mkdir()
-        atomic_write_json(tmp_path / name / "config.json", {"config": {"algo": algo, "relabel": relabel, "smiling": sm}})
+        cfg = {"algo": algo, "relabel": relabel, "smiling": sm}
+        atomic_write_json(tmp_path / name / "config.json", {"config": cfg})
         return tmp_path / name
 
     assert run_label(run("dac", algo="dac")) == "dac"
     assert run_label(run("old")) == "smiling K=8, cosine, moments"              # before the option existed
     assert run_label(run("m", normalization="moments")) == "smiling K=8, cosine, moments"
-    assert run_label(run("r", normalization="robust", relabel="update")) == "smiling K=8, cosine, robust, cached rewards"
+    assert (run_label(run("r", normalization="robust", relabel="update"))
+            == "smiling K=8, cosine, robust, cached rewards")

@@ -7,8 +7,9 @@ it, ``cont`` = 0 at a real terminal state, ``is_first``):
 1. World model (`smiling.rl.dreamer.networks`): observe the sequence through the RSSM (every sequence starts from a
    zero state), then ``L = L_dec + L_rew + L_cont + 0.5 L_dyn + 0.1 L_rep`` (decoder squared error on symlog o,
    two-hot reward, Bernoulli continue, KL balancing with 1 free nat; `smiling.rl.dreamer.core`).
-2. Imagination: from every posterior state (or ``imag_starts`` of them drawn at random; gradient stopped), roll the prior forward ``horizon`` steps with
-   actions sampled from the actor; rewards and continues from the heads, values from the critic, lambda-returns.
+2. Imagination: from every posterior state (or ``imag_starts`` of them drawn at random; gradient stopped), roll
+   the prior forward ``horizon`` steps with actions sampled from the actor; rewards and continues from the heads,
+   values from the critic, lambda-returns.
 3. Actor: REINFORCE on advantages normalised by ``max(1, S)`` (S = EMA of the 5-95 percentile range of returns)
    plus entropy bonus ``eta H[pi]``; critic: two-hot regression on the lambda-returns plus a regulariser towards
    the predictions of an EMA ("slow") copy of itself. Both weighted by the imagined cumulative discount.
