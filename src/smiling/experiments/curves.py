@@ -110,13 +110,13 @@ def draw_group(ax, name: str, colour: str, steps, mean, band, curves) -> None:
 
 
 def run_label(run_dir: str | Path) -> str:
-    """'algo' or 'smiling K=k, schedule, normalization[, cached rewards]' from a run's config.json.
+    """'algo' or 'smiling K=k, schedule, normalization[, cached rewards]' from a run's config.json (read as
+    `config_from_dict` does, so settings missing from old runs get the values those runs used)."""
+    from smiling.algos.offpolicy import config_from_dict
 
-    Runs written before the ``normalization`` option existed used the moment-based one."""
-    cfg = read_json(Path(run_dir) / "config.json")["config"]
-    if cfg["algo"] != "smiling":
-        return cfg["algo"]
-    sm = cfg["smiling"]
-    label = f"smiling K={sm['num_levels']}, {sm['score']['schedule']['kind']}"
-    label += ", " + sm.get("normalization", "moments")
-    return label + (", cached rewards" if cfg.get("relabel") == "update" else "")
+    cfg = config_from_dict(read_json(Path(run_dir) / "config.json")["config"])
+    if cfg.algo != "smiling":
+        return cfg.algo
+    sm = cfg.smiling
+    label = f"smiling K={sm.num_levels}, {sm.score.schedule.kind}, {sm.normalization}"
+    return label + (", cached rewards" if cfg.relabel == "update" else "")

@@ -24,12 +24,11 @@ import typing
 from pathlib import Path
 
 from smiling.algos.offpolicy import ALGOS, TrainConfig, config_from_dict, config_to_dict, train
-from smiling.rewards import SmilingConfig
+from smiling.rewards.smiling import NORMALIZATIONS, SmilingConfig
 from smiling.runs import Checkpoints
 from smiling.utils.io import atomic_write_json, read_json
 
-VARIANTS = ("actions", "linear", "robust", "moments")
-NORMALIZATIONS = ("robust", "moments")
+VARIANTS = ("actions", "linear") + NORMALIZATIONS
 EXECUTORS = ("local", "ray")
 
 

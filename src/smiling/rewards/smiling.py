@@ -65,6 +65,9 @@ class SmilingConfig:
     """Score (state, action) pairs instead of states (paper §6.2)."""
 
 
+NORMALIZATIONS = ("robust", "moments")
+"""Values of `SmilingConfig.normalization`."""
+
 MAX_PAIRS = 1 << 20
 """Most (state, noise level) pairs evaluated in one call (1M pairs x 256 hidden units = 1 GiB of float32)."""
 
@@ -84,7 +87,7 @@ class SmilingReward(RewardModel):
         expert_features = np.asarray(expert_features, np.float32)
         if expert_features.ndim != 2 or len(expert_features) < 2:
             raise ValueError(f"expert features must be (n >= 2, dim), got {expert_features.shape}")
-        if config.normalization not in ("moments", "robust") or not config.reward_clip > 0:
+        if config.normalization not in NORMALIZATIONS or not config.reward_clip > 0:
             raise ValueError(f"smiling.normalization must be 'moments' or 'robust' and reward_clip > 0, got "
                              f"{config.normalization!r}, {config.reward_clip}")
         self.config, self.use_actions = config, config.use_actions
