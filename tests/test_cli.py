@@ -128,3 +128,14 @@ def test_evaluate_needs_a_checkpoint(smiling_cmd, tmp_path):
     (d / "config.json").write_text("{broken")
     r = run(smiling_cmd, "evaluate", str(d))
     assert r.returncode == 2 and "not valid JSON" in r.stderr
+
+
+@pytest.mark.parametrize("algo,rl,name", [
+    ("sac", "sac", "sac"), ("smiling", "sac", "smiling"), ("sac", "dreamer", "dreamer"),
+    ("smiling", "dreamer", "smiling-dreamer"),
+])
+def test_default_run_dir_names_algorithm_and_backend(algo, rl, name):
+    from smiling.cli import _default_out
+
+    out = _default_out("dmc:cheetah-run", algo, rl, 3)
+    assert out.startswith(f"runs/dmc-cheetah-run-{name}-s3-"), out

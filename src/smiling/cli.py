@@ -26,7 +26,8 @@ class Tasks:
 
 @dataclasses.dataclass
 class TrainExpert(TrainConfig):
-    """Train SAC on a task's true reward (an expert for demonstrations)."""
+    """Train an RL agent (SAC, or DreamerV3 with --rl dreamer) on a task's true reward (an expert for
+    demonstrations)."""
 
     algo: tyro.conf.Suppress[str] = "sac"
     demos: tyro.conf.Suppress[str | None] = None
@@ -38,7 +39,7 @@ class TrainExpert(TrainConfig):
     bco: tyro.conf.Suppress[BCOConfig] = dataclasses.field(default_factory=BCOConfig)
     iqlearn: tyro.conf.Suppress[IQLearnConfig] = dataclasses.field(default_factory=IQLearnConfig)
     out: str | None = None
-    """Run directory (default runs/<task>-sac-s<seed>-<time>)."""
+    """Run directory (default runs/<task>-sac-s<seed>-<time>, or <task>-dreamer-... with --rl dreamer)."""
     resume: str | None = None
     """Continue the run in this directory from its newest checkpoint (its saved config is used)."""
     extend_to: int | None = None
@@ -49,7 +50,8 @@ class TrainExpert(TrainConfig):
 
 @dataclasses.dataclass
 class Imitate(TrainConfig):
-    """Imitate demonstrations with SAC on an imitation reward (SMILING: paper Algorithm 1, cost Eq. 4).
+    """Imitate demonstrations with an RL agent (SAC, or DreamerV3 with --rl dreamer) on an imitation reward
+    (SMILING: paper Algorithm 1, cost Eq. 4).
 
     The env's true return is logged for evaluation only; it is never used for learning.
     """
@@ -68,7 +70,7 @@ class Imitate(TrainConfig):
     schedule: str | None = None
     """Noise schedule: ddpm, cosine or ou (default: --smiling.score.schedule.kind)."""
     out: str | None = None
-    """Run directory (default runs/<task>-<algo>-s<seed>-<time>)."""
+    """Run directory (default runs/<task>-<algo>-s<seed>-<time>, <algo>-dreamer with --rl dreamer)."""
     resume: str | None = None
     """Continue the run in this directory from its newest checkpoint (its saved config is used)."""
     extend_to: int | None = None
@@ -205,10 +207,13 @@ class Demo:
     quiet: bool = False
 
 
-def _default_out(task: str, algo: str, seed: int) -> str:
+def _default_out(task: str, algo: str, rl: str, seed: int) -> str:
+    """runs/<task>-<name>-s<seed>-<time>; name = algo, with -dreamer appended on the Dreamer backend (a Dreamer
+    run on the true reward is just "dreamer", not "sac-dreamer")."""
     from smiling.experiments.grid import task_slug
 
-    return f"runs/{task_slug(task)}-{algo}-s{seed}-{time.strftime('%Y%m%d-%H%M%S')}"
+    name = algo if rl == "sac" else ("dreamer" if algo == "sac" else f"{algo}-{rl}")
+    return f"runs/{task_slug(task)}-{name}-s{seed}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
 def cmd_tasks(a: Tasks) -> None:
@@ -252,7 +257,7 @@ def _run(a) -> None:
               f"seed {cfg.seed})", file=sys.stderr)
     else:
         cfg = _config_of(a)
-        out = a.out or _default_out(cfg.task, cfg.algo, cfg.seed)
+        out = a.out or _default_out(cfg.task, cfg.algo, cfg.rl, cfg.seed)
     summary = train(cfg, out, resume=bool(a.resume), quiet=a.quiet)
     print(json.dumps(summary))
 
@@ -338,8 +343,8 @@ def cmd_experiment(a: Experiment) -> None:
 
     tasks, algos = split_list(a.tasks, "tasks"), split_list(a.algos, "algorithms")
     results = run_grid(a.out, tasks, algos, parse_seeds(a.seeds), a.steps, parse_overrides(a.set),
-                       parse_demos(a.demos), executor=a.executor, workers=a.workers, address=a.address, cpus_per_run=a.cpus_per_run,
-                       quiet=a.quiet)
+                       parse_demos(a.demos), executor=a.executor, workers=a.workers, address=a.address,
+                       cpus_per_run=a.cpus_per_run, quiet=a.quiet)
     counts = {k: sum(r["state"] == k for r in results) for k in ("trained", "resumed", "skipped")}
     print(f"runs: {counts['trained']} trained, {counts['resumed']} resumed, {counts['skipped']} already finished")
     try:
