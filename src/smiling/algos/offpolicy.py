@@ -113,12 +113,7 @@ class TrainConfig:
                 raise ValueError(f"--rl dreamer runs sac (true reward), smiling and dac; {self.algo} is tied to SAC")
             if self.relabel != "sample":
                 raise ValueError("--rl dreamer relabels each sampled sequence; use relabel=sample")
-            self.dreamer.sizes()
-            if min(self.dreamer.batch_size, self.dreamer.seq_len, self.dreamer.train_ratio) < 1:
-                raise ValueError(f"dreamer.batch_size, seq_len and train_ratio must be >= 1: {self.dreamer}")
-            if self.dreamer.imag_starts < 0:
-                raise ValueError(f"dreamer.imag_starts must be >= 0 (0 = every replayed state), "
-                                 f"got {self.dreamer.imag_starts}")
+            self.dreamer.validate()
             if self.seed_steps < self.dreamer.seq_len:
                 raise ValueError(f"seed_steps ({self.seed_steps}) must be >= dreamer.seq_len ({self.dreamer.seq_len})")
         if self.relabel not in ("sample", "update"):

@@ -11,8 +11,11 @@ it, ``cont`` = 0 at a real terminal state, ``is_first``):
    the prior forward ``horizon`` steps with actions sampled from the actor; rewards and continues from the heads,
    values from the critic, lambda-returns.
 3. Actor: REINFORCE on advantages normalised by ``max(1, S)`` (S = EMA of the 5-95 percentile range of returns)
-   plus entropy bonus ``eta H[pi]``; critic: two-hot regression on the lambda-returns plus a regulariser towards
-   the predictions of an EMA ("slow") copy of itself. Both weighted by the imagined cumulative discount.
+   plus entropy bonus ``eta H[pi]``, or (``actor_grad="backprop"``, the DreamerV3 code's choice for continuous
+   actions) the normalised lambda-returns themselves, differentiated through the imagined trajectory: the
+   reparameterised actions, the RSSM (straight-through latents), the reward, continue and critic heads; critic:
+   two-hot regression on the lambda-returns plus a regulariser towards the predictions of an EMA ("slow") copy
+   of itself. Both weighted by the imagined cumulative discount.
 
 Differences from the paper are listed in docs/dreamer.md.
 """
@@ -70,6 +73,22 @@ class DreamerConfig:
     imag_starts: int = 0
     """Imagine from this many posterior states drawn at random (without replacement) from the batch's
     batch_size * seq_len; 0 = all of them (the paper). A CPU knob: actor-critic cost scales with it."""
+    actor_grad: str = "reinforce"
+    """Actor gradient: reinforce (score function on normalised advantages, the paper's equation) or backprop
+    (maximise the normalised lambda-returns by backpropagating through the imagined rollout, the DreamerV3
+    code's default for continuous actions; lower variance, one more backward pass through imagination)."""
+
+    ACTOR_GRADS = ("reinforce", "backprop")
+
+    def validate(self) -> None:
+        """Raise ValueError naming the first bad setting."""
+        self.sizes()
+        if min(self.batch_size, self.seq_len, self.train_ratio, self.horizon) < 1:
+            raise ValueError(f"dreamer.batch_size, seq_len, train_ratio and horizon must be >= 1: {self}")
+        if self.imag_starts < 0:
+            raise ValueError(f"dreamer.imag_starts must be >= 0 (0 = every replayed state), got {self.imag_starts}")
+        if self.actor_grad not in self.ACTOR_GRADS:
+            raise ValueError(f"unknown dreamer.actor_grad {self.actor_grad!r}; choose from {list(self.ACTOR_GRADS)}")
 
     def sizes(self) -> tuple[int, int, int, int, int]:
         if self.preset not in PRESETS:
@@ -114,6 +133,7 @@ class Dreamer:
     def __init__(self, obs_dim: int, action_dim: int, config: DreamerConfig | None = None):
         self.obs_dim, self.action_dim = int(obs_dim), int(action_dim)
         self.config = c = config or DreamerConfig()
+        c.validate()
         deter, units, layers, stoch, classes = c.sizes()
         self.deter, self.stoch, self.classes = deter, stoch, classes
         self.latent = stoch * classes
@@ -204,8 +224,9 @@ class Dreamer:
         return loss, (metrics, jax.lax.stop_gradient(h), jax.lax.stop_gradient(z))
 
     # --- behaviour -------------------------------------------------------------------------------------
-    def _imagine(self, params, h, z, key):
-        """Roll the prior ``horizon`` steps from states (N, ...): features (H+1, N, F) and actions (H, N, A)."""
+    def _imagine(self, params, h, z, key, straight_through: bool = False):
+        """Roll the prior ``horizon`` steps from states (N, ...): features (H+1, N, F) and actions (H, N, A).
+        ``straight_through``: latents carry straight-through gradients (for backprop actor gradients)."""
         def step(carry, k):
             h, z = carry
             k1, k2 = jax.random.split(k)
@@ -214,8 +235,11 @@ class Dreamer:
             action = mean + std * jax.random.normal(k1, mean.shape)
             h = self._apply(params, "cell", h, z, jnp.clip(action, -1.0, 1.0))
             prior = self._latent_probs(self._apply(params, "prior", h))
-            idx = jax.random.categorical(k2, jnp.log(prior))
-            z = jax.nn.one_hot(idx, self.classes).reshape(h.shape[0], self.latent)
+            if straight_through:
+                z = core.sample_onehot(k2, prior).reshape(h.shape[0], self.latent)
+            else:
+                idx = jax.random.categorical(k2, jnp.log(prior))
+                z = jax.nn.one_hot(idx, self.classes).reshape(h.shape[0], self.latent)
             return (h, z), (feat, action)
 
         (h, z), (feats, actions) = jax.lax.scan(step, (h, z), jax.random.split(key, self.config.horizon))
@@ -231,24 +255,52 @@ class Dreamer:
             h, z = h[idx], z[idx]
         return h, z
 
-    def _behaviour(self, state: DreamerState, params, h, z, key):
+    def _rollout(self, params, h, z, key, straight_through: bool = False):
+        """Imagine from start states and score the rollout: features, actions, lambda-returns (H, N), critic
+        values (H+1, N) and the weights = cumulative imagined discount (H, N, gradient stopped)."""
         c = self.config
-        k_start, k_img = jax.random.split(key)
-        feats, actions = self._imagine(params, *self._starts(h, z, k_start), k_img)
-        feats, actions = jax.lax.stop_gradient(feats), jax.lax.stop_gradient(actions)
+        feats, actions = self._imagine(params, h, z, key, straight_through)
         reward = core.twohot_mean(self._apply(params, "rew", feats[1:]), self.bins)
         cont = jax.nn.sigmoid(self._apply(params, "cont", feats[1:])[..., 0])
         value = core.twohot_mean(self._apply(params, "critic", feats), self.bins)
         returns = core.lambda_returns(reward, value, cont, c.discount, c.lam)
         weight = jnp.cumprod(jnp.concatenate([jnp.ones_like(cont[:1]), c.discount * cont[:-1]], 0), 0)
-        scale = core.update_return_scale(state.return_scale, returns, c.return_scale_decay)
-        adv = core.normalise_advantage(returns - value[:-1], scale)
+        return feats, actions, returns, value, jax.lax.stop_gradient(weight), reward
 
-        def actor_loss(actor_params):
-            mean, std = self.nets["actor"].apply(actor_params, feats[:-1])
-            logp = _normal_logp(actions, mean, std)
-            ent = _normal_entropy(std)
-            return jnp.mean(weight * -(adv * logp + c.entropy * ent)), ent.mean()
+    def _behaviour(self, state: DreamerState, params, h, z, key):
+        c = self.config
+        k_start, k_img = jax.random.split(key)
+        h, z = self._starts(h, z, k_start)
+        sg = jax.lax.stop_gradient
+
+        if c.actor_grad == "backprop":
+            def actor_loss(actor_params):
+                # only the actor's parameters are differentiated; the gradient reaches them through every
+                # imagined action (reparameterised) and what follows it in the rollout
+                feats, actions, returns, value, weight, reward = self._rollout(
+                    {**params, "actor": actor_params}, h, z, k_img, straight_through=True)
+                scale = core.update_return_scale(state.return_scale, sg(returns), c.return_scale_decay)
+                _, std = self.nets["actor"].apply(actor_params, sg(feats[:-1]))
+                ent = _normal_entropy(std)
+                adv = core.normalise_advantage(returns - sg(value[:-1]), scale)   # the baseline adds no gradient
+                loss = jnp.mean(weight * -(adv + c.entropy * ent))
+                return loss, (ent.mean(), scale, sg((feats, actions, returns, value, weight, reward)))
+
+            (a_loss, (ent, scale, rollout)), a_grads = jax.value_and_grad(actor_loss, has_aux=True)(
+                params["actor"])
+            feats, actions, returns, value, weight, reward = rollout
+        else:
+            feats, actions, returns, value, weight, reward = sg(self._rollout(params, h, z, k_img))
+            scale = core.update_return_scale(state.return_scale, returns, c.return_scale_decay)
+            adv = core.normalise_advantage(returns - value[:-1], scale)
+
+            def actor_loss(actor_params):
+                mean, std = self.nets["actor"].apply(actor_params, feats[:-1])
+                logp = _normal_logp(actions, mean, std)
+                ent = _normal_entropy(std)
+                return jnp.mean(weight * -(adv * logp + c.entropy * ent)), ent.mean()
+
+            (a_loss, ent), a_grads = jax.value_and_grad(actor_loss, has_aux=True)(params["actor"])
 
         slow = core.twohot_mean(self.nets["critic"].apply(state.slow_critic, feats[:-1]), self.bins)
 
@@ -258,7 +310,6 @@ class Dreamer:
                 logits, slow, self.bins)
             return jnp.mean(weight * loss)
 
-        (a_loss, ent), a_grads = jax.value_and_grad(actor_loss, has_aux=True)(params["actor"])
         c_loss, c_grads = jax.value_and_grad(critic_loss)(params["critic"])
         metrics = {"actor_loss": a_loss, "critic_loss": c_loss, "entropy": ent, "return_scale": scale,
                    "imag_return": returns.mean(), "imag_reward": reward.mean()}
