@@ -214,3 +214,10 @@ def test_dreamer_cli_smoke_train_resume_and_evaluate(tmp_path):
     out = subprocess.run([sys.executable, "-m", "smiling.cli", "evaluate", str(run), "--episodes", "2"],
                          check=True, capture_output=True, text=True, timeout=600)
     assert "return" in out.stdout.lower()
+    # sampled actions (and latents), as DreamerV3 evaluates: seeded, so repeatable, and not the mean-action policy
+    from smiling.evaluation import evaluate_run
+
+    mean = evaluate_run(run, episodes=2)
+    first, again = (evaluate_run(run, episodes=2, stochastic=True) for _ in range(2))
+    assert first["stochastic"] and not mean["stochastic"]
+    assert first["returns"] == again["returns"] and first["returns"] != mean["returns"]

@@ -81,7 +81,7 @@ class Imitate(TrainConfig):
 
 @dataclasses.dataclass
 class Evaluate:
-    """Evaluate a run's newest checkpoint (or the one at --checkpoint) with the mean action."""
+    """Evaluate a run's newest checkpoint (or the one at --checkpoint) with the mean action (or --stochastic)."""
 
     run_dir: tyro.conf.Positional[str]
     episodes: int = 10
@@ -92,6 +92,8 @@ class Evaluate:
     """Write the first episode to this file (.mp4 or .gif); needs a MuJoCo GL backend (EGL or OSMesa)."""
     json: bool = False
     """Print one JSON object instead of text."""
+    stochastic: bool = False
+    """Sample actions from the policy (Dreamer: latents too, as DreamerV3 evaluates) instead of the mean action."""
 
 
 @dataclasses.dataclass
@@ -275,12 +277,13 @@ def cmd_imitate(a: Imitate) -> None:
 def cmd_evaluate(a: Evaluate) -> None:
     from smiling.evaluation import evaluate_run
 
-    res = evaluate_run(a.run_dir, a.episodes, a.seed, a.video, step=a.checkpoint)
+    res = evaluate_run(a.run_dir, a.episodes, a.seed, a.video, step=a.checkpoint, stochastic=a.stochastic)
     if a.json:
         print(json.dumps(res))
     else:
         print(f"{res['task']}: return {res['return_mean']:.1f} +- {res['return_std']:.1f} "
-              f"over {res['episodes']} episodes (mean action), checkpoint at step {res['checkpoint_step']}")
+              f"over {res['episodes']} episodes ({'sampled actions' if a.stochastic else 'mean action'}), "
+              f"checkpoint at step {res['checkpoint_step']}")
         if a.video:
             print(f"video: {res['video']}")
 

@@ -1,4 +1,5 @@
-"""Evaluate a saved run: returns with the mean action, and optional video via MuJoCo offscreen rendering."""
+"""Evaluate a saved run: returns with the mean action (or sampled actions), and optional video via MuJoCo offscreen
+rendering."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from smiling.algos.offpolicy import evaluate, load_config, make_agent
+from smiling.algos.offpolicy import acting, evaluate, load_config, make_agent
 from smiling.envs import NoGLBackendError, make_env
 from smiling.envs.base import gl_backend_error
 from smiling.runs import Checkpoints
@@ -43,9 +44,9 @@ def render_check(env) -> np.ndarray:
 
 
 def evaluate_run(run_dir: str | Path, episodes: int = 10, seed: int = 0, video: str | Path | None = None,
-                 fps: int = 50, step: int | None = None) -> dict:
+                 fps: int = 50, step: int | None = None, stochastic: bool = False) -> dict:
     """Evaluate the checkpoint of ``run_dir`` at env step ``step`` (the newest if None) for ``episodes`` episodes
-    (mean action).
+    with the mean action, or with ``stochastic`` actions sampled from the policy (seeded by ``seed``).
 
     With ``video``, the first episode is rendered to that file (mp4 needs imageio-ffmpeg; .gif works too).
     """
@@ -63,10 +64,11 @@ def evaluate_run(run_dir: str | Path, episodes: int = 10, seed: int = 0, video: 
         env.reset(seed=0)
         render_check(env)
         obs, _ = env.reset(seed=derive_seed(seed, EVAL_CLI_STREAM, 0, 0))
-        agent.begin_episode(evaluation=True)
+        policy, on_reset = acting(agent, params, stochastic, derive_seed(seed, EVAL_CLI_STREAM, 0, 0, 1))
+        on_reset()
         frames, done = [render_check(env)], False
         while not done:
-            obs, _, term, trunc, _ = env.step(agent.act_deterministic(params, obs))
+            obs, _, term, trunc, _ = env.step(policy(obs))
             frames.append(render_check(env))
             done = term or trunc
         video = Path(video)
@@ -81,9 +83,9 @@ def evaluate_run(run_dir: str | Path, episodes: int = 10, seed: int = 0, video: 
             else:
                 imageio.mimsave(tmp, frames, fps=fps)
         os.replace(tmp, video)
-    rets = evaluate(agent, params, env, episodes, (seed, EVAL_CLI_STREAM, 0))
+    rets = evaluate(agent, params, env, episodes, (seed, EVAL_CLI_STREAM, 0), stochastic=stochastic)
     env.close()
-    out = {"task": cfg.task, "checkpoint_step": loaded_step, "episodes": episodes,
+    out = {"task": cfg.task, "checkpoint_step": loaded_step, "episodes": episodes, "stochastic": bool(stochastic),
            "return_mean": float(rets.mean()),
            "return_std": float(rets.std()), "returns": [float(r) for r in rets]}
     if video is not None:

@@ -205,10 +205,28 @@ def load_config(run_dir: str | Path) -> TrainConfig:
     return config_from_dict(data["config"])
 
 
-def evaluate(agent: SAC, params, env, episodes: int, seed_parts: tuple[int, ...]) -> np.ndarray:
-    """Returns of ``episodes`` episodes with the deterministic (mean) action; episode j seeded from seed_parts."""
-    _, _, rewards = rollout(env, lambda obs: agent.act_deterministic(params, obs), episodes, seed_parts,
-                            on_reset=lambda: agent.begin_episode(evaluation=True))
+def acting(agent: SAC, params, stochastic: bool = False, key_seed: int = 0):
+    """``(policy(obs) -> action, on_reset())`` for `rollout`: the mean action (SAC: tanh(mu); Dreamer: actor mean
+    on the most likely latent), or with ``stochastic`` actions sampled from the policy (Dreamer: latent and action
+    both sampled, as DreamerV3 acts) from a JAX key seeded with ``key_seed``. The stochastic policy uses the
+    agent's training episode state: not for use in the middle of training."""
+    if not stochastic:
+        return (lambda obs: agent.act_deterministic(params, obs)), (lambda: agent.begin_episode(evaluation=True))
+    key = [jax.random.PRNGKey(key_seed)]
+
+    def policy(obs):
+        action, key[0] = agent.act(params, obs, key[0])
+        return action
+
+    return policy, (lambda: agent.begin_episode(evaluation=False))
+
+
+def evaluate(agent: SAC, params, env, episodes: int, seed_parts: tuple[int, ...],
+             stochastic: bool = False) -> np.ndarray:
+    """Returns of ``episodes`` episodes with the deterministic (mean) action, or sampled actions (`acting`);
+    episode j seeded from seed_parts."""
+    policy, on_reset = acting(agent, params, stochastic, derive_seed(*seed_parts, 0, 1))
+    _, _, rewards = rollout(env, policy, episodes, seed_parts, on_reset=on_reset)
     return rewards.sum(axis=1)
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import jax
 import numpy as np
 
 import smiling
@@ -35,6 +34,7 @@ def generate_demos(expert_run: str | Path, episodes: int = 5, stochastic: bool =
                    random_episodes: int = 10, progress: bool = False, step: int | None = None) -> Demos:
     """Roll out the checkpoint of ``expert_run`` at env step ``step`` (the newest if None) for ``episodes``
     episodes of its task."""
+    from smiling.algos.offpolicy import acting
     from smiling.evaluation import load_policy
 
     if episodes < 1 or random_episodes < 1:
@@ -42,19 +42,9 @@ def generate_demos(expert_run: str | Path, episodes: int = 5, stochastic: bool =
     cfg, agent, params, loaded_step = load_policy(expert_run, step)
     env = make_env(cfg.task, cfg.horizon, keep_termination=False)
     obs_keys = env.obs_keys
-    if stochastic:
-        key = [jax.random.PRNGKey(derive_seed(seed, DEMO_STREAM, 1))]
-
-        def policy(obs):
-            a, key[0] = agent.act(params, obs, key[0])
-            return a
-    else:
-        def policy(obs):
-            return agent.act_deterministic(params, obs)
-
+    policy, on_reset = acting(agent, params, stochastic, derive_seed(seed, DEMO_STREAM, 1))
     t0 = time.time()
-    O, A, R = rollout(env, policy, episodes, (seed, DEMO_STREAM),
-                      on_reset=lambda: agent.begin_episode(evaluation=not stochastic))
+    O, A, R = rollout(env, policy, episodes, (seed, DEMO_STREAM), on_reset=on_reset)
     env.close()
     rets = R.sum(axis=1)
     rand = random_policy_returns(cfg.task, random_episodes, seed, cfg.horizon)
