@@ -256,8 +256,9 @@ class Dreamer:
         return h, z
 
     def _rollout(self, params, h, z, key, straight_through: bool = False):
-        """Imagine from start states and score the rollout: features, actions, lambda-returns (H, N), critic
-        values (H+1, N) and the weights = cumulative imagined discount (H, N, gradient stopped)."""
+        """Imagine from start states and score the rollout: features (H+1, N, F), actions (H, N, A), lambda-returns
+        (H, N), critic values (H+1, N), weights = cumulative imagined discount (H, N, gradient stopped) and the
+        predicted rewards (H, N)."""
         c = self.config
         feats, actions = self._imagine(params, h, z, key, straight_through)
         reward = core.twohot_mean(self._apply(params, "rew", feats[1:]), self.bins)
