@@ -59,5 +59,6 @@ def main():
             print(f"{grad:9s} imag_starts {starts:5d} ({n:5d} imagined starts): {ms:7.1f} ms per update, "
                   f"{base / ms:4.2f}x the speed of the first")
 
+
 if __name__ == "__main__":
     main()

@@ -140,8 +140,8 @@ def test_imagination_from_a_random_subset_of_replayed_states():
 
 def test_backprop_actor_gradient_flows_through_imagination():
     """actor_grad=backprop: the actor's gradient comes from differentiating the imagined returns through the
-    model: non-zero when the reward head depends on the state, (up to rounding) zero when reward and critic are zero, and
-    updates stay finite."""
+    model: non-zero when the reward head depends on the state, (up to rounding) zero when reward and critic are
+    zero, and updates stay finite."""
     cfg = DreamerConfig(preset="tiny", batch_size=2, seq_len=8, horizon=4, imag_starts=8, actor_grad="backprop",
                         entropy=0.0)   # no entropy bonus: the returns are the only source of gradient
     agent = Dreamer(5, 2, cfg)

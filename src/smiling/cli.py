@@ -210,11 +210,11 @@ class Demo:
 
 
 def _default_out(task: str, algo: str, rl: str, seed: int) -> str:
-    """runs/<task>-<name>-s<seed>-<time>; name = algo, with -dreamer appended on the Dreamer backend (a Dreamer
-    run on the true reward is just "dreamer", not "sac-dreamer")."""
+    """runs/<task>-<name>-s<seed>-<time>, name from `smiling.runs.learner_parts` ("smiling-dreamer", "dreamer")."""
     from smiling.experiments.grid import task_slug
+    from smiling.runs import learner_parts
 
-    name = algo if rl == "sac" else ("dreamer" if algo == "sac" else f"{algo}-{rl}")
+    name = "-".join(learner_parts(algo, rl))
     return f"runs/{task_slug(task)}-{name}-s{seed}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 

@@ -199,13 +199,23 @@ class Checkpoints:
         return path
 
 
+def learner_parts(algo: str, rl: str = "sac") -> tuple[str, ...]:
+    """What a run is named by (run directories, plot titles): its algorithm, then its RL backend unless that is
+    SAC. Algo "sac" means the true reward, so on another backend the backend alone names it: ("dreamer",)."""
+    if rl == "sac":
+        return (algo,)
+    return (rl,) if algo == "sac" else (algo, rl)
+
+
+DISPLAY_NAMES = {"sac": "SAC", "dreamer": "DreamerV3"}
+
+
 def plot_title(saved_config: dict, fallback: str) -> str:
     cfg = saved_config.get("config", {})
     if "task" not in cfg:
         return fallback
-    name = saved_config.get("algo", "?").upper()
-    if cfg.get("rl") == "dreamer":  # algo "sac" is the true-reward RL run of whichever backend
-        name = "DreamerV3" if name == "SAC" else f"{name} + DreamerV3"
+    parts = learner_parts(saved_config.get("algo", "?"), cfg.get("rl", "sac"))
+    name = " + ".join(DISPLAY_NAMES.get(p, p.upper()) for p in parts)
     return f"{cfg['task']}: {name}, seed {cfg.get('seed', '?')}"
 
 
