@@ -39,6 +39,20 @@ def test_same_seed_same_curve(tmp_path):
     assert comparable(read_metrics(tmp_path / "a")) != comparable(read_metrics(tmp_path / "c"))
 
 
+def test_sampled_evaluation_changes_only_the_eval_columns(tmp_path):
+    kw = dict(task="dmc:cartpole-swingup", steps=100, eval_every=50, eval_episodes=2)
+    train(tiny_config(**kw), tmp_path / "mean", quiet=True)
+    train(tiny_config(eval_stochastic=True, **kw), tmp_path / "sampled", quiet=True)
+    mean, sampled = read_metrics(tmp_path / "mean"), read_metrics(tmp_path / "sampled")
+    evals = ("eval_return", "eval_return_std")
+    # the evaluation policy must not disturb training: same training rows, same agent
+    assert [{k: v for k, v in r.items() if k not in evals} for r in comparable(mean)] == \
+        [{k: v for k, v in r.items() if k not in evals} for r in comparable(sampled)]
+    assert agent_bytes(tmp_path / "mean") == agent_bytes(tmp_path / "sampled")
+    assert [r["eval_return"] for r in mean] != [r["eval_return"] for r in sampled]
+    assert all(r["eval_return"] != "" for r in sampled if r["step"] in ("0", "50", "100"))
+
+
 def test_interrupted_run_resumes_exactly(tmp_path, monkeypatch):
     cfg = tiny_config(steps=250)
     train(cfg, tmp_path / "full", quiet=True)

@@ -240,7 +240,9 @@ def plot_run(run_dir: str | os.PathLike, out: str | os.PathLike | None = None) -
         ax.plot(*zip(*tr), color="0.6", lw=1, label="train episode return")
     if ev:
         s, m, sd = zip(*ev)
-        ax.plot(s, m, color="C0", marker="o", ms=3, label="eval return (mean action)")
+        sampled = saved.get("config", {}).get("eval_stochastic", False)
+        ax.plot(s, m, color="C0", marker="o", ms=3,
+                label=f"eval return ({'sampled actions' if sampled else 'mean action'})")
         ax.fill_between(s, [a - b for a, b in zip(m, sd)], [a + b for a, b in zip(m, sd)], color="C0", alpha=0.2)
     ax.set_xlabel("gradient steps (behavioural cloning)" if x == "grad_steps" else "environment steps")
     ax.set_ylabel("return")

@@ -131,7 +131,8 @@ def train_bc(cfg, run_dir: str | Path, resume: bool = False, quiet: bool = False
             key, k = jax.random.split(key)
             params, opt_state, loss = fit(params, opt_state, k)
             done += bc.eval_every
-            rets = evaluate(agent, params, env, cfg.eval_episodes, (cfg.seed, EVAL_STREAM, done))
+            rets = evaluate(agent, params, env, cfg.eval_episodes, (cfg.seed, EVAL_STREAM, done),
+                            stochastic=cfg.eval_stochastic)
             last = float(rets.mean())
             logger.log({"step": 0, "grad_steps": done, "episode": 0, "wall_time": time.perf_counter() - t0,
                         "bc_loss": float(loss),

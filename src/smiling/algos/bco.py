@@ -106,7 +106,8 @@ def train_bco(cfg, run_dir: str | Path, resume: bool = False, quiet: bool = Fals
             fit_pol, opt0 = make_bc_fit(agent, s_e, labels, pol_bc, pol_params)
             key, k = jax.random.split(key)
             pol_params, pol_opt, bc_loss = fit_pol(pol_params, pol_opt if pol_opt is not None else opt0, k)
-            rets = evaluate(agent, pol_params, eval_env, cfg.eval_episodes, (cfg.seed, EVAL_STREAM, step))
+            rets = evaluate(agent, pol_params, eval_env, cfg.eval_episodes, (cfg.seed, EVAL_STREAM, step),
+                            stochastic=cfg.eval_stochastic)
             last = float(rets.mean())
             logger.log({"step": step, "episode": episode, "wall_time": time.perf_counter() - t0,
                         "bc_loss": float(bc_loss), "idm_loss": float(idm_loss),

@@ -61,8 +61,12 @@ class TrainConfig:
     update_every: int = 50
     """Env steps between update rounds; each round runs update_every * utd gradient steps in one call."""
     eval_every: int = 10_000
-    """Evaluate (mean action, separate env) every this many env steps, at the next episode end."""
+    """Evaluate (separate env; mean action unless eval_stochastic) every this many env steps, at the next episode
+    end."""
     eval_episodes: int = 5
+    eval_stochastic: bool = False
+    """Evaluate with actions sampled from the policy (DreamerV3's evaluation protocol; Dreamer samples its
+    latents too) instead of the mean action; `smiling evaluate --stochastic` measures the same thing later."""
     checkpoint_every: int = 50_000
     """Checkpoint (agent, buffer, RNG states) every this many env steps, at the next episode end."""
     keep_policies: bool = False
@@ -341,7 +345,8 @@ def train(cfg: TrainConfig, run_dir: str | Path, resume: bool = False, quiet: bo
 
     def do_eval() -> dict:
         nonlocal last_eval
-        rets = evaluate(agent, agent.policy_params(state), eval_env, cfg.eval_episodes, (cfg.seed, EVAL_STREAM, step))
+        rets = evaluate(agent, agent.policy_params(state), eval_env, cfg.eval_episodes, (cfg.seed, EVAL_STREAM, step),
+                        stochastic=cfg.eval_stochastic)
         last_eval = float(rets.mean())
         loop["next_eval"] = step + cfg.eval_every
         return {"eval_return": float(rets.mean()), "eval_return_std": float(rets.std())}
