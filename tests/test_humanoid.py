@@ -19,12 +19,6 @@ def _pose(x=0.0, y=0.0, z=0.98, quat=(1, 0, 0, 0), joints=None):
     return q
 
 
-def _hold_stand(env):
-    """Servo targets at the standing keyframe, in action units."""
-    low, high = env._backend_bounds()
-    return (2.0 * (STAND_QPOS[7:] - low) / (high - low) - 1.0).astype(np.float32)
-
-
 @pytest.mark.parametrize("task", TASK_IDS)
 def test_contract_dims_reward_range_and_horizon(task):
     env = make_env(task)
@@ -83,7 +77,8 @@ def test_servos_track_the_standing_keyframe_under_gravity():
     # the robot stays up for a while; balancing for longer is what the policy has to learn.
     env = make_env("humanoid:h1-walk")
     env.reset(seed=0)
-    hold = _hold_stand(env)
+    hold = env.stand_action()
+    assert hold.shape == (19,) and np.all(np.abs(hold) <= 1)
     for _ in range(25):                                     # 0.5 s
         env.step(hold)
     assert np.abs(env.data.qpos[7:] - STAND_QPOS[7:]).max() < 0.2

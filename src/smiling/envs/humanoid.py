@@ -219,6 +219,12 @@ class HumanoidEnv(TaskEnv):
         self.data.qvel[:] = 0.0 if qvel is None else qvel
         mujoco.mj_forward(self.model, self.data)
 
+    def stand_action(self) -> np.ndarray:
+        """The action whose servo targets are the standing keyframe's joint angles (actions map affinely onto
+        each actuator's control range). Holding it is a reference policy, not a controller: the robot has no
+        balance feedback and falls within a few seconds (benchmarks/humanoid_reference.py)."""
+        return (2.0 * (STAND_QPOS[7:] - self._low) / (self._high - self._low) - 1.0).astype(np.float32)
+
     def reward_terms(self) -> dict[str, float]:
         """The task's reward and each of its terms at the current state."""
         return self._task.reward(self.view, self)
