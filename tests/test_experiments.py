@@ -45,10 +45,10 @@ def test_aggregate_names_a_run_without_evaluations(tmp_path):
 
 
 def test_run_label_names_the_smiling_settings(tmp_path):
-    def run(name, algo="smiling", relabel="sample", **smiling):
+    def run(name, algo="smiling", relabel="sample", rl="sac", **smiling):
         sm = {"num_levels": 8, "score": {"schedule": {"kind": "cosine"}}, **smiling}
         (tmp_path / name).mkdir()
-        cfg = {"algo": algo, "relabel": relabel, "smiling": sm}
+        cfg = {"algo": algo, "relabel": relabel, "rl": rl, "smiling": sm}
         atomic_write_json(tmp_path / name / "config.json", {"config": cfg})
         return tmp_path / name
 
@@ -57,3 +57,5 @@ def test_run_label_names_the_smiling_settings(tmp_path):
     assert run_label(run("m", normalization="moments")) == "smiling K=8, cosine, moments"
     assert (run_label(run("r", normalization="robust", relabel="update"))
             == "smiling K=8, cosine, robust, cached rewards")
+    assert run_label(run("dd", algo="dac", rl="dreamer")) == "dac, dreamer"
+    assert run_label(run("sd", normalization="robust", rl="dreamer")) == "smiling K=8, cosine, robust, dreamer"

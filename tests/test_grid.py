@@ -60,6 +60,22 @@ def test_labels_set_variants_and_round_trip():
         label_config(TrainConfig(), "dac+wide")
     with pytest.raises(ValueError, match="algorithm 'gail'"):
         expand("x", ["dmc:ball_in_cup-catch"], ["gail"], [0], 100)
+
+
+def test_dreamer_variant_and_runs_named_by_what_they_are(tmp_path):
+    cfg = label_config(TrainConfig(), "smiling+actions+dreamer")
+    assert cfg.rl == "dreamer" and cfg.smiling.use_actions and config_label(cfg) == "smiling+actions+dreamer"
+    task = "dmc:ball_in_cup-catch"
+    # a --set that makes a variant names the runs after it, so folders, summary and `smiling plot` agree
+    specs = expand(tmp_path, [task], ["smiling", "dac"], [0], 100, {"rl": "dreamer"})
+    assert [s.label for s in specs] == ["smiling+dreamer", "dac+dreamer"]
+    assert specs[0].run_dir.parent.name == "smiling+dreamer" and specs[0].config.rl == "dreamer"
+    assert [s.label for s in expand(tmp_path, [task], ["sac", "sac+dreamer"], [0], 100)] == ["sac", "sac+dreamer"]
+    default = TrainConfig().smiling.normalization
+    with pytest.raises(ValueError, match=f"smiling and smiling\\+{default} are the same runs"):
+        expand(tmp_path, [task], ["smiling", f"smiling+{default}"], [0], 100)
+    with pytest.raises(ValueError, match="tied to SAC"):
+        expand(tmp_path, [task], ["bc+dreamer"], [0], 100)
     with pytest.raises(ValueError, match="not in the grid"):
         expand("x", ["dmc:ball_in_cup-catch"], ["sac"], [0], 100, demos={"dmc:cheetah-run": "d.npz"})
 

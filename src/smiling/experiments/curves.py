@@ -110,13 +110,15 @@ def draw_group(ax, name: str, colour: str, steps, mean, band, curves) -> None:
 
 
 def run_label(run_dir: str | Path) -> str:
-    """'algo' or 'smiling K=k, schedule, normalization[, cached rewards]' from a run's config.json (read as
-    `config_from_dict` does, so settings missing from old runs get the values those runs used)."""
+    """'algo' or 'smiling K=k, schedule, normalization[, cached rewards]', then ', dreamer' for that backend, from
+    a run's config.json (read as `config_from_dict` does, so settings missing from old runs get the values those
+    runs used)."""
     from smiling.algos.offpolicy import config_from_dict
 
     cfg = config_from_dict(read_json(Path(run_dir) / "config.json")["config"])
+    backend = ", dreamer" if cfg.rl == "dreamer" else ""
     if cfg.algo != "smiling":
-        return cfg.algo
+        return cfg.algo + backend
     sm = cfg.smiling
     label = f"smiling K={sm.num_levels}, {sm.score.schedule.kind}, {sm.normalization}"
-    return label + (", cached rewards" if cfg.relabel == "update" else "")
+    return label + (", cached rewards" if cfg.relabel == "update" else "") + backend

@@ -28,7 +28,7 @@ from smiling.rewards.smiling import NORMALIZATIONS, SmilingConfig
 from smiling.runs import Checkpoints
 from smiling.utils.io import atomic_write_json, read_json
 
-VARIANTS = ("actions", "linear") + NORMALIZATIONS
+VARIANTS = ("actions", "linear") + NORMALIZATIONS + ("dreamer",)
 EXECUTORS = ("local", "ray")
 
 
@@ -150,6 +150,8 @@ def label_config(cfg: TrainConfig, label: str) -> TrainConfig:
         if algo != "smiling" or len(norms) > 1:
             raise ValueError(f"{label!r}: robust or moments (one of them) applies to smiling only")
         cfg = dataclasses.replace(cfg, smiling=dataclasses.replace(cfg.smiling, normalization=norms[0]))
+    if "dreamer" in variants:  # the RL backend (TrainConfig.validate says which algorithms it runs)
+        cfg = dataclasses.replace(cfg, rl="dreamer")
     return cfg
 
 
@@ -164,6 +166,8 @@ def config_label(cfg: TrainConfig) -> str:
         label += "+linear"
     if cfg.algo == "smiling" and cfg.smiling.normalization != SmilingConfig().normalization:
         label += "+" + cfg.smiling.normalization
+    if cfg.rl == "dreamer":
+        label += "+dreamer"
     return label
 
 
@@ -192,13 +196,18 @@ def expand(out: str | Path, tasks, algos, seeds, steps: int, overrides: dict[str
     base = TrainConfig(steps=steps)
     for key, text in (overrides or {}).items():
         base = apply_override(base, key, text)
-    specs = []
+    specs, given = [], {}
     for task in tasks:
-        for label in algos:
+        for name in algos:
             for seed in seeds:
                 cfg = dataclasses.replace(base, task=task, seed=seed, demos=demos.get(task))
-                cfg = label_config(cfg, label)
+                cfg = label_config(cfg, name)
                 cfg.validate()
+                # runs are named by what they are (--set may add a variant, e.g. rl=dreamer), so the folder,
+                # the summary and `smiling plot` agree
+                label = config_label(cfg)
+                if given.setdefault(label, name) != name:
+                    raise ValueError(f"--algos {given[label]} and {name} are the same runs ({label})")
                 specs.append(RunSpec(task, label, seed, out / task_slug(task) / label / f"s{seed}", cfg))
     return specs
 
