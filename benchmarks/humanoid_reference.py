@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from throughput import report_header  # noqa: E402
 
 from smiling.envs import make_env  # noqa: E402
+from smiling.envs.h1_model import FRAME_SKIP  # noqa: E402
 from smiling.envs.humanoid import humanoid_task_names  # noqa: E402
 
 FALLEN_PELVIS_HEIGHT = 0.5
@@ -33,16 +34,17 @@ def run(env, policy: str, episodes: int) -> tuple[np.ndarray, np.ndarray]:
     """(returns, seconds until the pelvis first drops below FALLEN_PELVIS_HEIGHT; the episode length if never)."""
     rng = np.random.default_rng(0)
     hold = env.stand_action()
-    dt = env.model.opt.timestep * 10
+    dt = env.model.opt.timestep * FRAME_SKIP
+    n = env.action_space.shape[0]
     rets, falls = [], []
     for ep in range(episodes):
         env.reset(seed=ep)
         total, fall, done, t = 0.0, None, False, 0
         while not done:
             if policy == "random":
-                a = rng.uniform(-1.0, 1.0, 19).astype(np.float32)
+                a = rng.uniform(-1.0, 1.0, n).astype(np.float32)
             else:
-                a = hold if policy == "stand" else np.zeros(19, np.float32)
+                a = hold if policy == "stand" else np.zeros(n, np.float32)
             _, r, term, trunc, _ = env.step(a)
             total, t, done = total + r, t + 1, term or trunc
             if fall is None and env.data.qpos[2] < FALLEN_PELVIS_HEIGHT:
