@@ -121,6 +121,28 @@ def test_tiny_agent_update_is_finite_fits_the_world_model_and_round_trips():
     assert det1.shape == (1, 2)
 
 
+def test_sampled_evaluation_keeps_to_its_own_episode_state():
+    # evaluating in the middle of a training episode (sampled or mean actions) must not move the training
+    # episode's recurrent state
+    from smiling.algos.offpolicy import acting
+
+    agent = Dreamer(5, 2, DreamerConfig(preset="tiny"))
+    params = agent.policy_params(agent.init(0))
+    obs, key = np.ones(5, np.float32), jax.random.PRNGKey(0)
+    agent.begin_episode()
+    for _ in range(2):
+        _, key = agent.act(params, obs, key)
+    train_carry = jax.tree_util.tree_map(np.asarray, agent._train)
+    for stochastic in (True, False):
+        policy, on_reset = acting(agent, params, stochastic, key_seed=3)
+        on_reset()
+        for _ in range(3):
+            assert policy(obs).shape == (2,)
+        assert agent._eval is not None
+    for a, b in zip(jax.tree_util.tree_leaves(train_carry), jax.tree_util.tree_leaves(agent._train)):
+        np.testing.assert_array_equal(a, np.asarray(b))
+
+
 def test_imagination_from_a_random_subset_of_replayed_states():
     agent = Dreamer(5, 2, DreamerConfig(preset="tiny", batch_size=2, seq_len=4, horizon=3, imag_starts=3))
     h = jnp.arange(8.0)[:, None] * jnp.ones((1, agent.deter))            # row i holds i everywhere

@@ -212,17 +212,17 @@ def load_config(run_dir: str | Path) -> TrainConfig:
 def acting(agent: SAC, params, stochastic: bool = False, key_seed: int = 0):
     """``(policy(obs) -> action, on_reset())`` for `rollout`: the mean action (SAC: tanh(mu); Dreamer: actor mean
     on the most likely latent), or with ``stochastic`` actions sampled from the policy (Dreamer: latent and action
-    both sampled, as DreamerV3 acts) from a JAX key seeded with ``key_seed``. The stochastic policy uses the
-    agent's training episode state: not for use in the middle of training."""
+    both sampled, as DreamerV3 acts) from a JAX key seeded with ``key_seed``. Either way the agent's evaluation
+    episode state is used, never the training episode's, so this is safe in the middle of training."""
     if not stochastic:
         return (lambda obs: agent.act_deterministic(params, obs)), (lambda: agent.begin_episode(evaluation=True))
     key = [jax.random.PRNGKey(key_seed)]
 
     def policy(obs):
-        action, key[0] = agent.act(params, obs, key[0])
+        action, key[0] = agent.act(params, obs, key[0], evaluation=True)
         return action
 
-    return policy, (lambda: agent.begin_episode(evaluation=False))
+    return policy, (lambda: agent.begin_episode(evaluation=True))
 
 
 def evaluate(agent: SAC, params, env, episodes: int, seed_parts: tuple[int, ...],

@@ -127,8 +127,10 @@ class SAC:
     def begin_episode(self, evaluation: bool = False) -> None:
         """SAC's policy has no memory, so there is nothing to reset (a recurrent agent resets its state here)."""
 
-    def act(self, state_or_params, obs: np.ndarray, key: jax.Array) -> tuple[np.ndarray, jax.Array]:
-        """Stochastic action for one observation (or a batch); returns (action, next key)."""
+    def act(self, state_or_params, obs: np.ndarray, key: jax.Array,
+            evaluation: bool = False) -> tuple[np.ndarray, jax.Array]:
+        """Stochastic action for one observation (or a batch); returns (action, next key). ``evaluation`` only
+        matters to recurrent agents (which episode state to continue)."""
         params = state_or_params.actor.params if isinstance(state_or_params, SACState) else state_or_params
         action, key = self._act_sample(params, jnp.asarray(obs, jnp.float32), key)
         return np.asarray(action), key

@@ -377,7 +377,8 @@ class Dreamer:
         return state.params
 
     def begin_episode(self, evaluation: bool = False) -> None:
-        """Forget the recurrent state: the next `act` (or `act_deterministic` if ``evaluation``) starts an episode."""
+        """Forget the recurrent state of the training episode, or with ``evaluation`` of the evaluation episode
+        (`act_deterministic`, `act(..., evaluation=True)`): the next action starts an episode."""
         if evaluation:
             self._eval = None
         else:
@@ -392,10 +393,13 @@ class Dreamer:
         setattr(self, slot, carry)
         return action[0]
 
-    def act(self, state_or_params, obs: np.ndarray, key: jax.Array) -> tuple[np.ndarray, jax.Array]:
-        """Sampled action for one observation, continuing the episode begun by `begin_episode`."""
+    def act(self, state_or_params, obs: np.ndarray, key: jax.Array,
+            evaluation: bool = False) -> tuple[np.ndarray, jax.Array]:
+        """Sampled action for one observation, continuing the training episode begun by `begin_episode` (or with
+        ``evaluation`` the evaluation episode, so evaluating never touches the training episode's state)."""
         key, sub = jax.random.split(key)
-        return self._continue("_train", state_or_params, obs, sub, deterministic=False), key
+        slot = "_eval" if evaluation else "_train"
+        return self._continue(slot, state_or_params, obs, sub, deterministic=False), key
 
     def act_deterministic(self, state_or_params, obs: np.ndarray) -> np.ndarray:
         """Actor mean on the posterior's most likely latent, continuing the evaluation episode."""
