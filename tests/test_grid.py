@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -169,6 +170,8 @@ def test_grid_on_a_local_ray_instance(tmp_path, point_mass_demos):
     finally:
         ray.shutdown()
     assert sorted(r["state"] for r in results) == ["trained"] * 8
+    in_order = [(a, f"s{seed}") for _ in TASKS for a in ALGOS for seed in (0, 1)]
+    assert [(r["label"], Path(r["run_dir"]).name) for r in results] == in_order  # grid order, not finish order
     groups = collect(tmp_path / "exp", "raw")
     assert {t: sorted(g) for t, g in groups.items()} == {t: sorted(ALGOS) for t in TASKS}
     assert all(len(runs) == 2 for g in groups.values() for runs in g.values())
@@ -179,6 +182,7 @@ def test_grid_on_a_local_ray_instance(tmp_path, point_mass_demos):
     again = run_grid(tmp_path / "exp", TASKS, ALGOS, [0, 1], 100, parse_overrides(TINY),
                      {"dmc:point_mass-easy": point_mass_demos}, executor="ray", quiet=True)
     assert [r["state"] for r in again] == ["skipped"] * 8
+    assert [(r["label"], Path(r["run_dir"]).name) for r in again] == in_order
     assert Checkpoints(tmp_path / "exp" / "dmc-point_mass-easy" / "dac" / "s1").latest() is not None
 
 

@@ -341,14 +341,14 @@ def cmd_plot(a: Plot) -> None:
 
 
 def cmd_experiment(a: Experiment) -> None:
-    from smiling.experiments.grid import expand, parse_demos, parse_overrides, parse_seeds, run_grid, split_list
+    from smiling.experiments.grid import parse_demos, parse_overrides, parse_seeds, run_grid, split_list
     from smiling.experiments.report import collect, plot_experiment, summary_table
 
     tasks, algos = split_list(a.tasks, "tasks"), split_list(a.algos, "algorithms")
     grid = (tasks, algos, parse_seeds(a.seeds), a.steps, parse_overrides(a.set), parse_demos(a.demos))
     results = run_grid(a.out, *grid, executor=a.executor, workers=a.workers, address=a.address,
                        cpus_per_run=a.cpus_per_run, quiet=a.quiet)
-    algos = list(dict.fromkeys(spec.label for spec in expand(a.out, *grid)))  # with variants --set adds
+    algos = list(dict.fromkeys(r["label"] for r in results))  # with variants --set adds
     counts = {k: sum(r["state"] == k for r in results) for k in ("trained", "resumed", "skipped")}
     print(f"runs: {counts['trained']} trained, {counts['resumed']} resumed, {counts['skipped']} already finished")
     try:

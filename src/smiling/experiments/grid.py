@@ -289,7 +289,8 @@ def default_workers() -> int:
 def run_grid(out: str | Path, tasks, algos, seeds, steps: int, overrides: dict[str, str] | None = None,
              demos: dict[str, str] | None = None, executor: str = "local", workers: int | None = None, address: str | None = None,
              cpus_per_run: float = 1.0, quiet: bool = False) -> list[dict]:
-    """Run every cell of the grid that is not finished; returns one result per cell (skipped ones included).
+    """Run every cell of the grid that is not finished; returns one result per cell (skipped ones included), in
+    grid order, each with the cell's ``label`` (its algorithm name, with any variant ``overrides`` add).
 
     ``executor="local"``: at most ``workers`` runs at once (default: the CPUs this process may use), each in its
     own process (one worker runs them in this process, one after another). ``executor="ray"``: each run is a Ray
@@ -310,7 +311,7 @@ def run_grid(out: str | Path, tasks, algos, seeds, steps: int, overrides: dict[s
               f"{len(seeds)} seeds), {len(specs) - len(todo)} finished already, {len(todo)} to run "
               f"({executor} executor)", file=sys.stderr, flush=True)
     if not todo:
-        return results
+        return _in_grid_order(specs, results)
     payloads = [(config_to_dict(s.config), str(s.run_dir)) for s in todo]
     failures: list[str] = []
     from tqdm.auto import tqdm
@@ -358,7 +359,12 @@ def run_grid(out: str | Path, tasks, algos, seeds, steps: int, overrides: dict[s
         bar.close()
     if failures:
         raise RuntimeError(f"{len(failures)} of {len(todo)} runs failed:\n  " + "\n  ".join(failures))
-    return results
+    return _in_grid_order(specs, results)
+
+
+def _in_grid_order(specs: list[RunSpec], results: list[dict]) -> list[dict]:
+    by_dir = {r["run_dir"]: r for r in results}
+    return [{**by_dir[str(s.run_dir)], "label": s.label} for s in specs]
 
 
 def _run_pool(payloads, workers: int, record, progress) -> None:
