@@ -241,7 +241,7 @@ def test_bundled_demos_load_by_task_id(task):
 
 
 def test_the_paper_tasks_are_bundled():
-    assert {"dmc:ball_in_cup-catch"} <= set(bundled_tasks())
+    assert {"dmc:ball_in_cup-catch", "dmc:cheetah-run", "dmc:walker-walk"} <= set(bundled_tasks())
 
 
 # --- generation from an expert run -------------------------------------------------------------------
@@ -264,6 +264,7 @@ def test_generate_demos_shapes_metadata_and_determinism(tiny_expert):
     m = d.metadata
     assert m["task"] == "dmc:ball_in_cup-catch" and m["stochastic"] is False and m["random_episodes"] == 10
     assert m["expert_checkpoint_step"] == 100
+    assert f"expert_run: {tiny_expert} (checkpoint at env step 100)" in describe(d)
     np.testing.assert_allclose(m["expert_return_mean"], d.returns().mean(), rtol=1e-5)
     assert generate_demos(tiny_expert, episodes=2, random_episodes=10).observations.tobytes() == \
         d.observations.tobytes()

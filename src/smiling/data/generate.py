@@ -67,7 +67,8 @@ def describe(demos: Demos) -> str:
     lines = [repr(demos)]
     for k in ("source", "expert_run", "stochastic", "created", "smiling_version"):
         if k in m:
-            lines.append(f"  {k}: {m[k]}")
+            at = m.get("expert_checkpoint_step") if k == "expert_run" else None
+            lines.append(f"  {k}: {m[k]}" + (f" (checkpoint at env step {at})" if at is not None else ""))
     if "expert_return_mean" in m:
         lines.append(f"  expert return: {m['expert_return_mean']:.1f} +- {m['expert_return_std']:.1f} "
                      f"(over the {demos.num_episodes} demo episodes)")
