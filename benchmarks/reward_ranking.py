@@ -11,6 +11,10 @@ correlation with the task's true reward:
 * with ``--bin-dim I``, the learner buffer's states binned by observation dimension I (e.g. 14 = walker torso
   height), so one can see whether the reward rises along the way to the expert's states.
 
+For a SMILING run the trace and the bins also show the two terms of the cost (paper Eq. 4, noise-prediction
+form): the expert and the learner score model's denoising errors, each averaged over 64 stratified noise
+levels with the same noise for both (cost = expert error - learner error; a high cost is a low reward).
+
     python benchmarks/reward_ranking.py runs/bench/smiling-walker-s0 100000 \\
         --policy runs/bench/walker-walk-s2:50000 --policy runs/bench/walker-walk-s2:150000 \\
         --trace runs/bench/walker-walk-s2:150000 --bin-dim 14
@@ -21,10 +25,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 
 from smiling.algos.offpolicy import acting, load_config, make_reward_model
 from smiling.data import load_demos
+from smiling.diffusion.model import stratified_levels
 from smiling.envs import make_env
 from smiling.envs.rollout import rollout
 from smiling.evaluation import load_policy
@@ -42,6 +49,23 @@ def load_reward_model(run_dir: Path, step: int):
     files.pop("cache.npz", None)
     rm.load_state_dict(files)
     return cfg, rm, ckpt
+
+
+def denoising_errors(rm, states: np.ndarray, levels: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """Per-state (expert error, learner error) of a SMILING reward model, common random numbers."""
+    x = rm.expert.standardize(states)
+    n, d = x.shape
+    k_u, k_eps = jax.random.split(jax.random.PRNGKey(0))
+    u = stratified_levels(k_u, n, levels)
+    eps = jax.random.normal(k_eps, (n, levels, d))
+    alpha, sigma = rm.config.score.schedule.alpha_sigma(u)
+    xu = (alpha[..., None] * x[:, None] + sigma[..., None] * eps).reshape(-1, d)
+
+    def err(params):
+        pred = rm.expert.net.apply(params, xu, u.reshape(-1))
+        return np.asarray(jnp.sum((pred - eps.reshape(-1, d)) ** 2, -1).reshape(n, levels).mean(1))
+
+    return err(rm.expert.params), err(rm.learner.params)
 
 
 def policy_rollout(spec: str, env, episodes: int, seed: int):
@@ -64,6 +88,8 @@ def main() -> None:
     if cfg.smiling.use_actions if cfg.algo == "smiling" else cfg.dac.use_actions:
         raise SystemExit("this script scores states only; the run scores (state, action) pairs")
     print(f"{a.run_dir} at {a.step} env steps ({cfg.algo} on {cfg.task})")
+    smiling = cfg.algo == "smiling"
+    split_head = " expert denoising error | learner denoising error |" if smiling else ""
     print("| states | n | reward mean | reward median | true reward mean | correlation with true reward |")
     print("|---|---|---|---|---|---|")
 
@@ -90,23 +116,33 @@ def main() -> None:
     if a.trace:
         O, _, R = policy_rollout(a.trace, env, 1, 9)
         r = rm.reward(None, None, O[0, 1:])
+        errs = denoising_errors(rm, O[0, 1:]) if smiling else None
         dim = f" | obs[{a.bin_dim}]" if a.bin_dim is not None else ""
-        print(f"\none episode of {a.trace}\n| step{dim} | true reward | imitation reward |")
-        print("|---|---|---|" + ("---|" if dim else ""))
+        print(f"\none episode of {a.trace}\n| step{dim} | true reward | imitation reward |{split_head}")
+        print("|---|---|---|" + ("---|" if dim else "") + ("---|---|" if smiling else ""))
         for t in [*range(0, 60, 5), 100, 300, 600, len(r) - 1]:
             if t < len(r):
                 d = f" | {O[0, t + 1, a.bin_dim]:.2f}" if dim else ""
-                print(f"| {t}{d} | {R[0, t]:.2f} | {r[t]:+.3f} |")
+                e = f" {errs[0][t]:.1f} | {errs[1][t]:.1f} |" if smiling else ""
+                print(f"| {t}{d} | {R[0, t]:.2f} | {r[t]:+.3f} |{e}")
 
     if a.bin_dim is not None:
         x, r, tr = buf["next_obs"][:, a.bin_dim], rm.reward(None, None, buf["next_obs"]), buf["reward"]
         edges = np.linspace(x.min(), x.max(), 9)
-        print(f"\nlearner buffer by obs[{a.bin_dim}] (8 equal-width bins)\n| obs[{a.bin_dim}] | n | imitation reward | true reward |")
-        print("|---|---|---|---|")
+        last = np.arange(len(x)) >= len(x) - 20000
+        print(f"\nlearner buffer by obs[{a.bin_dim}] (8 equal-width bins)\n| obs[{a.bin_dim}] | n | imitation reward | "
+              "true reward |" + (" expert error, median of the last 20k | learner error, same |" if smiling else ""))
+        print("|---|---|---|---|" + ("---|---|" if smiling else ""))
         for lo, hi in zip(edges[:-1], edges[1:]):
             m = (x >= lo) & (x <= hi)
             if m.any():
-                print(f"| {lo:.2f} to {hi:.2f} | {m.sum()} | {r[m].mean():+.3f} | {tr[m].mean():.3f} |")
+                e = ""
+                if smiling and (m & last).any():
+                    ea, el = denoising_errors(rm, buf["next_obs"][m & last][:4096])
+                    e = f" {np.median(ea):.1f} | {np.median(el):.1f} |"
+                elif smiling:
+                    e = " | |"
+                print(f"| {lo:.2f} to {hi:.2f} | {m.sum()} | {r[m].mean():+.3f} | {tr[m].mean():.3f} |{e}")
 
 
 if __name__ == "__main__":
