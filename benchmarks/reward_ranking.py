@@ -26,12 +26,11 @@ import argparse
 from pathlib import Path
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
-from smiling.algos.offpolicy import acting, load_config, make_reward_model
+from smiling.algos.offpolicy import acting, load_config, load_reward_state, make_reward_model
 from smiling.data import load_demos
-from smiling.diffusion.model import stratified_levels
+from smiling.diffusion.model import denoising_errors_jit
 from smiling.envs import make_env
 from smiling.envs.rollout import rollout
 from smiling.evaluation import load_policy
@@ -44,28 +43,16 @@ def load_reward_model(run_dir: Path, step: int):
     if rm is None:
         raise SystemExit(f"{run_dir}: a {cfg.algo} run has no reward model")
     ckpt = Checkpoints(run_dir).at(step)
-    files = {p.name[len("reward-"):]: p.read_bytes() for p in ckpt.glob("reward-*")}
-    files.pop("pending.npz", None)
-    files.pop("cache.npz", None)
-    rm.load_state_dict(files)
+    load_reward_state(rm, ckpt)
     return cfg, rm, ckpt
 
 
-def denoising_errors(rm, states: np.ndarray, levels: int = 64) -> tuple[np.ndarray, np.ndarray]:
-    """Per-state (expert error, learner error) of a SMILING reward model, common random numbers."""
-    x = rm.expert.standardize(states)
-    n, d = x.shape
-    k_u, k_eps = jax.random.split(jax.random.PRNGKey(0))
-    u = stratified_levels(k_u, n, levels)
-    eps = jax.random.normal(k_eps, (n, levels, d))
-    alpha, sigma = rm.config.score.schedule.alpha_sigma(u)
-    xu = (alpha[..., None] * x[:, None] + sigma[..., None] * eps).reshape(-1, d)
-
-    def err(params):
-        pred = rm.expert.net.apply(params, xu, u.reshape(-1))
-        return np.asarray(jnp.sum((pred - eps.reshape(-1, d)) ** 2, -1).reshape(n, levels).mean(1))
-
-    return err(rm.expert.params), err(rm.learner.params)
+def mean_denoising_errors(rm, states: np.ndarray, levels: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """Per-state (expert error, learner error) of a SMILING reward model, averaged over ``levels`` levels."""
+    err_e, err_l = denoising_errors_jit(rm.expert.net, rm.config.score.schedule, rm.expert.params,
+                                        rm.learner.params, rm.expert.standardize(states), jax.random.PRNGKey(0),
+                                        levels)
+    return np.asarray(err_e).mean(1), np.asarray(err_l).mean(1)
 
 
 def policy_rollout(spec: str, env, episodes: int, seed: int):
@@ -116,7 +103,7 @@ def main() -> None:
     if a.trace:
         O, _, R = policy_rollout(a.trace, env, 1, 9)
         r = rm.reward(None, None, O[0, 1:])
-        errs = denoising_errors(rm, O[0, 1:]) if smiling else None
+        errs = mean_denoising_errors(rm, O[0, 1:]) if smiling else None
         dim = f" | obs[{a.bin_dim}]" if a.bin_dim is not None else ""
         print(f"\none episode of {a.trace}\n| step{dim} | true reward | imitation reward |{split_head}")
         print("|---|---|---|" + ("---|" if dim else "") + ("---|---|" if smiling else ""))
@@ -138,7 +125,7 @@ def main() -> None:
             if m.any():
                 e = ""
                 if smiling and (m & last).any():
-                    ea, el = denoising_errors(rm, buf["next_obs"][m & last][:4096])
+                    ea, el = mean_denoising_errors(rm, buf["next_obs"][m & last][:4096])
                     e = f" {np.median(ea):.1f} | {np.median(el):.1f} |"
                 elif smiling:
                     e = " | |"

@@ -240,7 +240,7 @@ def test_bundled_demos_load_by_task_id(task):
     assert "expert return" in describe(d)
 
 
-def test_the_paper_tasks_are_bundled():
+def test_the_dmc_expert_tasks_are_bundled():
     assert {"dmc:ball_in_cup-catch", "dmc:cheetah-run", "dmc:walker-walk"} <= set(bundled_tasks())
 
 

@@ -345,8 +345,8 @@ def cmd_experiment(a: Experiment) -> None:
     from smiling.experiments.report import collect, plot_experiment, summary_table
 
     tasks, algos = split_list(a.tasks, "tasks"), split_list(a.algos, "algorithms")
-    grid = (tasks, algos, parse_seeds(a.seeds), a.steps, parse_overrides(a.set), parse_demos(a.demos))
-    results = run_grid(a.out, *grid, executor=a.executor, workers=a.workers, address=a.address,
+    results = run_grid(a.out, tasks, algos, parse_seeds(a.seeds), a.steps, parse_overrides(a.set),
+                       parse_demos(a.demos), executor=a.executor, workers=a.workers, address=a.address,
                        cpus_per_run=a.cpus_per_run, quiet=a.quiet)
     algos = list(dict.fromkeys(r["label"] for r in results))  # with variants --set adds
     counts = {k: sum(r["state"] == k for r in results) for k in ("trained", "resumed", "skipped")}

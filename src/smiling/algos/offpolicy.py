@@ -249,6 +249,15 @@ def _save_checkpoint(ckpts: Checkpoints, agent: SAC, state, buffer: ReplayBuffer
     ckpts.save(loop["step"], files)
 
 
+def load_reward_state(reward_model, ckpt: Path) -> None:
+    """Restore ``reward_model`` from the ``reward-*`` files of checkpoint folder ``ckpt`` (its own state; the
+    loop's pending features and the reward cache are the loop's to read)."""
+    files = {p.name[len("reward-"):]: p.read_bytes() for p in ckpt.glob("reward-*")}
+    files.pop("pending.npz", None)
+    files.pop("cache.npz", None)
+    reward_model.load_state_dict(files)
+
+
 def train(cfg: TrainConfig, run_dir: str | Path, resume: bool = False, quiet: bool = False) -> dict:
     """Train SAC on ``cfg.task``'s reward, writing to ``run_dir``; returns a summary dict.
 
@@ -311,11 +320,8 @@ def train(cfg: TrainConfig, run_dir: str | Path, resume: bool = False, quiet: bo
         rng.bit_generator.state = loop["np_rng"]
         act_key = jax.numpy.asarray(np.asarray(loop["act_key"], np.uint32))
         if reward_model is not None:
-            files = {p.name[len("reward-"):]: p.read_bytes() for p in latest.glob("reward-*")}
             pending = list(load_npz(latest / "reward-pending.npz")["features"])
-            files.pop("pending.npz")
-            files.pop("cache.npz", None)
-            reward_model.load_state_dict(files)
+            load_reward_state(reward_model, latest)
             if cache is not None:
                 cache.load_state_dict(load_npz(latest / "reward-cache.npz"), reward_fn)
         truncate_metrics(run_dir, loop["step"])

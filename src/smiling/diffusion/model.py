@@ -127,13 +127,10 @@ class ScoreModel:
         self.key = jnp.asarray(d["key"])
 
 
-def denoising_error_gap(net: ScoreNet, schedule: Schedule, params_a, params_b, x_std, key, num_levels: int):
-    """Per-state Monte-Carlo estimate of E_{u, eps}[ ||g_a(x_u, u) - eps||^2 - ||g_b(x_u, u) - eps||^2 ].
-
-    Both networks see the *same* (u, eps) pairs (common random numbers), and each state gets its own
-    stratified set of ``num_levels`` noise levels (one per stratum [k/K, (k+1)/K)). Returns (B,) estimates
-    and the (B, K) per-sample gaps. Paper Eq. 4 is this with a = expert, b = learner.
-    """
+def denoising_errors(net: ScoreNet, schedule: Schedule, params_a, params_b, x_std, key, num_levels: int):
+    """(B, K) squared denoising errors ||g(x_u, u) - eps||^2 of two networks on the *same* (u, eps) pairs
+    (common random numbers); each state gets its own stratified set of ``num_levels`` noise levels (one per
+    stratum [k/K, (k+1)/K))."""
     B, d = x_std.shape
     k_u, k_eps = jax.random.split(key)
     u = stratified_levels(k_u, B, num_levels)                      # (B, K)
@@ -143,12 +140,23 @@ def denoising_error_gap(net: ScoreNet, schedule: Schedule, params_a, params_b, x
     flat_x, flat_u = xu.reshape(B * num_levels, d), u.reshape(-1)
     err_a = jnp.sum((net.apply(params_a, flat_x, flat_u) - eps.reshape(-1, d)) ** 2, -1)
     err_b = jnp.sum((net.apply(params_b, flat_x, flat_u) - eps.reshape(-1, d)) ** 2, -1)
-    gaps = (err_a - err_b).reshape(B, num_levels)
+    return err_a.reshape(B, num_levels), err_b.reshape(B, num_levels)
+
+
+def denoising_error_gap(net: ScoreNet, schedule: Schedule, params_a, params_b, x_std, key, num_levels: int):
+    """Per-state Monte-Carlo estimate of E_{u, eps}[ ||g_a(x_u, u) - eps||^2 - ||g_b(x_u, u) - eps||^2 ] from
+    `denoising_errors`. Returns (B,) estimates and the (B, K) per-sample gaps. Paper Eq. 4 is this with
+    a = expert, b = learner.
+    """
+    err_a, err_b = denoising_errors(net, schedule, params_a, params_b, x_std, key, num_levels)
+    gaps = err_a - err_b
     return gaps.mean(axis=1), gaps
 
 
 denoising_error_gap_jit = jax.jit(denoising_error_gap, static_argnums=(0, 1, 6))
 """`denoising_error_gap` compiled once per (network, schedule, K)."""
+
+denoising_errors_jit = jax.jit(denoising_errors, static_argnums=(0, 1, 6))
 
 
 def ds_divergence(model_a: ScoreModel, model_b: ScoreModel, states_b: np.ndarray, num_levels: int = 64,
