@@ -4,6 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_DIR ?= runs/demo
+# pytest-xdist workers for `make test` (the suite is timed on 2 cores; 0 runs it in this one process)
+TEST_WORKERS ?= 2
 
 .PHONY: demo test install clean benchmark
 
@@ -21,7 +23,7 @@ demo: $(STAMP)
 	$(BIN)/smiling demo --out $(DEMO_DIR)
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS)
 
 benchmark: $(STAMP)
 	$(BIN)/python benchmarks/throughput.py

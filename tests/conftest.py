@@ -11,12 +11,22 @@ from smiling.algos.offpolicy import TrainConfig
 from smiling.rl import SACConfig
 from smiling.utils.cache import enable_compilation_cache
 
-# One persistent XLA compilation cache for the whole session (this process and the CLI subprocesses): many
-# tests compile the same small networks. A fresh folder per session, so no state leaks between sessions.
-_JAX_CACHE = tempfile.mkdtemp(prefix="smiling-test-jax-")
-os.environ["SMILING_JAX_CACHE"] = _JAX_CACHE
+# One persistent XLA compilation cache for the whole session (this process, the pytest-xdist workers and the
+# CLI subprocesses): many tests compile the same small networks. A fresh folder per session, so no state leaks
+# between sessions; the process that made it (the xdist controller, or the only process) removes it at exit.
+if os.environ.get("PYTEST_XDIST_WORKER") and os.environ.get("SMILING_TEST_JAX_CACHE"):
+    os.environ["SMILING_JAX_CACHE"] = os.environ["SMILING_TEST_JAX_CACHE"]
+else:
+    _JAX_CACHE = tempfile.mkdtemp(prefix="smiling-test-jax-")
+    os.environ["SMILING_TEST_JAX_CACHE"] = os.environ["SMILING_JAX_CACHE"] = _JAX_CACHE
+    atexit.register(shutil.rmtree, _JAX_CACHE, ignore_errors=True)
 enable_compilation_cache()
-atexit.register(shutil.rmtree, _JAX_CACHE, ignore_errors=True)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``slow`` run first (otherwise in file order): with ``make test``'s two xdist workers, a long
+    test left to the end would keep one worker busy while the other idles."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 # Tiny settings that exercise every code path in seconds.
 TINY_SAC = SACConfig(hidden_dims=(32, 32), batch_size=32)

@@ -6,6 +6,7 @@ import subprocess
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from smiling.algos.bc import BCConfig, make_bc_fit, tanh_gaussian_log_prob
 from smiling.rl import SAC, SACConfig
@@ -66,6 +67,7 @@ def test_bc_cli_trains_evaluates_and_refuses_state_only_demos(smiling_cmd, tmp_p
     assert "no actions" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_bco_cli_learns_from_state_only_demos(smiling_cmd, tmp_path):
     from smiling.data import load_demos, save_npz
 

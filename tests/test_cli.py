@@ -26,6 +26,7 @@ def test_tasks(smiling_cmd):
     assert r.returncode == 0 and all(x.startswith("dmc:") for x in r.stdout.split())
 
 
+@pytest.mark.slow
 def test_train_evaluate_plot(smiling_cmd, tmp_path):
     out = tmp_path / "run"
     r = run(smiling_cmd, "train-expert", "--task", "dmc:ball_in_cup-catch", "--steps", "100", "--seed", "3",
@@ -58,6 +59,7 @@ def test_train_evaluate_plot(smiling_cmd, tmp_path):
     assert r.returncode == 2 and "--resume" in r.stderr and "Traceback" not in r.stderr
 
 
+@pytest.mark.slow
 def test_video_or_clear_gl_error(smiling_cmd, tmp_path):
     out = tmp_path / "run"
     assert run(smiling_cmd, "train-expert", "--steps", "50", "--out", str(out), *TINY_CLI).returncode == 0
@@ -82,6 +84,7 @@ def test_missing_gl_backend_is_reported(smiling_cmd, tmp_path):
     assert not (tmp_path / "v.mp4").exists()
 
 
+@pytest.mark.slow
 def test_sigkill_and_resume_continue_metrics_without_gaps(smiling_cmd, tmp_path):
     args = ["train-expert", "--task", "dmc:ball_in_cup-catch", "--steps", "400", "--seed", "1", *TINY_CLI]
     full = tmp_path / "full"

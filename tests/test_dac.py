@@ -70,6 +70,7 @@ def tiny_dac(**kw):
     return tiny_config(algo="dac", reward_update_every=50, dac=TINY_DAC, **kw)
 
 
+@pytest.mark.slow
 def test_dac_run_logs_discriminator_metrics_and_resumes_exactly(tmp_path, monkeypatch):
     cfg = tiny_dac(steps=200)
     train(cfg, tmp_path / "full", quiet=True)

@@ -149,6 +149,7 @@ def test_score_model_round_trip_and_validation_loss(tmp_path):
         m.fit(states, 0)
 
 
+@pytest.mark.slow
 def test_divergence_cli(tmp_path, smiling_cmd):
     import json
     import subprocess

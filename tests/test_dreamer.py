@@ -97,6 +97,7 @@ def test_unimix_keeps_every_class_possible_and_straight_through_sample():
     np.testing.assert_allclose(grad, [[0.0, 1.0, 2.0, 3.0]])
 
 
+@pytest.mark.slow
 def test_tiny_agent_update_is_finite_fits_the_world_model_and_round_trips():
     # imag_starts < batch_size * seq_len: the update imagines from a random subset (all states: the CLI smoke test)
     cfg = DreamerConfig(preset="tiny", batch_size=4, seq_len=8, horizon=5, model_lr=1e-3, imag_starts=16)
@@ -160,6 +161,7 @@ def test_imagination_from_a_random_subset_of_replayed_states():
         TrainConfig(task="dmc:cartpole-swingup", rl="dreamer", dreamer=DreamerConfig(imag_starts=-1)).validate()
 
 
+@pytest.mark.slow
 def test_backprop_actor_gradient_flows_through_imagination():
     """actor_grad=backprop: the actor's gradient comes from differentiating the imagined returns through the
     model: non-zero when the reward head depends on the state, (up to rounding) zero when reward and critic are
@@ -218,6 +220,7 @@ def test_buffer_sequences_mark_episode_starts_relabel_and_respect_the_write_posi
         buf.sample_sequences(rng, 1, 11)
 
 
+@pytest.mark.slow
 def test_dreamer_cli_smoke_train_resume_and_evaluate(tmp_path):
     import json
     import subprocess

@@ -85,6 +85,7 @@ def test_cached_relabelling_trains_on_the_reward_model(tmp_path, monkeypatch):
     assert "reward-cache.npz" in {p.name for p in Checkpoints(tmp_path / "im").latest().iterdir()}
 
 
+@pytest.mark.slow
 def test_state_action_imitation_needs_actions(tmp_path):
     from smiling.data import load_demos, save_npz
 
@@ -105,6 +106,7 @@ def test_demos_of_another_task_are_refused(tmp_path):
               quiet=True)
 
 
+@pytest.mark.slow
 def test_imitate_cli(smiling_cmd, tmp_path):
     env = {"SMILING_CACHE": str(tmp_path / "cache")}
     import os
