@@ -174,8 +174,9 @@ class Experiment:
     """Task ids, comma-separated (e.g. dmc:ball_in_cup-catch,dmc:cheetah-run)."""
     algos: str
     """Algorithms, comma-separated: smiling, dac, iqlearn, bc, bco, sac, each with optional variants joined by +:
-    +actions (match state-action pairs), +linear (networks without activations),
-    +moments / +robust (SMILING cost normalization; robust is the default), e.g. smiling+actions."""
+    +actions (smiling, dac, iqlearn: match state-action pairs), +linear (smiling, dac: networks without
+    activations), +moments / +robust (SMILING cost normalization; robust is the default), +dreamer (sac, smiling,
+    dac: the DreamerV3 backend), e.g. smiling+actions."""
     out: str
     """Experiment directory."""
     seeds: str = "0-2"
