@@ -5,11 +5,14 @@
 - stand:  every servo held at the standing keyframe (`HumanoidEnv.stand_action()`), no balance feedback.
 
 For each: return mean ± std over the episodes (fixed 1000-step episodes, no early termination, as in training)
-and the mean time until the pelvis first drops below 0.5 m (the robot has fallen or sat down).
+and the mean time until the pelvis first drops below 0.5 m (the robot has fallen or sat down). With
+``--policy RUN:STEP`` (repeatable) a trained run's checkpoint (mean action) is measured the same way on its own
+task and env seeds, next to the reference policies of that task.
 
-    taskset -c 0 python benchmarks/humanoid_reference.py [--episodes 10]
+    taskset -c 0 python benchmarks/humanoid_reference.py [--episodes 10] [--tasks h1-walk,h1-crawl]
+        [--policy runs/bench/h1-walk-s0:800000]
 
-Prints a markdown table; nothing is written.
+Prints markdown tables; nothing is written.
 """
 
 from __future__ import annotations
@@ -23,29 +26,37 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from throughput import report_header  # noqa: E402
 
+from smiling.algos.offpolicy import acting  # noqa: E402
 from smiling.envs import make_env  # noqa: E402
 from smiling.envs.h1_model import FRAME_SKIP  # noqa: E402
 from smiling.envs.humanoid import humanoid_task_names  # noqa: E402
+from smiling.evaluation import load_policy  # noqa: E402
 
 FALLEN_PELVIS_HEIGHT = 0.5
 
 
-def run(env, policy: str, episodes: int) -> tuple[np.ndarray, np.ndarray]:
-    """(returns, seconds until the pelvis first drops below FALLEN_PELVIS_HEIGHT; the episode length if never)."""
+def reference_policy(env, name: str):
+    """``act(obs) -> action`` of a reference policy (random draws from numpy seed 0)."""
     rng = np.random.default_rng(0)
-    hold = env.stand_action()
-    dt = env.model.opt.timestep * FRAME_SKIP
     n = env.action_space.shape[0]
+    if name == "random":
+        return lambda obs: rng.uniform(-1.0, 1.0, n).astype(np.float32)
+    action = env.stand_action() if name == "stand" else np.zeros(n, np.float32)
+    return lambda obs: action
+
+
+def run(env, act, episodes: int, on_reset=None) -> tuple[np.ndarray, np.ndarray]:
+    """Episodes with env seeds 0..episodes-1: (returns, seconds until the pelvis first drops below
+    FALLEN_PELVIS_HEIGHT; the episode length if never)."""
+    dt = env.model.opt.timestep * FRAME_SKIP
     rets, falls = [], []
     for ep in range(episodes):
-        env.reset(seed=ep)
+        obs, _ = env.reset(seed=ep)
+        if on_reset is not None:
+            on_reset()
         total, fall, done, t = 0.0, None, False, 0
         while not done:
-            if policy == "random":
-                a = rng.uniform(-1.0, 1.0, n).astype(np.float32)
-            else:
-                a = hold if policy == "stand" else np.zeros(n, np.float32)
-            _, r, term, trunc, _ = env.step(a)
+            obs, r, term, trunc, _ = env.step(np.asarray(act(obs), np.float32))
             total, t, done = total + r, t + 1, term or trunc
             if fall is None and env.data.qpos[2] < FALLEN_PELVIS_HEIGHT:
                 fall = t
@@ -54,21 +65,41 @@ def run(env, policy: str, episodes: int) -> tuple[np.ndarray, np.ndarray]:
     return np.array(rets), np.array(falls)
 
 
+def trained_policy(spec: str):
+    """(task id, act, on_reset, env step) of ``RUN:STEP``, the checkpoint's mean action."""
+    run_dir, _, step = spec.rpartition(":")
+    cfg, agent, params, at = load_policy(run_dir, int(step))
+    act, on_reset = acting(agent, params)
+    return cfg.task, act, on_reset, at
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--episodes", type=int, default=10)
+    p.add_argument("--tasks", default=",".join(humanoid_task_names()), help="comma-separated h1 task names")
+    p.add_argument("--policy", action="append", default=[], help="RUN:STEP of a trained run (repeatable)")
     args = p.parse_args()
     lines = report_header("Humanoid reference policies")
     lines += [f"- {args.episodes} episodes per policy (env seeds 0..{args.episodes - 1}; random actions from "
               "numpy seed 0)", "",
               "| task | random | zero action | hold standing keyframe | pelvis < 0.5 m after (s): random / zero / stand |",
               "|---|---|---|---|---|"]
-    for name in humanoid_task_names():
+    for name in args.tasks.split(","):
         env = make_env(f"humanoid:{name}")
-        res = {pol: run(env, pol, args.episodes) for pol in ("random", "zero", "stand")}
+        res = {pol: run(env, reference_policy(env, pol), args.episodes) for pol in ("random", "zero", "stand")}
         cells = [f"{r.mean():.1f} ± {r.std():.1f}" for r, _ in res.values()]
         falls = " / ".join(f"{f.mean():.2f}" for _, f in res.values())
         lines.append(f"| humanoid:{name} | {' | '.join(cells)} | {falls} |")
+        print(lines[-1], flush=True)
+        env.close()
+    if args.policy:
+        lines += ["", "| trained policy (mean action) | task | return | pelvis < 0.5 m after (s) |", "|---|---|---|---|"]
+    for spec in args.policy:
+        task, act, on_reset, at = trained_policy(spec)
+        env = make_env(task)
+        rets, falls = run(env, act, args.episodes, on_reset)
+        lines.append(f"| {spec.rpartition(':')[0]} at {at} | {task} | {rets.mean():.1f} ± {rets.std():.1f} | "
+                     f"{falls.mean():.2f} (min {falls.min():.2f}, max {falls.max():.2f}) |")
         print(lines[-1], flush=True)
         env.close()
     print("\n".join(lines))
