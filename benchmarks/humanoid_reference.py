@@ -45,24 +45,29 @@ def reference_policy(env, name: str):
     return lambda obs: action
 
 
-def run(env, act, episodes: int, on_reset=None) -> tuple[np.ndarray, np.ndarray]:
+def run(env, act, episodes: int, on_reset=None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Episodes with env seeds 0..episodes-1: (returns, seconds until the pelvis first drops below
-    FALLEN_PELVIS_HEIGHT; the episode length if never)."""
+    FALLEN_PELVIS_HEIGHT (the episode length if never), return earned in the first second, pelvis x after one
+    second minus its start)."""
     dt = env.model.opt.timestep * FRAME_SKIP
-    rets, falls = [], []
+    first = int(round(1.0 / dt))
+    rets, falls, early, moved = [], [], [], []
     for ep in range(episodes):
         obs, _ = env.reset(seed=ep)
         if on_reset is not None:
             on_reset()
-        total, fall, done, t = 0.0, None, False, 0
+        total, fall, done, t, x0 = 0.0, None, False, 0, float(env.data.qpos[0])
         while not done:
             obs, r, term, trunc, _ = env.step(np.asarray(act(obs), np.float32))
             total, t, done = total + r, t + 1, term or trunc
             if fall is None and env.data.qpos[2] < FALLEN_PELVIS_HEIGHT:
                 fall = t
+            if t == first:
+                early.append(total)
+                moved.append(float(env.data.qpos[0]) - x0)
         rets.append(total)
         falls.append((fall if fall is not None else t) * dt)
-    return np.array(rets), np.array(falls)
+    return np.array(rets), np.array(falls), np.array(early), np.array(moved)
 
 
 def trained_policy(spec: str):
@@ -87,19 +92,21 @@ def main() -> None:
     for name in args.tasks.split(","):
         env = make_env(f"humanoid:{name}")
         res = {pol: run(env, reference_policy(env, pol), args.episodes) for pol in ("random", "zero", "stand")}
-        cells = [f"{r.mean():.1f} ± {r.std():.1f}" for r, _ in res.values()]
-        falls = " / ".join(f"{f.mean():.2f}" for _, f in res.values())
+        cells = [f"{r[0].mean():.1f} ± {r[0].std():.1f}" for r in res.values()]
+        falls = " / ".join(f"{r[1].mean():.2f}" for r in res.values())
         lines.append(f"| humanoid:{name} | {' | '.join(cells)} | {falls} |")
         print(lines[-1], flush=True)
         env.close()
     if args.policy:
-        lines += ["", "| trained policy (mean action) | task | return | pelvis < 0.5 m after (s) |", "|---|---|---|---|"]
+        lines += ["", "| trained policy (mean action) | task | return | pelvis < 0.5 m after (s) | return in the first "
+                  "second | pelvis x moved in the first second (m) |", "|---|---|---|---|---|---|"]
     for spec in args.policy:
         task, act, on_reset, at = trained_policy(spec)
         env = make_env(task)
-        rets, falls = run(env, act, args.episodes, on_reset)
+        rets, falls, early, moved = run(env, act, args.episodes, on_reset)
         lines.append(f"| {spec.rpartition(':')[0]} at {at} | {task} | {rets.mean():.1f} ± {rets.std():.1f} | "
-                     f"{falls.mean():.2f} (min {falls.min():.2f}, max {falls.max():.2f}) |")
+                     f"{falls.mean():.2f} (min {falls.min():.2f}, max {falls.max():.2f}) | "
+                     f"{early.mean():.1f} ± {early.std():.1f} | {moved.mean():.2f} ± {moved.std():.2f} |")
         print(lines[-1], flush=True)
         env.close()
     print("\n".join(lines))
