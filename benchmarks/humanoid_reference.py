@@ -26,11 +26,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from throughput import report_header  # noqa: E402
 
-from smiling.algos.offpolicy import acting  # noqa: E402
 from smiling.envs import make_env  # noqa: E402
 from smiling.envs.h1_model import FRAME_SKIP  # noqa: E402
 from smiling.envs.humanoid import humanoid_task_names  # noqa: E402
-from smiling.evaluation import load_policy  # noqa: E402
+from smiling.evaluation import load_acting  # noqa: E402
 
 FALLEN_PELVIS_HEIGHT = 0.5
 
@@ -73,8 +72,7 @@ def run(env, act, episodes: int, on_reset=None) -> tuple[np.ndarray, np.ndarray,
 def trained_policy(spec: str):
     """(task id, act, on_reset, env step) of ``RUN:STEP``, the checkpoint's mean action."""
     run_dir, _, step = spec.rpartition(":")
-    cfg, agent, params, at = load_policy(run_dir, int(step))
-    act, on_reset = acting(agent, params)
+    cfg, act, on_reset, at = load_acting(run_dir, int(step))
     return cfg.task, act, on_reset, at
 
 

@@ -28,12 +28,12 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from smiling.algos.offpolicy import acting, load_config, load_reward_state, make_reward_model
+from smiling.algos.offpolicy import load_config, load_reward_state, make_reward_model
 from smiling.data import load_demos
 from smiling.diffusion.model import denoising_errors_jit
 from smiling.envs import make_env
 from smiling.envs.rollout import rollout
-from smiling.evaluation import load_policy
+from smiling.evaluation import load_acting
 from smiling.runs import Checkpoints
 
 
@@ -57,8 +57,7 @@ def mean_denoising_errors(rm, states: np.ndarray, levels: int = 64) -> tuple[np.
 
 def policy_rollout(spec: str, env, episodes: int, seed: int):
     run, _, step = spec.rpartition(":")
-    _, agent, params, _ = load_policy(run, int(step))
-    policy, on_reset = acting(agent, params)
+    _, policy, on_reset, _ = load_acting(run, int(step))
     return rollout(env, policy, episodes, (seed,), on_reset=on_reset)
 
 

@@ -15,9 +15,8 @@ import argparse
 import numpy as np
 from dm_control.utils import rewards
 
-from smiling.algos.offpolicy import acting
 from smiling.envs import make_env
-from smiling.evaluation import load_policy
+from smiling.evaluation import load_acting
 
 
 def main() -> None:
@@ -27,11 +26,10 @@ def main() -> None:
     p.add_argument("--episodes", type=int, default=3)
     p.add_argument("--skip", type=int, default=100, help="first steps of each episode left out")
     a = p.parse_args()
-    cfg, agent, params, step = load_policy(a.run_dir, a.checkpoint)
+    cfg, policy, on_reset, step = load_acting(a.run_dir, a.checkpoint)
     if cfg.task != "dmc:walker-walk":
         raise SystemExit(f"{a.run_dir} is a {cfg.task} run; this script reads dmc:walker-walk's reward terms")
     env = make_env(cfg.task, cfg.horizon, cfg.keep_termination)
-    policy, on_reset = acting(agent, params)
     print(f"{a.run_dir} at {step} env steps, mean action, steps {a.skip}..{cfg.horizon} of each episode")
     print("| episode | return | reward/step | standing | upright | move | speed (min) | torso height (min) |")
     print("|---|---|---|---|---|---|---|---|")

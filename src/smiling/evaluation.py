@@ -33,6 +33,14 @@ def load_policy(run_dir: str | Path, step: int | None = None):
     return cfg, agent, agent.policy_params(state), Checkpoints.step_of(ckpt)
 
 
+def load_acting(run_dir: str | Path, step: int | None = None, stochastic: bool = False, key_seed: int = 0):
+    """(config, ``policy(obs) -> action``, ``on_reset()``, env step of the checkpoint) for `rollout`: `load_policy`
+    then `acting` (the mean action, or sampled actions from a key seeded with ``key_seed``)."""
+    cfg, agent, params, loaded_step = load_policy(run_dir, step)
+    policy, on_reset = acting(agent, params, stochastic, key_seed)
+    return cfg, policy, on_reset, loaded_step
+
+
 def render_check(env) -> np.ndarray:
     try:
         frame = env.render()

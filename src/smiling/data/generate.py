@@ -34,15 +34,13 @@ def generate_demos(expert_run: str | Path, episodes: int = 5, stochastic: bool =
                    random_episodes: int = 10, progress: bool = False, step: int | None = None) -> Demos:
     """Roll out the checkpoint of ``expert_run`` at env step ``step`` (the newest if None) for ``episodes``
     episodes of its task."""
-    from smiling.algos.offpolicy import acting
-    from smiling.evaluation import load_policy
+    from smiling.evaluation import load_acting
 
     if episodes < 1 or random_episodes < 1:
         raise ValueError("episodes and random_episodes must be >= 1")
-    cfg, agent, params, loaded_step = load_policy(expert_run, step)
+    cfg, policy, on_reset, loaded_step = load_acting(expert_run, step, stochastic, derive_seed(seed, DEMO_STREAM, 1))
     env = make_env(cfg.task, cfg.horizon, keep_termination=False)
     obs_keys = env.obs_keys
-    policy, on_reset = acting(agent, params, stochastic, derive_seed(seed, DEMO_STREAM, 1))
     t0 = time.time()
     O, A, R = rollout(env, policy, episodes, (seed, DEMO_STREAM), on_reset=on_reset)
     env.close()
