@@ -252,10 +252,9 @@ def _save_checkpoint(ckpts: Checkpoints, agent: SAC, state, buffer: ReplayBuffer
 def load_reward_state(reward_model, ckpt: Path) -> None:
     """Restore ``reward_model`` from the ``reward-*`` files of checkpoint folder ``ckpt`` (its own state; the
     loop's pending features and the reward cache are the loop's to read)."""
-    files = {p.name[len("reward-"):]: p.read_bytes() for p in ckpt.glob("reward-*")}
-    files.pop("pending.npz", None)
-    files.pop("cache.npz", None)
-    reward_model.load_state_dict(files)
+    loop_files = {"pending.npz", "cache.npz"}
+    names = (p.name[len("reward-"):] for p in ckpt.glob("reward-*"))
+    reward_model.load_state_dict({n: (ckpt / f"reward-{n}").read_bytes() for n in names if n not in loop_files})
 
 
 def train(cfg: TrainConfig, run_dir: str | Path, resume: bool = False, quiet: bool = False) -> dict:
