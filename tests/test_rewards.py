@@ -88,8 +88,8 @@ def test_robust_normalization_ignores_a_few_far_states():
     assert np.abs(r).max() <= model.config.reward_clip * model.config.reward_std + 1e-6
     assert r[:20].max() < r[20:].min() + 0.05  # the far states get the lowest rewards
     assert 0.05 < r[20:].std() < 0.2            # and the others keep a signal of about reward_std
-    with pytest.raises(ValueError, match="normalization must be 'moments' or 'robust'"):
-        SmilingReward(expert, SmilingConfig(normalization="mad"))
+    with pytest.raises(ValueError, match="normalization must be one of robust, moments, batch, got 'mad'"):
+        SmilingConfig(normalization="mad")
 
 
 def test_expert_model_is_cached_by_demo_hash(tmp_path):

@@ -392,6 +392,8 @@ def train(cfg: TrainConfig, run_dir: str | Path, resume: bool = False, quiet: bo
                         n = cfg.update_every * cfg.sac.utd
                         source = buffer if cache is None else cache
                         batch = source.sample(rng, cfg.sac.batch_size, n, reward_fn)
+                    if reward_model is not None:
+                        batch["reward"] = reward_model.normalize_batch(batch["reward"])
                     if expert is not None:  # IQ-Learn: expert transitions beside the learner's; no env reward
                         batch["reward"] = np.zeros_like(batch["reward"])
                         batch.update(expert.sample(rng, cfg.sac.batch_size, n))

@@ -127,36 +127,68 @@ class ScoreModel:
         self.key = jnp.asarray(d["key"])
 
 
-def denoising_errors(net: ScoreNet, schedule: Schedule, params_a, params_b, x_std, key, num_levels: int):
+LEVELS = ("stratified", "even")
+"""How the K noise levels of one state are placed (`SmilingConfig.levels`)."""
+
+
+def noise_levels(key, n: int, k: int, placement: str = "stratified"):
+    """(n, k) noise levels in [0, 1): ``stratified`` draws one uniform level in each stratum [j/k, (j+1)/k) per
+    state (unbiased for E_u at any k); ``even`` uses the stratum midpoints (j + 1/2)/k for every state, the
+    reference code's evenly spaced DDPM steps (deterministic, so the cost has no noise-level variance)."""
+    if placement == "even":
+        return jnp.broadcast_to((jnp.arange(k, dtype=jnp.float32)[None, :] + 0.5) / k, (n, k))
+    if placement != "stratified":
+        raise ValueError(f"noise-level placement must be one of {', '.join(LEVELS)}, got {placement!r}")
+    return stratified_levels(key, n, k)
+
+
+def denoising_errors(net: ScoreNet, schedule: Schedule, params_a, params_b, x_std, key, num_levels: int,
+                     levels: str = "stratified", cap: bool = False):
     """(B, K) squared denoising errors ||g(x_u, u) - eps||^2 of two networks on the *same* (u, eps) pairs
-    (common random numbers); each state gets its own stratified set of ``num_levels`` noise levels (one per
-    stratum [k/K, (k+1)/K))."""
+    (common random numbers); each state gets ``num_levels`` noise levels placed by `noise_levels`.
+
+    ``cap``: each error is bounded by ||eps||^2, what the trivial predictor g = 0 scores on that sample,
+    ``min(||g(x_u, u) - eps||^2, ||eps||^2)``. Why: the Bayes-optimal predictor E[eps | x_u] never does worse
+    than 0 in conditional expectation (E[||E[eps|x_u] - eps||^2 | x_u] = E[||eps||^2 | x_u] - ||E[eps|x_u]||^2),
+    so an error far above ||eps||^2 only says the network extrapolates off its data, not how far the state is
+    from it. Uncapped, a network's error on states far from its data grows like their squared distance, so Eq. 4
+    ranks states passing through rarely demonstrated regions (a get-up) below lying still off the data
+    (docs/results.md). Capped, each network's term lies in [0, ||eps||^2] and the per-state cost in
+    [-d, d] on average (d the state dimension): far states saturate, as a bounded discriminator's reward does.
+    What it gives up: Eq. 4 is then no longer an unbiased estimate of the DS divergence's differences where either
+    network is worse than the zero predictor, or on single samples where the optimal predictor is (both networks
+    are capped alike, so on states both model well the bias cancels in the difference).
+    """
     B, d = x_std.shape
     k_u, k_eps = jax.random.split(key)
-    u = stratified_levels(k_u, B, num_levels)                      # (B, K)
+    u = noise_levels(k_u, B, num_levels, levels)                   # (B, K)
     eps = jax.random.normal(k_eps, (B, num_levels, d))
     alpha, sigma = schedule.alpha_sigma(u)
     xu = alpha[..., None] * x_std[:, None, :] + sigma[..., None] * eps
-    flat_x, flat_u = xu.reshape(B * num_levels, d), u.reshape(-1)
-    err_a = jnp.sum((net.apply(params_a, flat_x, flat_u) - eps.reshape(-1, d)) ** 2, -1)
-    err_b = jnp.sum((net.apply(params_b, flat_x, flat_u) - eps.reshape(-1, d)) ** 2, -1)
+    flat_x, flat_u, flat_eps = xu.reshape(B * num_levels, d), u.reshape(-1), eps.reshape(-1, d)
+    err_a = jnp.sum((net.apply(params_a, flat_x, flat_u) - flat_eps) ** 2, -1)
+    err_b = jnp.sum((net.apply(params_b, flat_x, flat_u) - flat_eps) ** 2, -1)
+    if cap:
+        zero = jnp.sum(flat_eps ** 2, -1)
+        err_a, err_b = jnp.minimum(err_a, zero), jnp.minimum(err_b, zero)
     return err_a.reshape(B, num_levels), err_b.reshape(B, num_levels)
 
 
-def denoising_error_gap(net: ScoreNet, schedule: Schedule, params_a, params_b, x_std, key, num_levels: int):
+def denoising_error_gap(net: ScoreNet, schedule: Schedule, params_a, params_b, x_std, key, num_levels: int,
+                        levels: str = "stratified", cap: bool = False):
     """Per-state Monte-Carlo estimate of E_{u, eps}[ ||g_a(x_u, u) - eps||^2 - ||g_b(x_u, u) - eps||^2 ] from
     `denoising_errors`. Returns (B,) estimates and the (B, K) per-sample gaps. Paper Eq. 4 is this with
     a = expert, b = learner.
     """
-    err_a, err_b = denoising_errors(net, schedule, params_a, params_b, x_std, key, num_levels)
+    err_a, err_b = denoising_errors(net, schedule, params_a, params_b, x_std, key, num_levels, levels, cap)
     gaps = err_a - err_b
     return gaps.mean(axis=1), gaps
 
 
-denoising_error_gap_jit = jax.jit(denoising_error_gap, static_argnums=(0, 1, 6))
-"""`denoising_error_gap` compiled once per (network, schedule, K)."""
+denoising_error_gap_jit = jax.jit(denoising_error_gap, static_argnums=(0, 1, 6, 7, 8))
+"""`denoising_error_gap` compiled once per (network, schedule, K, placement, cap)."""
 
-denoising_errors_jit = jax.jit(denoising_errors, static_argnums=(0, 1, 6))
+denoising_errors_jit = jax.jit(denoising_errors, static_argnums=(0, 1, 6, 7, 8))
 
 
 def ds_divergence(model_a: ScoreModel, model_b: ScoreModel, states_b: np.ndarray, num_levels: int = 64,

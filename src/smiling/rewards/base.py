@@ -27,6 +27,11 @@ class RewardModel:
     def reward(self, obs: np.ndarray, action: np.ndarray, next_obs: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
+    def normalize_batch(self, rewards: np.ndarray) -> np.ndarray:
+        """Applied by the loop to each sampled training batch's rewards, shaped (batches, ...): a per-batch
+        normalization (SMILING's reference-code z-score); identity by default."""
+        return rewards
+
     def state_dict(self) -> dict[str, bytes]:
         """Files to checkpoint (name -> bytes); never pickle."""
         raise NotImplementedError
@@ -78,3 +83,34 @@ class Reservoir:
         self.data[:size] = d["data"]
         self.size, self.seen = size, seen
         self.rng.bit_generator.state = json.loads(str(d["rng"]))
+
+
+class Fifo:
+    """The most recent ``capacity`` rows (a ring buffer), with `Reservoir`'s interface: the reference code's
+    learner memory (a window of the last 200k states, forgetting older policies)."""
+
+    def __init__(self, dim: int, capacity: int, seed: int = 0):
+        del seed  # nothing random: kept for the same constructor as Reservoir
+        self.data = np.zeros((capacity, dim), np.float32)
+        self.capacity, self.size, self.seen = int(capacity), 0, 0
+
+    def add(self, rows: np.ndarray) -> None:
+        rows = np.asarray(rows, np.float32).reshape(-1, self.data.shape[1])
+        kept = rows[-self.capacity:]
+        idx = (self.seen + len(rows) - len(kept) + np.arange(len(kept))) % self.capacity
+        self.data[idx] = kept
+        self.seen += len(rows)
+        self.size = min(self.capacity, self.seen)
+
+    def sample(self) -> np.ndarray:
+        return self.data[: self.size]
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        return {"data": self.data[: self.size].copy(), "meta": np.array([self.size, self.seen, self.capacity])}
+
+    def load_state_dict(self, d) -> None:
+        size, seen, capacity = (int(x) for x in d["meta"])
+        if capacity != self.capacity:
+            raise ValueError(f"FIFO checkpoint has capacity {capacity}, this memory {self.capacity}")
+        self.data[:size] = d["data"]
+        self.size, self.seen = size, seen

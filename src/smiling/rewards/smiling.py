@@ -30,8 +30,8 @@ import json
 import jax
 import numpy as np
 
-from smiling.diffusion.model import ScoreConfig, ScoreModel, denoising_error_gap_jit
-from smiling.rewards.base import Reservoir, RewardModel
+from smiling.diffusion.model import LEVELS, ScoreConfig, ScoreModel, denoising_error_gap_jit
+from smiling.rewards.base import Fifo, Reservoir, RewardModel
 from smiling.utils.cache import cache_root
 from smiling.utils.io import atomic_write_bytes, npz_bytes
 
@@ -48,7 +48,10 @@ class SmilingConfig:
     learner_steps: int = 100
     """Score-matching steps per update of the learner model (paper: ~98)."""
     memory: int = 100_000
-    """Learner states kept (reservoir sample of all states so far)."""
+    """Learner states kept (see memory_kind)."""
+    memory_kind: str = "reservoir"
+    """reservoir: a uniform sample of all learner states so far (the paper's aggregation over all past policies,
+    Algorithm 1 line 3); fifo: the most recent ``memory`` states (the reference code: 200k)."""
     reward_std: float = 0.1
     """Standard deviation of the normalized reward (paper: 0.1)."""
     probe: int = 4096
@@ -63,10 +66,31 @@ class SmilingConfig:
     """With normalization="robust": bound on |cost - centre| / spread before scaling by reward_std."""
     use_actions: bool = False
     """Score (state, action) pairs instead of states (paper §6.2)."""
+    standardize: bool = True
+    """Standardize states with the expert data's mean and std before diffusing them (the reference code diffuses
+    raw observations)."""
+    levels: str = "stratified"
+    """Placement of the K noise levels of a state: stratified (one random level per stratum, unbiased) or even
+    (the same evenly spaced levels for every state, as the reference code)."""
+    score_state: str = "next"
+    """Which state of a transition (s, a, s') is scored, and stored for the learner model: next (s', the state
+    the action led to) or current (s, as the reference code's SAC scores ``obs``). Ignored with use_actions."""
+    cap_errors: bool = False
+    """Bound each denoising error by what predicting zero noise scores, min(||g - eps||^2, ||eps||^2), for both
+    networks (`smiling.diffusion.model.denoising_errors` explains why and what it gives up)."""
+
+    def __post_init__(self):
+        for name, value, choices in (("normalization", self.normalization, NORMALIZATIONS),
+                                     ("memory_kind", self.memory_kind, MEMORY_KINDS),
+                                     ("levels", self.levels, LEVELS), ("score_state", self.score_state, STATES)):
+            if value not in choices:
+                raise ValueError(f"smiling.{name} must be one of {', '.join(choices)}, got {value!r}")
 
 
-NORMALIZATIONS = ("robust", "moments")
+NORMALIZATIONS = ("robust", "moments", "batch")
 """Values of `SmilingConfig.normalization`."""
+MEMORY_KINDS = ("reservoir", "fifo")
+STATES = ("next", "current")
 
 MAX_PAIRS = 1 << 20
 """Most (state, noise level) pairs evaluated in one call (1M pairs x 256 hidden units = 1 GiB of float32)."""
@@ -76,8 +100,8 @@ def expert_cache_key(features: np.ndarray, cfg: SmilingConfig, seed: int) -> str
     h = hashlib.sha256()
     h.update(np.ascontiguousarray(features, np.float32).tobytes())
     h.update(str(features.shape).encode())
-    h.update(json.dumps([dataclasses.asdict(cfg.score), cfg.expert_steps, seed], sort_keys=True,
-                        default=str).encode())
+    key = [dataclasses.asdict(cfg.score), cfg.expert_steps, seed] + ([] if cfg.standardize else ["raw"])
+    h.update(json.dumps(key, sort_keys=True, default=str).encode())
     return h.hexdigest()[:24]
 
 
@@ -87,15 +111,18 @@ class SmilingReward(RewardModel):
         expert_features = np.asarray(expert_features, np.float32)
         if expert_features.ndim != 2 or len(expert_features) < 2:
             raise ValueError(f"expert features must be (n >= 2, dim), got {expert_features.shape}")
-        if config.normalization not in NORMALIZATIONS or not config.reward_clip > 0:
-            raise ValueError(f"smiling.normalization must be 'moments' or 'robust' and reward_clip > 0, got "
-                             f"{config.normalization!r}, {config.reward_clip}")
+        if not config.reward_clip > 0:
+            raise ValueError(f"smiling.reward_clip must be > 0, got {config.reward_clip}")
         self.config, self.use_actions = config, config.use_actions
         dim = expert_features.shape[1]
-        mean, std = ScoreModel.standardization(expert_features)
+        if config.standardize:
+            mean, std = ScoreModel.standardization(expert_features)
+        else:
+            mean, std = np.zeros(dim, np.float32), np.ones(dim, np.float32)
         self.expert = ScoreModel(dim, config.score, mean, std, seed=seed)
         self.learner = ScoreModel(dim, config.score, mean, std, seed=seed + 1)
-        self.memory = Reservoir(dim, config.memory, seed=seed + 2)
+        memory = Reservoir if config.memory_kind == "reservoir" else Fifo
+        self.memory = memory(dim, config.memory, seed=seed + 2)
         self.key = jax.random.PRNGKey(seed + 3)
         self.norm = (0.0, 1.0)
         self.updates = 0
@@ -121,13 +148,19 @@ class SmilingReward(RewardModel):
         for i in range(0, x.shape[0], chunk):
             k = key if i == 0 else jax.random.fold_in(key, i // chunk)
             e, g = denoising_error_gap_jit(self.expert.net, self.config.score.schedule, self.expert.params,
-                                           self.learner.params, x[i:i + chunk], k, K)
+                                           self.learner.params, x[i:i + chunk], k, K, self.config.levels,
+                                           self.config.cap_errors)
             est.append(np.asarray(e))
             gaps.append(np.asarray(g))
         return np.concatenate(est), np.concatenate(gaps)
 
     def cost(self, features: np.ndarray) -> np.ndarray:
         return self.cost_samples(features)[0]
+
+    def features(self, obs, action, next_obs):
+        if self.config.score_state == "current" and not self.use_actions:
+            return obs
+        return super().features(obs, action, next_obs)
 
     def refresh_normalization(self, probe: np.ndarray) -> tuple[float, float]:
         est, gaps = self.cost_samples(probe)
@@ -146,18 +179,35 @@ class SmilingReward(RewardModel):
         data = self.memory.sample()
         loss = self.learner.fit(data, self.config.learner_steps)
         rng = np.random.default_rng(self.updates)
+        self.updates += 1
+        metrics = {"score_loss_learner": loss, "score_loss_expert": self.expert_loss}
+        if self.config.normalization == "batch":  # the reward is normalized per SAC batch: no statistics
+            return metrics
         probe = data[rng.integers(0, len(data), self.config.probe)]  # fixed shape: no recompiles
         mu, sd = self.refresh_normalization(probe)
-        self.updates += 1
-        return {"score_loss_learner": loss, "score_loss_expert": self.expert_loss, "cost_mean": mu, "cost_std": sd}
+        return {**metrics, "cost_mean": mu, "cost_std": sd}
 
     def reward(self, obs, action, next_obs) -> np.ndarray:
+        """-(c - mu) / sd * reward_std with the probe's statistics; with normalization="batch" the raw -c, which
+        `normalize_batch` then z-scores per batch."""
         c = self.cost(self.features(obs, action, next_obs))
+        if self.config.normalization == "batch":
+            return (-c).astype(np.float32)
         mu, sd = self.norm
         z = (c - mu) / sd
         if self.config.normalization == "robust":
             z = np.clip(z, -self.config.reward_clip, self.config.reward_clip)
         return (-z * self.config.reward_std).astype(np.float32)
+
+    def normalize_batch(self, rewards: np.ndarray) -> np.ndarray:
+        """normalization="batch" (the reference code): each batch (leading axis) z-scored over its samples and
+        scaled by reward_std; otherwise unchanged."""
+        if self.config.normalization != "batch":
+            return rewards
+        r = np.asarray(rewards, np.float64)
+        axes = tuple(range(1, r.ndim))
+        z = (r - r.mean(axis=axes, keepdims=True)) / (r.std(axis=axes, keepdims=True) + 1e-8)
+        return (z * self.config.reward_std).astype(np.float32)
 
     def state_dict(self) -> dict[str, bytes]:
         return {"learner_score.msgpack": self.learner.to_bytes(), "memory.npz": npz_bytes(self.memory.state_dict()),
