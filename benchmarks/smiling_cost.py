@@ -4,6 +4,10 @@ One update round of the loop = `update_every` (50) SAC gradient steps on batches
 evaluates the Eq. 4 cost on 50 x 256 states with K noise levels each, i.e. 2 score networks on 12,800 K inputs.
 
     python benchmarks/smiling_cost.py [--task dmc:cheetah-run] [--ks 1,4,8,16,64,500] [--no-append]
+        [--max-pairs 1048576,8192]
+
+``--max-pairs`` times each K once per chunk size (`smiling.rewards.smiling.MAX_PAIRS`: most (state, noise level)
+pairs per jitted call), in the same run.
 """
 
 from __future__ import annotations
@@ -23,7 +27,11 @@ def main() -> None:
     p.add_argument("--task", default="dmc:cheetah-run")
     p.add_argument("--ks", default="1,4,8,16,64,500")
     p.add_argument("--no-append", action="store_true")
+    p.add_argument("--max-pairs", default=None, help="comma-separated chunk sizes (default: the library's)")
     a = p.parse_args()
+    import smiling.rewards.smiling as smiling_reward
+
+    chunks = [int(x) for x in a.max_pairs.split(",")] if a.max_pairs else [smiling_reward.MAX_PAIRS]
 
     from smiling.envs import make_env
     from smiling.rewards import SmilingConfig, SmilingReward
@@ -50,13 +58,16 @@ def main() -> None:
     for k in [int(x) for x in a.ks.split(",")]:
         model = SmilingReward(expert, SmilingConfig(num_levels=k, expert_steps=1), use_cache=False)
         model.update(rng.normal(size=(1000, d)).astype(np.float32))
-        t_cost = timed(lambda: buf.sample(rng, b, n, reward_fn=model.reward), 3 if k >= 100 else 5)
-        rows.append((k, t_cost))
+        for chunk in chunks:
+            smiling_reward.MAX_PAIRS = chunk
+            t_cost = timed(lambda: buf.sample(rng, b, n, reward_fn=model.reward), 3 if k >= 100 else 5)
+            rows.append((k, chunk, t_cost))
     lines = [*report_header("SMILING cost vs SAC update"),
              f"- {a.task} (state dim {d}); one round = {n} SAC steps at batch {b}; score nets 1 x 256, "
              f"16-d time embedding (paper defaults); {model.config.score.schedule.kind} schedule", "",
-             "| K (noise levels per state) | relabel one round, ms | SAC round, ms | relabel ÷ SAC |", "|---|---|---|---|"]
-    lines += [f"| {k} | {t * 1e3:,.0f} | {t_sac * 1e3:,.0f} | {t / t_sac:.2f} |" for k, t in rows]
+             "| K (noise levels per state) | pairs per call (MAX_PAIRS) | relabel one round, ms | SAC round, ms "
+             "| relabel ÷ SAC |", "|---|---|---|---|---|"]
+    lines += [f"| {k} | {c:,} | {t * 1e3:,.0f} | {t_sac * 1e3:,.0f} | {t / t_sac:.2f} |" for k, c, t in rows]
     publish("\n".join(lines) + "\n", not a.no_append)
 
 

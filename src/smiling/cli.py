@@ -69,6 +69,11 @@ class Imitate(TrainConfig):
     """K noise levels per state in the cost (default: --smiling.num-levels)."""
     schedule: str | None = None
     """Noise schedule: ddpm, cosine or ou (default: --smiling.score.schedule.kind)."""
+    preset: tuple[str, ...] = ()
+    """Presets whose values become the defaults that the other flags then override: paper (SMILING's reward side
+    as the authors' code: raw states, DDPM T=5000, K=500 even levels, cost of s, per-batch z-score, FIFO
+    learner memory; add --relabel update on a CPU), paper-sac (their SAC: 2x1024, batch 1024, lr 1e-4).
+    README, "Paper preset", lists every field."""
     out: str | None = None
     """Run directory (default runs/<task>-<algo>-s<seed>-<time>, <algo>-dreamer with --rl dreamer)."""
     resume: str | None = None
@@ -399,13 +404,49 @@ COMMANDS = {
 }
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+def _preset_names(args: list[str]) -> list[str]:
+    """The values of --preset in a command line (``--preset a b``, ``--preset a,b`` or ``--preset=a``)."""
+    names: list[str] = []
+    for i, arg in enumerate(args):
+        if arg == "--preset":
+            for value in args[i + 1:]:
+                if value.startswith("-"):
+                    break
+                names += value.split(",")
+        elif arg.startswith("--preset="):
+            names += arg.split("=", 1)[1].split(",")
+    return [n for n in names if n]
+
+
+def _with_presets(cls, names: list[str]):
+    """An instance of command class ``cls`` whose defaults carry the presets (explicit flags override them)."""
+    from smiling.algos.presets import apply_preset
+
+    cmd = cls()
+    for name in names:
+        cmd = apply_preset(cmd, name)
+    return dataclasses.replace(cmd, preset=tuple(names))
+
+
+def parse_args(argv: list[str]):
+    """The command object for a command line (``smiling imitate --preset ...`` puts the presets' values in the
+    defaults, so flags given next to it override them)."""
     if argv[:2] == ["demos", "info"]:  # `smiling demos info FILE` is the demos-info command
         argv = ["demos-info", *argv[2:]]
-    args = tyro.extras.subcommand_cli_from_dict(
+    presets = _preset_names(argv[1:]) if argv[:1] == ["imitate"] else []
+    if presets:
+        return tyro.cli(Imitate, args=argv[1:], prog="smiling imitate", default=_with_presets(Imitate, presets))
+    return tyro.extras.subcommand_cli_from_dict(
         {name: cls for name, (cls, _) in COMMANDS.items()},
         args=argv, prog="smiling", description="Imitation learning from state-only demonstrations (SMILING).")
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = parse_args(list(sys.argv[1:] if argv is None else argv))
+    except ValueError as e:  # an unknown preset
+        print(f"smiling: error: {e}", file=sys.stderr)
+        return 2
     handler = next(fn for cls, fn in COMMANDS.values() if type(args) is cls)
     from smiling.utils.cache import enable_compilation_cache
 

@@ -4,8 +4,9 @@ Layout: ``DIR/experiment.json`` (the grid) and one ordinary run directory per ce
 ``DIR/<task>/<label>/s<seed>`` (task id with ':' and '/' replaced by '-'), so every run can also be resumed,
 evaluated or plotted on its own. A label is an algorithm with optional variants joined by '+':
 ``smiling+actions`` matches (state, action) pairs (paper §6.2, Fig. 4), ``dac+linear`` uses networks without
-activations (Fig. 5), ``smiling+robust`` / ``smiling+moments`` pick the SMILING cost normalization (the
-default one gets no suffix).
+activations (Fig. 5), ``smiling+robust`` / ``smiling+moments`` / ``smiling+batch`` pick the SMILING cost
+normalization (the default one gets no suffix), ``smiling+paper`` and ``+paper-sac`` apply the reference code's
+settings (`smiling.algos.presets`; before ``--set`` overrides, so those still apply).
 
 Resuming: `run_grid` skips finished runs (their newest checkpoint has reached the budget, or BC/BCO marked
 them finished) and resumes unfinished ones from their newest checkpoint, so an interrupted grid is continued
@@ -24,11 +25,12 @@ import typing
 from pathlib import Path
 
 from smiling.algos.offpolicy import ALGOS, TrainConfig, config_from_dict, config_to_dict, train
+from smiling.algos.presets import PRESETS, apply_preset, matches
 from smiling.rewards.smiling import NORMALIZATIONS, SmilingConfig
 from smiling.runs import Checkpoints
 from smiling.utils.io import atomic_write_json, read_json
 
-VARIANTS = ("actions", "linear") + NORMALIZATIONS + ("dreamer",)
+VARIANTS = ("actions", "linear") + NORMALIZATIONS + ("dreamer",) + PRESETS
 EXECUTORS = ("local", "ray")
 
 
@@ -133,6 +135,10 @@ def label_config(cfg: TrainConfig, label: str) -> TrainConfig:
     if unknown:
         raise ValueError(f"{label!r}: unknown variant {unknown[0]!r}; variants: {', '.join(VARIANTS)}")
     cfg = dataclasses.replace(cfg, algo=algo)
+    if "paper" in variants and algo != "smiling":
+        raise ValueError(f"{label!r}: the paper variant (SMILING's reference settings) applies to smiling only")
+    if "paper-sac" in variants and (algo not in ("sac", "smiling", "dac", "iqlearn") or "dreamer" in variants):
+        raise ValueError(f"{label!r}: the paper-sac variant applies to SAC-based runs (sac, smiling, dac, iqlearn)")
     if "actions" in variants:
         if algo not in ("smiling", "dac", "iqlearn"):
             raise ValueError(f"{label!r}: the actions variant applies to smiling, dac and iqlearn")
@@ -164,11 +170,21 @@ def config_label(cfg: TrainConfig) -> str:
             label += "+actions"
     if (cfg.algo == "smiling" and cfg.smiling.score.linear) or (cfg.algo == "dac" and cfg.dac.linear):
         label += "+linear"
-    if cfg.algo == "smiling" and cfg.smiling.normalization != SmilingConfig().normalization:
+    paper = cfg.algo == "smiling" and matches(cfg, "paper")
+    if cfg.algo == "smiling" and not paper and cfg.smiling.normalization != SmilingConfig().normalization:
         label += "+" + cfg.smiling.normalization
+    if paper:
+        label += "+paper"
+    if cfg.rl == "sac" and cfg.algo not in ("bc", "bco") and matches(cfg, "paper-sac"):
+        label += "+paper-sac"
     if cfg.rl == "dreamer":
         label += "+dreamer"
     return label
+
+
+def label_presets(label: str) -> list[str]:
+    """The presets a label names, in order ('smiling+paper+paper-sac' -> ['paper', 'paper-sac'])."""
+    return [v for v in label.split("+")[1:] if v in PRESETS]
 
 
 def parse_demos(items: typing.Iterable[str]) -> dict[str, str]:
@@ -193,12 +209,14 @@ def expand(out: str | Path, tasks, algos, seeds, steps: int, overrides: dict[str
         raise ValueError(f"--demos names tasks that are not in the grid: {', '.join(stray)}")
     if "demos" in (overrides or {}):
         raise ValueError("--set demos=... would give every task the same demos: use --demos TASK=FILE")
-    base = TrainConfig(steps=steps)
-    for key, text in (overrides or {}).items():
-        base = apply_override(base, key, text)
     specs, given = [], {}
     for task in tasks:
         for name in algos:
+            base = TrainConfig(steps=steps)
+            for preset in label_presets(name):  # presets first: --set overrides them
+                base = apply_preset(base, preset)
+            for key, text in (overrides or {}).items():
+                base = apply_override(base, key, text)
             for seed in seeds:
                 cfg = dataclasses.replace(base, task=task, seed=seed, demos=demos.get(task))
                 cfg = label_config(cfg, name)

@@ -92,8 +92,10 @@ NORMALIZATIONS = ("robust", "moments", "batch")
 MEMORY_KINDS = ("reservoir", "fifo")
 STATES = ("next", "current")
 
-MAX_PAIRS = 1 << 20
-"""Most (state, noise level) pairs evaluated in one call (1M pairs x 256 hidden units = 1 GiB of float32)."""
+MAX_PAIRS = 1 << 13
+"""Most (state, noise level) pairs evaluated in one call. Small enough that a call's hidden activations (8192 x
+256 float32 = 8 MiB per network) stay in the CPU's caches: 1M-pair calls ran at about half the throughput
+(docs/benchmarks.md, "SMILING cost: chunk size")."""
 
 
 def expert_cache_key(features: np.ndarray, cfg: SmilingConfig, seed: int) -> str:
