@@ -7,13 +7,16 @@ correlation with the task's true reward:
 * the run's demonstrations, the learner's replay buffer (last 20k and all), a uniform random policy;
 * each ``--policy RUN:STEP`` (another run's checkpoint, mean action, 2 episodes), e.g. an expert at several
   stages of its training;
-* with ``--trace RUN:STEP``, the reward along one episode of that policy, step by step;
+* with ``--trace RUN:STEP``, the reward along one episode of that policy, step by step (``--trace demos``: along
+  the first demonstrated episode);
 * with ``--bin-dim I``, the learner buffer's states binned by observation dimension I (e.g. 14 = walker torso
   height), so one can see whether the reward rises along the way to the expert's states.
 
 For a SMILING run the trace and the bins also show the two terms of the cost (paper Eq. 4, noise-prediction
 form): the expert and the learner score model's denoising errors, each averaged over 64 stratified noise
-levels with the same noise for both (cost = expert error - learner error; a high cost is a low reward).
+levels with the same noise for both (cost = expert error - learner error; a high cost is a low reward), each
+capped at the zero predictor's error when the run caps them (``smiling.cap_errors``). With the per-batch
+normalization (``smiling.normalization=batch``) the reward column is the raw -cost.
 
     python benchmarks/reward_ranking.py runs/bench/smiling-walker-s0 100000 \\
         --policy runs/bench/walker-walk-s2:50000 --policy runs/bench/walker-walk-s2:150000 \\
@@ -51,7 +54,7 @@ def mean_denoising_errors(rm, states: np.ndarray, levels: int = 64) -> tuple[np.
     """Per-state (expert error, learner error) of a SMILING reward model, averaged over ``levels`` levels."""
     err_e, err_l = denoising_errors_jit(rm.expert.net, rm.config.score.schedule, rm.expert.params,
                                         rm.learner.params, rm.expert.standardize(states), jax.random.PRNGKey(0),
-                                        levels)
+                                        levels, "stratified", rm.config.cap_errors)
     return np.asarray(err_e).mean(1), np.asarray(err_l).mean(1)
 
 
@@ -79,8 +82,11 @@ def main() -> None:
     print("| states | n | reward mean | reward median | true reward mean | correlation with true reward |")
     print("|---|---|---|---|---|---|")
 
+    def reward(states: np.ndarray) -> np.ndarray:  # the reward of arriving in (or, scoring s, being in) states
+        return rm.reward(states, None, states)
+
     def row(name: str, states: np.ndarray, true_r: np.ndarray) -> None:
-        r = rm.reward(None, None, states)
+        r = reward(states)
         corr = np.corrcoef(r, true_r)[0, 1] if r.std() > 0 and true_r.std() > 0 else float("nan")
         print(f"| {name} | {len(r)} | {r.mean():+.3f} | {np.median(r):+.3f} | {true_r.mean():.3f} | {corr:+.2f} |")
 
@@ -100,8 +106,11 @@ def main() -> None:
         row(f"{spec} (mean action, 2 episodes)", flat(O[:, 1:]), R.reshape(-1))
 
     if a.trace:
-        O, _, R = policy_rollout(a.trace, env, 1, 9)
-        r = rm.reward(None, None, O[0, 1:])
+        if a.trace == "demos":
+            O, R = demos.observations[:1], demos.rewards[:1]
+        else:
+            O, _, R = policy_rollout(a.trace, env, 1, 9)
+        r = reward(O[0, 1:])
         errs = mean_denoising_errors(rm, O[0, 1:]) if smiling else None
         dim = f" | obs[{a.bin_dim}]" if a.bin_dim is not None else ""
         print(f"\none episode of {a.trace}\n| step{dim} | true reward | imitation reward |{split_head}")
@@ -113,7 +122,7 @@ def main() -> None:
                 print(f"| {t}{d} | {R[0, t]:.2f} | {r[t]:+.3f} |{e}")
 
     if a.bin_dim is not None:
-        x, r, tr = buf["next_obs"][:, a.bin_dim], rm.reward(None, None, buf["next_obs"]), buf["reward"]
+        x, r, tr = buf["next_obs"][:, a.bin_dim], reward(buf["next_obs"]), buf["reward"]
         edges = np.linspace(x.min(), x.max(), 9)
         last = np.arange(len(x)) >= len(x) - 20000
         print(f"\nlearner buffer by obs[{a.bin_dim}] (8 equal-width bins)\n| obs[{a.bin_dim}] | n | imitation reward | "

@@ -2,6 +2,7 @@
 
     python benchmarks/throughput.py                 # appends a dated section to docs/benchmarks.md
     python benchmarks/throughput.py --no-append     # print only
+    python benchmarks/throughput.py --paper-sac     # our SAC against the reference code's (--preset paper-sac)
 
 Numbers drift on shared machines: compare ratios measured in the same run, not absolute values across runs.
 """
@@ -9,6 +10,7 @@ Numbers drift on shared machines: compare ratios measured in the same run, not a
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import platform
 import shutil
 import sys
@@ -93,10 +95,10 @@ def env_steps_per_sec(task: str, steps: int) -> tuple[float, float]:
     return wrapped, bare
 
 
-def sac_updates_per_sec(obs_dim: int, act_dim: int, n: int, rounds: int) -> float:
-    from smiling.rl import SAC, ReplayBuffer
+def sac_updates_per_sec(obs_dim: int, act_dim: int, n: int, rounds: int, config=None) -> float:
+    from smiling.rl import SAC, ReplayBuffer, SACConfig
 
-    sac = SAC(obs_dim, act_dim)
+    sac = SAC(obs_dim, act_dim, config or SACConfig())
     state = sac.init(0)
     buf = ReplayBuffer(obs_dim, act_dim, 10_000)
     rng = np.random.default_rng(0)
@@ -109,15 +111,18 @@ def sac_updates_per_sec(obs_dim: int, act_dim: int, n: int, rounds: int) -> floa
     return n * rounds / (time.perf_counter() - t)
 
 
-def sac_loop_steps_per_sec(task: str, train_steps: int) -> float:
+def sac_loop_steps_per_sec(task: str, train_steps: int, preset: str | None = None) -> float:
     """Env steps/s of the full training loop (act, step, store, UTD-1 updates), after the random seed steps."""
     from smiling.algos import TrainConfig, train
+    from smiling.algos.presets import apply_preset
     from smiling.runs import read_metrics
 
     tmp = Path(tempfile.mkdtemp())
     try:
-        cfg = TrainConfig(task=task, steps=1000 + train_steps, seed_steps=1000, eval_every=10**9,
-                          eval_episodes=1, checkpoint_every=10**9)
+        cfg = TrainConfig(task=task, eval_every=10**9, eval_episodes=1, checkpoint_every=10**9)
+        if preset:
+            cfg = apply_preset(cfg, preset)
+        cfg = dataclasses.replace(cfg, steps=1000 + train_steps, seed_steps=1000)
         train(cfg, tmp / "run", quiet=True)
         rows = {int(r["step"]): float(r["wall_time"]) for r in read_metrics(tmp / "run")}
         return train_steps / (rows[1000 + train_steps] - rows[1000])
@@ -131,12 +136,15 @@ def main() -> None:
     p.add_argument("--env-steps", type=int, default=20_000)
     p.add_argument("--loop-steps", type=int, default=5_000, help="training steps timed in the SAC loop")
     p.add_argument("--no-append", action="store_true")
+    p.add_argument("--paper-sac", action="store_true", help="time our SAC against --preset paper-sac instead")
     a = p.parse_args()
 
     from smiling.envs import make_env
 
     env = make_env(a.task)
     obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
+    if a.paper_sac:
+        return compare_paper_sac(a, obs_dim, act_dim)
     wrapped, bare = env_steps_per_sec(a.task, a.env_steps)
     upd = sac_updates_per_sec(obs_dim, act_dim, n=1000, rounds=3)
     loop = sac_loop_steps_per_sec(a.task, a.loop_steps)
@@ -163,6 +171,28 @@ def main() -> None:
         "",
     ]
     publish("\n".join(lines), not a.no_append)
+
+
+def compare_paper_sac(a, obs_dim: int, act_dim: int) -> None:
+    """Updates/s and loop env steps/s of our SAC and of the reference code's (`--preset paper-sac`), one run."""
+    from smiling.algos.presets import apply_preset
+    from smiling.algos import TrainConfig
+
+    paper = apply_preset(TrainConfig(), "paper-sac").sac
+    ours = TrainConfig().sac
+    rows = []
+    for name, cfg, preset in (("ours", ours, None), ("paper-sac", paper, "paper-sac")):
+        upd = sac_updates_per_sec(obs_dim, act_dim, n=200, rounds=3, config=cfg)
+        loop = sac_loop_steps_per_sec(a.task, a.loop_steps, preset)
+        rows.append((name, cfg, upd, loop))
+    lines = [*report_header("Our SAC vs the reference code's SAC (--preset paper-sac)"),
+             f"- {a.task}; loop: {a.loop_steps} env steps after 1000 random ones, one update per env step", "",
+             "| SAC | hidden | batch | updates/s | loop env steps/s | ÷ ours (loop) | hours per 100k env steps |",
+             "|---|---|---|---|---|---|---|"]
+    base = rows[0][3]
+    lines += [f"| {n} | {list(c.hidden_dims)} | {c.batch_size} | {u:,.1f} | {lp:,.1f} | {lp / base:.3f} | "
+              f"{1e5 / lp / 3600:.1f} |" for n, c, u, lp in rows]
+    publish("\n".join(lines) + "\n", not a.no_append)
 
 
 if __name__ == "__main__":

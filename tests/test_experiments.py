@@ -59,3 +59,7 @@ def test_run_label_names_the_smiling_settings(tmp_path):
             == "smiling K=8, cosine, robust, cached rewards")
     assert run_label(run("dd", algo="dac", rl="dreamer")) == "dac, dreamer"
     assert run_label(run("sd", normalization="robust", rl="dreamer")) == "smiling K=8, cosine, robust, dreamer"
+    assert run_label(run("c", normalization="robust", cap_errors=True)) == "smiling K=8, cosine, robust, capped errors"
+    paper = run("p", num_levels=500, score={"schedule": {"kind": "ddpm", "steps": 5000}}, normalization="batch",
+                standardize=False, levels="even", score_state="current", memory_kind="fifo", memory=200_000)
+    assert run_label(paper) == "smiling K=500, ddpm T=5000, batch, raw states, even levels, scores s, fifo 200k"

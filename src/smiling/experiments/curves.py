@@ -120,5 +120,11 @@ def run_label(run_dir: str | Path) -> str:
     if cfg.algo != "smiling":
         return cfg.algo + backend
     sm = cfg.smiling
-    label = f"smiling K={sm.num_levels}, {sm.score.schedule.kind}, {sm.normalization}"
+    sched = sm.score.schedule
+    label = f"smiling K={sm.num_levels}, {sched.kind}" + (f" T={sched.steps}" if sched.steps != 1000 else "")
+    label += f", {sm.normalization}"
+    switches = (("raw states", not sm.standardize), ("even levels", sm.levels == "even"),
+                ("scores s", sm.score_state == "current"), (f"fifo {sm.memory // 1000}k", sm.memory_kind == "fifo"),
+                ("capped errors", sm.cap_errors))
+    label += "".join(f", {name}" for name, on in switches if on)
     return label + (", cached rewards" if cfg.relabel == "update" else "") + backend
