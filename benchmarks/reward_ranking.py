@@ -50,11 +50,13 @@ def load_reward_model(run_dir: Path, step: int):
     return cfg, rm, ckpt
 
 
-def mean_denoising_errors(rm, states: np.ndarray, levels: int = 64) -> tuple[np.ndarray, np.ndarray]:
-    """Per-state (expert error, learner error) of a SMILING reward model, averaged over ``levels`` levels."""
+def mean_denoising_errors(rm, states: np.ndarray, levels: int = 64, cap: bool | None = None):
+    """Per-state (expert error, learner error) of a SMILING reward model, averaged over ``levels`` levels, capped
+    as the run caps them (or as ``cap`` says)."""
+    cap = rm.config.cap_errors if cap is None else cap
     err_e, err_l = denoising_errors_jit(rm.expert.net, rm.config.score.schedule, rm.expert.params,
                                         rm.learner.params, rm.expert.standardize(states), jax.random.PRNGKey(0),
-                                        levels, "stratified", rm.config.cap_errors)
+                                        levels, "stratified", cap)
     return np.asarray(err_e).mean(1), np.asarray(err_l).mean(1)
 
 
@@ -112,13 +114,18 @@ def main() -> None:
             O, _, R = policy_rollout(a.trace, env, 1, 9)
         r = reward(O[0, 1:])
         errs = mean_denoising_errors(rm, O[0, 1:]) if smiling else None
+        capped = smiling and rm.config.cap_errors
+        if capped:  # what the cap removed: the same models' errors without it
+            raw = mean_denoising_errors(rm, O[0, 1:], cap=False)
+            split_head += " expert error, uncapped | learner error, uncapped |"
         dim = f" | obs[{a.bin_dim}]" if a.bin_dim is not None else ""
         print(f"\none episode of {a.trace}\n| step{dim} | true reward | imitation reward |{split_head}")
-        print("|---|---|---|" + ("---|" if dim else "") + ("---|---|" if smiling else ""))
+        print("|---|---|---|" + ("---|" if dim else "") + ("---|---|" if smiling else "") + ("---|---|" if capped else ""))
         for t in [*range(0, 60, 5), 100, 300, 600, len(r) - 1]:
             if t < len(r):
                 d = f" | {O[0, t + 1, a.bin_dim]:.2f}" if dim else ""
                 e = f" {errs[0][t]:.1f} | {errs[1][t]:.1f} |" if smiling else ""
+                e += f" {raw[0][t]:.1f} | {raw[1][t]:.1f} |" if capped else ""
                 print(f"| {t}{d} | {R[0, t]:.2f} | {r[t]:+.3f} |{e}")
 
     if a.bin_dim is not None:

@@ -9,6 +9,8 @@ state-only imitation, the (state, action) pair with ``use_actions``.
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 
 
@@ -40,18 +42,45 @@ class RewardModel:
         raise NotImplementedError
 
 
-class Reservoir:
+class Memory:
+    """At most ``capacity`` rows of learner features; subclasses decide which rows stay (`add`)."""
+
+    kind = "memory"
+
+    def __init__(self, dim: int, capacity: int):
+        self.data = np.zeros((capacity, dim), np.float32)
+        self.capacity, self.size, self.seen = int(capacity), 0, 0
+
+    def add(self, rows: np.ndarray) -> None:
+        raise NotImplementedError
+
+    def sample(self) -> np.ndarray:
+        return self.data[: self.size]
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        return {"data": self.data[: self.size].copy(), "meta": np.array([self.size, self.seen, self.capacity])}
+
+    def load_state_dict(self, d) -> None:
+        size, seen, capacity = (int(x) for x in d["meta"])
+        if capacity != self.capacity:
+            raise ValueError(f"{self.kind} checkpoint has capacity {capacity}, this {self.kind} {self.capacity}")
+        self.data[:size] = d["data"]
+        self.size, self.seen = size, seen
+
+
+class Reservoir(Memory):
     """A uniform sample of at most ``capacity`` rows from everything ever added (Vitter's algorithm R).
 
     SMILING's learner score model is fitted on *all* learner states so far (Follow-the-Leader by data
     aggregation, paper §4); the reservoir keeps that aggregate in bounded memory as an unbiased sample, so
     old policies keep their weight in proportion to the steps they ran. (The reference code instead keeps a
-    FIFO window of the last 200k states, which forgets old policies.)
+    FIFO window of the last 200k states, which forgets old policies: `Fifo`.)
     """
 
+    kind = "reservoir"
+
     def __init__(self, dim: int, capacity: int, seed: int = 0):
-        self.data = np.zeros((capacity, dim), np.float32)
-        self.capacity, self.size, self.seen = int(capacity), 0, 0
+        super().__init__(dim, capacity)
         self.rng = np.random.default_rng(seed)
 
     def add(self, rows: np.ndarray) -> None:
@@ -65,34 +94,23 @@ class Reservoir:
                     self.data[j] = row
             self.seen += 1
 
-    def sample(self) -> np.ndarray:
-        return self.data[: self.size]
-
     def state_dict(self) -> dict[str, np.ndarray]:
-        import json
-
-        return {"data": self.data[: self.size].copy(), "meta": np.array([self.size, self.seen, self.capacity]),
-                "rng": np.array(json.dumps(self.rng.bit_generator.state))}
+        return {**super().state_dict(), "rng": np.array(json.dumps(self.rng.bit_generator.state))}
 
     def load_state_dict(self, d) -> None:
-        import json
-
-        size, seen, capacity = (int(x) for x in d["meta"])
-        if capacity != self.capacity:
-            raise ValueError(f"reservoir checkpoint has capacity {capacity}, this reservoir {self.capacity}")
-        self.data[:size] = d["data"]
-        self.size, self.seen = size, seen
+        super().load_state_dict(d)
         self.rng.bit_generator.state = json.loads(str(d["rng"]))
 
 
-class Fifo:
-    """The most recent ``capacity`` rows (a ring buffer), with `Reservoir`'s interface: the reference code's
-    learner memory (a window of the last 200k states, forgetting older policies)."""
+class Fifo(Memory):
+    """The most recent ``capacity`` rows (a ring buffer): the reference code's learner memory (a window of the
+    last 200k states, forgetting older policies)."""
+
+    kind = "FIFO"
 
     def __init__(self, dim: int, capacity: int, seed: int = 0):
-        del seed  # nothing random: kept for the same constructor as Reservoir
-        self.data = np.zeros((capacity, dim), np.float32)
-        self.capacity, self.size, self.seen = int(capacity), 0, 0
+        del seed  # nothing random: the same constructor as Reservoir
+        super().__init__(dim, capacity)
 
     def add(self, rows: np.ndarray) -> None:
         rows = np.asarray(rows, np.float32).reshape(-1, self.data.shape[1])
@@ -101,16 +119,3 @@ class Fifo:
         self.data[idx] = kept
         self.seen += len(rows)
         self.size = min(self.capacity, self.seen)
-
-    def sample(self) -> np.ndarray:
-        return self.data[: self.size]
-
-    def state_dict(self) -> dict[str, np.ndarray]:
-        return {"data": self.data[: self.size].copy(), "meta": np.array([self.size, self.seen, self.capacity])}
-
-    def load_state_dict(self, d) -> None:
-        size, seen, capacity = (int(x) for x in d["meta"])
-        if capacity != self.capacity:
-            raise ValueError(f"FIFO checkpoint has capacity {capacity}, this memory {self.capacity}")
-        self.data[:size] = d["data"]
-        self.size, self.seen = size, seen
