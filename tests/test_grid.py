@@ -55,6 +55,9 @@ def test_labels_set_variants_and_round_trip():
     cfg = label_config(TrainConfig(), f"smiling+{other}")
     assert cfg.smiling.normalization == other and config_label(cfg) == f"smiling+{other}"
     assert config_label(label_config(TrainConfig(), f"smiling+{default}")) == "smiling"  # the default: no suffix
+    cfg = label_config(TrainConfig(), "smiling+uncapped")
+    assert not cfg.smiling.cap_errors and config_label(cfg) == "smiling+uncapped"
+    assert TrainConfig().smiling.cap_errors and config_label(label_config(TrainConfig(), "smiling")) == "smiling"
     with pytest.raises(ValueError, match="applies to smiling only"):
         label_config(TrainConfig(), "dac+robust")
     with pytest.raises(ValueError, match="unknown variant 'wide'"):
@@ -186,7 +189,7 @@ def test_grid_on_a_local_ray_instance(tmp_path, point_mass_demos):
     assert Checkpoints(tmp_path / "exp" / "dmc-point_mass-easy" / "dac" / "s1").latest() is not None
 
 
-def test_runs_written_before_the_normalization_option_load_as_moments():
+def test_runs_written_before_an_option_existed_load_as_they_ran():
     from smiling.algos.offpolicy import config_from_dict, config_to_dict
 
     d = config_to_dict(TrainConfig(algo="smiling"))
@@ -194,3 +197,8 @@ def test_runs_written_before_the_normalization_option_load_as_moments():
     assert config_from_dict(d).smiling.normalization == "moments"
     d["smiling"]["normalization"] = "robust"
     assert config_from_dict(d).smiling.normalization == "robust"
+    # runs written before the error cap existed ran without it
+    del d["smiling"]["cap_errors"]
+    assert not config_from_dict(d).smiling.cap_errors
+    d["smiling"]["cap_errors"] = True
+    assert config_from_dict(d).smiling.cap_errors

@@ -72,7 +72,8 @@ def test_normalization_is_not_inflated_by_monte_carlo_noise(normalization, few):
 
 
 def test_robust_normalization_ignores_a_few_far_states():
-    rng, expert, model = make_model(normalization="moments")
+    # uncapped errors: far states get huge costs (what the robust statistics were made for)
+    rng, expert, model = make_model(normalization="moments", cap_errors=False)
     learner = (rng.normal(size=(5000, 3)) + [1.0, 0, 0]).astype(np.float32)
     model.update(learner)
     probe = learner[:2000].copy()
@@ -90,6 +91,11 @@ def test_robust_normalization_ignores_a_few_far_states():
     assert 0.05 < r[20:].std() < 0.2            # and the others keep a signal of about reward_std
     with pytest.raises(ValueError, match="normalization must be one of robust, moments, batch, got 'mad'"):
         SmilingConfig(normalization="mad")
+    # with the error cap (the default) the same far states' costs stay bounded: even the standard deviation
+    # hardly moves
+    model.config = SmilingConfig(**{**model.config.__dict__, "normalization": "moments", "cap_errors": True})
+    sd_clean_capped = model.refresh_normalization(probe[20:])[1]
+    assert model.refresh_normalization(probe)[1] < 1.5 * sd_clean_capped
 
 
 def test_expert_model_is_cached_by_demo_hash(tmp_path):

@@ -173,6 +173,8 @@ def config_from_dict(d: dict) -> TrainConfig:
     d = dict(d)
     if isinstance(d.get("smiling"), dict) and "normalization" not in d["smiling"]:
         d["smiling"] = {**d["smiling"], "normalization": "moments"}   # written before the option existed
+    if isinstance(d.get("smiling"), dict) and "cap_errors" not in d["smiling"]:
+        d["smiling"] = {**d["smiling"], "cap_errors": False}          # likewise
     return from_dict(TrainConfig, d)
 
 

@@ -5,7 +5,8 @@ Layout: ``DIR/experiment.json`` (the grid) and one ordinary run directory per ce
 evaluated or plotted on its own. A label is an algorithm with optional variants joined by '+':
 ``smiling+actions`` matches (state, action) pairs (paper §6.2, Fig. 4), ``dac+linear`` uses networks without
 activations (Fig. 5), ``smiling+robust`` / ``smiling+moments`` / ``smiling+batch`` pick the SMILING cost
-normalization (the default one gets no suffix), ``smiling+paper`` and ``+paper-sac`` apply the reference code's
+normalization (the default one gets no suffix), ``smiling+uncapped`` turns off the cap on denoising errors
+(``smiling.cap_errors``), ``smiling+paper`` and ``+paper-sac`` apply the reference code's
 settings (`smiling.algos.presets`; before ``--set`` overrides, so those still apply).
 
 Resuming: `run_grid` skips finished runs (their newest checkpoint has reached the budget, or BC/BCO marked
@@ -30,7 +31,7 @@ from smiling.rewards.smiling import NORMALIZATIONS, SmilingConfig
 from smiling.runs import Checkpoints
 from smiling.utils.io import atomic_write_json, read_json
 
-VARIANTS = ("actions", "linear") + NORMALIZATIONS + ("dreamer",) + PRESETS
+VARIANTS = ("actions", "linear") + NORMALIZATIONS + ("uncapped", "dreamer") + PRESETS
 EXECUTORS = ("local", "ray")
 
 
@@ -156,6 +157,10 @@ def label_config(cfg: TrainConfig, label: str) -> TrainConfig:
         if algo != "smiling" or len(norms) > 1:
             raise ValueError(f"{label!r}: robust or moments (one of them) applies to smiling only")
         cfg = dataclasses.replace(cfg, smiling=dataclasses.replace(cfg.smiling, normalization=norms[0]))
+    if "uncapped" in variants:
+        if algo != "smiling":
+            raise ValueError(f"{label!r}: the uncapped variant applies to smiling only")
+        cfg = dataclasses.replace(cfg, smiling=dataclasses.replace(cfg.smiling, cap_errors=False))
     if "dreamer" in variants:  # the RL backend (TrainConfig.validate says which algorithms it runs)
         cfg = dataclasses.replace(cfg, rl="dreamer")
     return cfg
@@ -173,6 +178,8 @@ def config_label(cfg: TrainConfig) -> str:
     paper = cfg.algo == "smiling" and matches(cfg, "paper")
     if cfg.algo == "smiling" and not paper and cfg.smiling.normalization != SmilingConfig().normalization:
         label += "+" + cfg.smiling.normalization
+    if cfg.algo == "smiling" and not paper and not cfg.smiling.cap_errors:
+        label += "+uncapped"
     if paper:
         label += "+paper"
     if cfg.rl == "sac" and cfg.algo not in ("bc", "bco") and matches(cfg, "paper-sac"):

@@ -59,9 +59,10 @@ class SmilingConfig:
     normalization: str = "robust"
     """How the cost's centre and spread are estimated on the probe: "robust" (median and interquartile range /
     1.349, normalized cost clipped to +-reward_clip), so that a few far out-of-distribution states cannot
-    flatten the reward of all others, or "moments" (mean and standard deviation, the paper's z-score; the
-    default until 2026-11-22, it collapsed SMILING on cheetah-run, docs/results.md). The robust Monte-Carlo
-    correction uses the median per-state variance, which under-corrects at K < 4 (tests/test_rewards.py)."""
+    flatten the reward of all others, or "moments" (mean and standard deviation; it collapsed SMILING on
+    cheetah-run, docs/results.md). The robust Monte-Carlo correction uses the median per-state variance, which
+    under-corrects at K < 4 (tests/test_rewards.py). "batch" is the reference code's: no probe, each SAC batch's
+    costs z-scored over the batch."""
     reward_clip: float = 10.0
     """With normalization="robust": bound on |cost - centre| / spread before scaling by reward_std."""
     use_actions: bool = False
@@ -75,9 +76,10 @@ class SmilingConfig:
     score_state: str = "next"
     """Which state of a transition (s, a, s') is scored, and stored for the learner model: next (s', the state
     the action led to) or current (s, as the reference code's SAC scores ``obs``). Ignored with use_actions."""
-    cap_errors: bool = False
+    cap_errors: bool = True
     """Bound each denoising error by what predicting zero noise scores, min(||g - eps||^2, ||eps||^2), for both
-    networks (`smiling.diffusion.model.denoising_errors` explains why and what it gives up)."""
+    networks (`smiling.diffusion.model.denoising_errors` explains why and what it gives up). Not in the paper;
+    without it SMILING's cost kept the walker on the floor (docs/results.md, "Getting up")."""
 
     def __post_init__(self):
         for name, value, choices in (("normalization", self.normalization, NORMALIZATIONS),
