@@ -97,7 +97,7 @@ STATES = ("next", "current")
 MAX_PAIRS = 1 << 13
 """Most (state, noise level) pairs evaluated in one call. Small enough that a call's hidden activations (8192 x
 256 float32 = 8 MiB per network) stay in the CPU's caches: 1M-pair calls ran at about half the throughput
-(docs/benchmarks.md, "SMILING cost: chunk size")."""
+(docs/benchmarks.md, "SMILING cost vs SAC update, 2026-11-30")."""
 
 
 def expert_cache_key(features: np.ndarray, cfg: SmilingConfig, seed: int) -> str:
