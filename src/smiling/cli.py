@@ -10,6 +10,7 @@ from pathlib import Path
 import tyro
 
 from smiling.algos.offpolicy import TrainConfig
+from smiling.algos.presets import apply_preset
 from smiling.algos.bc import BCConfig
 from smiling.algos.bco import BCOConfig
 from smiling.algos.iqlearn import IQLearnConfig
@@ -420,8 +421,6 @@ def _preset_names(args: list[str]) -> list[str]:
 
 def _with_presets(cls, names: list[str]):
     """An instance of command class ``cls`` whose defaults carry the presets (explicit flags override them)."""
-    from smiling.algos.presets import apply_preset
-
     cmd = cls()
     for name in names:
         cmd = apply_preset(cmd, name)

@@ -1,13 +1,15 @@
-"""Named presets: the authors' settings (``../shared``-style facts about the reference code, README "Paper
-preset"), applied to a `TrainConfig` as defaults that explicit flags then override.
+"""Named presets: the authors' settings, as read from their public code (README, "Paper preset and the switches
+between it and our defaults"), applied to a `TrainConfig` as defaults that explicit flags then override.
 
 * ``paper``: SMILING's reward side as the reference code has it: raw (unstandardized) states, DDPM linear betas
   with T = 5000, K = 500 evenly spaced noise levels with one eps per (state, level) shared by both networks, the
   cost of the transition's first state s, each SAC batch's rewards z-scored and scaled by 0.1, a learner memory
   of the last 200k states refitted with 98 steps at batch 1024 (about one pass over 100k of them) every 1001 env
-  steps, an expert model of 20k steps at batch 1024 (4000 epochs of 5000 states). It keeps our relabelling at
-  sample time (theirs); on a CPU, ``relabel=update`` stands in for it at K = 500 (each stored transition scored
-  once per reward-model update: with K = 500 evenly spaced levels the per-state cost is nearly exact either way).
+  steps, an expert model of 20k steps at batch 1024 (4000 epochs of 5000 states). It leaves ``relabel`` at
+  ``sample`` (every SAC batch scored with the current models, as theirs); on a CPU, ``relabel=update`` stands in
+  for it at K = 500 (each stored transition scored once per reward-model update, new ones when first sampled,
+  always with the current models: the same reward function, with one draw of the noise per transition and
+  update instead of one per sampling; at K = 500 that draw's variance is small).
 * ``paper-sac``: their SAC: actor and critics 2 x 1024 without LayerNorm, batch 1024, learning rates 1e-4,
   initial temperature 0.1, target entropy -|A|, tau 0.005. Two departures remain: our target critics move every
   gradient step (theirs every second step), and updates are fused in rounds of ``update_every`` env steps (the
