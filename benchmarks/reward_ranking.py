@@ -31,7 +31,8 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from smiling.algos.offpolicy import load_config, load_reward_state, make_reward_model
+from smiling.algos.offpolicy import load_reward_state
+from smiling.algos.registry import load_config, make_reward_model
 from smiling.data import load_demos
 from smiling.diffusion.model import denoising_errors_jit
 from smiling.envs import make_env

@@ -1,6 +1,6 @@
 """SAC learning benchmark: train on a task's true reward and print the eval curve.
 
-Same code path as `smiling train-expert` (both call `smiling.algos.offpolicy`). Resumable: rerun the same
+Same code path as `smiling train-expert` (both call `smiling.algos.train`). Resumable: rerun the same
 command and an interrupted run continues from its last checkpoint.
 
     python benchmarks/sac_learning.py --task dmc:ball_in_cup-catch --steps 100000 --seed 0 --out runs/bench/bic-s0

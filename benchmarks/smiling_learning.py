@@ -1,7 +1,7 @@
 """Imitation learning benchmark: imitate a task's bundled demos with SMILING (or a baseline, --algo: BC uses the
 demos' actions, the others only their states) and print the normalized eval curve.
 
-Same code path as `smiling imitate` (both call `smiling.algos.offpolicy`). Resumable: rerun the same command
+Same code path as `smiling imitate` (both call `smiling.algos.train`). Resumable: rerun the same command
 and an interrupted run continues from its last checkpoint (a larger --steps extends a finished run).
 Normalized return = (return - random) / (expert - random), with both references read from the demos' metadata.
 

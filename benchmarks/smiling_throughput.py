@@ -29,7 +29,7 @@ def loop_steps_per_sec(task: str, steps: int, algo: str = "sac", k: int | None =
     cfg = TrainConfig(task=task, steps=2000 + steps, seed_steps=1000, eval_every=10**9, eval_episodes=1,
                       checkpoint_every=10**9, horizon=1000, algo=algo)
     if k is not None:
-        cfg.smiling = dataclasses.replace(cfg.smiling, num_levels=k)
+        cfg = dataclasses.replace(cfg, smiling=dataclasses.replace(cfg.smiling, num_levels=k))
     tmp = Path(tempfile.mkdtemp())
     try:
         train(cfg, tmp / "run", quiet=True)

@@ -1,6 +1,6 @@
 """Normalized learning curves of finished (or running) runs over seeds: a markdown table and a plot.
 
-Runs are grouped by algorithm and SMILING settings (`smiling.experiments.run_label`); references (expert and
+Runs are grouped by algorithm and SMILING settings (`smiling.algos.run_label` with ``detail``); references (expert and
 random returns) come from the demos' metadata of the runs' task.
 
     python benchmarks/summarize_learning.py runs/bench/smiling-bic-s* --plot docs/img/smiling-bic.png
@@ -13,7 +13,8 @@ from collections import defaultdict
 from pathlib import Path
 
 from smiling.data import load_demos
-from smiling.experiments import aggregate, first_reach, plot_curves, run_label
+from smiling.algos import load_config, run_label
+from smiling.experiments import aggregate, first_reach, plot_curves
 from smiling.utils.io import read_json
 
 
@@ -31,7 +32,7 @@ def main() -> None:
     expert, random = meta["expert_return_mean"], meta["random_return_mean"]
     groups = defaultdict(list)
     for r in sorted(a.runs):
-        groups[run_label(r)].append(r)
+        groups[run_label(load_config(r), detail=True)].append(r)
     results = {label: aggregate(rs, expert, random) for label, rs in groups.items()}
     print(f"{task}: expert return {expert:.1f}, random {random:.1f} (from the bundled demos' metadata)\n")
     for label, g in results.items():

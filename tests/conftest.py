@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from smiling.algos.offpolicy import TrainConfig
+from smiling.algos import TrainConfig
 from smiling.rl import SACConfig
 from smiling.utils.cache import enable_compilation_cache
 
@@ -71,7 +71,7 @@ class Crash(Exception):
 def crash_after_row(cfg, run_dir, monkeypatch, step: int) -> None:
     """Run ``train(cfg, run_dir)`` and make it crash right after the metrics row of ``step`` is written."""
     import smiling.algos.offpolicy as loop_mod
-    from smiling.algos.offpolicy import train
+    from smiling.algos import train
 
     original = loop_mod.MetricsLogger.log
 

@@ -134,11 +134,12 @@ def test_evaluate_needs_a_checkpoint(smiling_cmd, tmp_path):
 
 
 @pytest.mark.parametrize("algo,rl,name", [
-    ("sac", "sac", "sac"), ("smiling", "sac", "smiling"), ("sac", "dreamer", "dreamer"),
+    ("sac", "sac", "sac"), ("smiling", "sac", "smiling"), ("sac", "dreamer", "sac-dreamer"),
     ("smiling", "dreamer", "smiling-dreamer"),
 ])
-def test_default_run_dir_names_algorithm_and_backend(algo, rl, name):
+def test_default_run_dir_is_named_by_the_run_label(algo, rl, name):
+    from smiling.algos import TrainConfig
     from smiling.cli import _default_out
 
-    out = _default_out("dmc:cheetah-run", algo, rl, 3)
+    out = _default_out(TrainConfig(task="dmc:cheetah-run", algo=algo, rl=rl, seed=3))
     assert out.startswith(f"runs/dmc-cheetah-run-{name}-s3-"), out

@@ -256,20 +256,29 @@ def tiny_expert(tmp_path_factory):
     return run
 
 
-def test_generate_demos_shapes_metadata_and_determinism(tiny_expert):
-    from smiling.data import generate_demos
+def test_demos_from_run_shapes_metadata_and_determinism(tiny_expert):
+    from smiling.evaluation import demos_from_run
 
-    d = generate_demos(tiny_expert, episodes=2, random_episodes=10)
+    d = demos_from_run(tiny_expert, episodes=2, random_episodes=10)
     assert d.observations.shape == (2, 51, 8) and d.actions.shape == (2, 50, 2) and d.rewards.shape == (2, 50)
     m = d.metadata
     assert m["task"] == "dmc:ball_in_cup-catch" and m["stochastic"] is False and m["random_episodes"] == 10
     assert m["expert_checkpoint_step"] == 100
     assert f"expert_run: {tiny_expert} (checkpoint at env step 100)" in describe(d)
     np.testing.assert_allclose(m["expert_return_mean"], d.returns().mean(), rtol=1e-5)
-    assert generate_demos(tiny_expert, episodes=2, random_episodes=10).observations.tobytes() == \
+    assert demos_from_run(tiny_expert, episodes=2, random_episodes=10).observations.tobytes() == \
         d.observations.tobytes()
-    s = generate_demos(tiny_expert, episodes=2, stochastic=True, random_episodes=10)
+    s = demos_from_run(tiny_expert, episodes=2, stochastic=True, random_episodes=10)
     assert s.metadata["stochastic"] is True and s.actions.tobytes() != d.actions.tobytes()
+
+
+def test_generate_demos_takes_any_policy():
+    from smiling.data import generate_demos
+
+    d = generate_demos(lambda obs: np.zeros(2, np.float32), "dmc:ball_in_cup-catch", episodes=1, random_episodes=2,
+                       horizon=20, source={"note": "zero actions"})
+    assert d.observations.shape == (1, 21, 8) and not d.actions.any() and d.metadata["note"] == "zero actions"
+    assert "expert_run" not in d.metadata
 
 
 def test_demos_cli(tiny_expert, tmp_path, smiling_cmd):

@@ -125,7 +125,7 @@ def test_tiny_agent_update_is_finite_fits_the_world_model_and_round_trips():
 def test_sampled_evaluation_keeps_to_its_own_episode_state():
     # evaluating in the middle of a training episode (sampled or mean actions) must not move the training
     # episode's recurrent state
-    from smiling.algos.offpolicy import acting
+    from smiling.acting import acting
 
     agent = Dreamer(5, 2, DreamerConfig(preset="tiny"))
     params = agent.policy_params(agent.init(0))
@@ -155,7 +155,7 @@ def test_imagination_from_a_random_subset_of_replayed_states():
     np.testing.assert_array_equal(np.asarray(zs[:, 0]), picked)          # h and z of the same state
     everything = Dreamer(5, 2, DreamerConfig(preset="tiny", batch_size=2, seq_len=4, imag_starts=0))
     assert everything._starts(h, z, jax.random.PRNGKey(0))[0].shape == (8, agent.deter)
-    from smiling.algos.offpolicy import TrainConfig
+    from smiling.algos import TrainConfig
 
     with pytest.raises(ValueError, match="imag_starts must be >= 0"):
         TrainConfig(task="dmc:cartpole-swingup", rl="dreamer", dreamer=DreamerConfig(imag_starts=-1)).validate()

@@ -5,7 +5,8 @@ import csv
 import numpy as np
 import pytest
 
-from smiling.experiments import aggregate, first_reach, normalize, plot_curves, run_label
+from smiling.algos import load_config, run_label
+from smiling.experiments import aggregate, first_reach, normalize, plot_curves
 from smiling.utils.io import atomic_write_json
 
 
@@ -50,16 +51,19 @@ def test_run_label_names_the_smiling_settings(tmp_path):
         (tmp_path / name).mkdir()
         cfg = {"algo": algo, "relabel": relabel, "rl": rl, "smiling": sm}
         atomic_write_json(tmp_path / name / "config.json", {"config": cfg})
-        return tmp_path / name
+        return load_config(tmp_path / name)
 
-    assert run_label(run("dac", algo="dac")) == "dac"
-    assert run_label(run("old")) == "smiling K=8, cosine, moments"              # before the option existed
-    assert run_label(run("m", normalization="moments")) == "smiling K=8, cosine, moments"
-    assert (run_label(run("r", normalization="robust", relabel="update"))
+    def detailed(cfg):
+        return run_label(cfg, detail=True)
+
+    assert detailed(run("dac", algo="dac")) == "dac"
+    assert detailed(run("old")) == "smiling K=8, cosine, moments"              # before the option existed
+    assert detailed(run("m", normalization="moments")) == "smiling K=8, cosine, moments"
+    assert (detailed(run("r", normalization="robust", relabel="update"))
             == "smiling K=8, cosine, robust, cached rewards")
-    assert run_label(run("dd", algo="dac", rl="dreamer")) == "dac, dreamer"
-    assert run_label(run("sd", normalization="robust", rl="dreamer")) == "smiling K=8, cosine, robust, dreamer"
-    assert run_label(run("c", normalization="robust", cap_errors=True)) == "smiling K=8, cosine, robust, capped errors"
+    assert detailed(run("dd", algo="dac", rl="dreamer")) == "dac, dreamer"
+    assert detailed(run("sd", normalization="robust", rl="dreamer")) == "smiling K=8, cosine, robust, dreamer"
+    assert detailed(run("c", normalization="robust", cap_errors=True)) == "smiling K=8, cosine, robust, capped errors"
     paper = run("p", num_levels=500, score={"schedule": {"kind": "ddpm", "steps": 5000}}, normalization="batch",
                 standardize=False, levels="even", score_state="current", memory_kind="fifo", memory=200_000)
-    assert run_label(paper) == "smiling K=500, ddpm T=5000, batch, raw states, even levels, scores s, fifo 200k"
+    assert detailed(paper) == "smiling K=500, ddpm T=5000, batch, raw states, even levels, scores s, fifo 200k"

@@ -11,12 +11,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from smiling.algos.offpolicy import TrainConfig
+from smiling.algos import TrainConfig
+from smiling.algos.registry import apply_label, run_label
 from smiling.data import Demos, save_npz
 from smiling.envs import make_env
 from smiling.envs.rollout import rollout
-from smiling.experiments.grid import (_run_progress, apply_override, config_label, expand, label_config,
-                                      parse_overrides, parse_seeds, run_grid, run_state)
+from smiling.experiments.grid import (_run_progress, apply_override, expand, parse_overrides, parse_seeds, run_grid,
+                                      run_state)
 from smiling.experiments.report import area_under_curve, collect, mean_se, plot_experiment, summary_table
 from smiling.runs import Checkpoints
 
@@ -46,29 +47,29 @@ def test_overrides_reach_nested_fields_with_their_types():
 
 
 def test_labels_set_variants_and_round_trip():
-    cfg = label_config(TrainConfig(), "smiling+actions")
-    assert cfg.smiling.use_actions and config_label(cfg) == "smiling+actions"
-    cfg = label_config(TrainConfig(), "dac+linear")
-    assert cfg.dac.linear and config_label(cfg) == "dac+linear"
+    cfg = apply_label(TrainConfig(), "smiling+actions")
+    assert cfg.smiling.use_actions and run_label(cfg) == "smiling+actions"
+    cfg = apply_label(TrainConfig(), "dac+linear")
+    assert cfg.dac.linear and run_label(cfg) == "dac+linear"
     default = TrainConfig().smiling.normalization
     other = {"moments": "robust", "robust": "moments"}[default]
-    cfg = label_config(TrainConfig(), f"smiling+{other}")
-    assert cfg.smiling.normalization == other and config_label(cfg) == f"smiling+{other}"
-    assert config_label(label_config(TrainConfig(), f"smiling+{default}")) == "smiling"  # the default: no suffix
-    cfg = label_config(TrainConfig(), "smiling+uncapped")
-    assert not cfg.smiling.cap_errors and config_label(cfg) == "smiling+uncapped"
-    assert TrainConfig().smiling.cap_errors and config_label(label_config(TrainConfig(), "smiling")) == "smiling"
+    cfg = apply_label(TrainConfig(), f"smiling+{other}")
+    assert cfg.smiling.normalization == other and run_label(cfg) == f"smiling+{other}"
+    assert run_label(apply_label(TrainConfig(), f"smiling+{default}")) == "smiling"  # the default: no suffix
+    cfg = apply_label(TrainConfig(), "smiling+uncapped")
+    assert not cfg.smiling.cap_errors and run_label(cfg) == "smiling+uncapped"
+    assert TrainConfig().smiling.cap_errors and run_label(apply_label(TrainConfig(), "smiling")) == "smiling"
     with pytest.raises(ValueError, match="applies to smiling only"):
-        label_config(TrainConfig(), "dac+robust")
+        apply_label(TrainConfig(), "dac+robust")
     with pytest.raises(ValueError, match="unknown variant 'wide'"):
-        label_config(TrainConfig(), "dac+wide")
+        apply_label(TrainConfig(), "dac+wide")
     with pytest.raises(ValueError, match="algorithm 'gail'"):
         expand("x", ["dmc:ball_in_cup-catch"], ["gail"], [0], 100)
 
 
 def test_dreamer_variant_and_runs_named_by_what_they_are(tmp_path):
-    cfg = label_config(TrainConfig(), "smiling+actions+dreamer")
-    assert cfg.rl == "dreamer" and cfg.smiling.use_actions and config_label(cfg) == "smiling+actions+dreamer"
+    cfg = apply_label(TrainConfig(), "smiling+actions+dreamer")
+    assert cfg.rl == "dreamer" and cfg.smiling.use_actions and run_label(cfg) == "smiling+actions+dreamer"
     task = "dmc:ball_in_cup-catch"
     # a --set that makes a variant names the runs after it, so folders, summary and `smiling plot` agree
     specs = expand(tmp_path, [task], ["smiling", "dac"], [0], 100, {"rl": "dreamer"})
@@ -78,8 +79,10 @@ def test_dreamer_variant_and_runs_named_by_what_they_are(tmp_path):
     default = TrainConfig().smiling.normalization
     with pytest.raises(ValueError, match=f"smiling and smiling\\+{default} are the same runs"):
         expand(tmp_path, [task], ["smiling", f"smiling+{default}"], [0], 100)
-    with pytest.raises(ValueError, match="tied to SAC"):
+    with pytest.raises(ValueError, match="the dreamer backend runs sac, smiling, dac"):
         expand(tmp_path, [task], ["bc+dreamer"], [0], 100)
+    with pytest.raises(ValueError, match="--rl dreamer runs sac, smiling, dac; bco runs on no RL backend"):
+        expand(tmp_path, [task], ["bco"], [0], 100, {"rl": "dreamer"})
     with pytest.raises(ValueError, match="not in the grid"):
         expand("x", ["dmc:ball_in_cup-catch"], ["sac"], [0], 100, demos={"dmc:cheetah-run": "d.npz"})
 
@@ -190,7 +193,7 @@ def test_grid_on_a_local_ray_instance(tmp_path, point_mass_demos):
 
 
 def test_runs_written_before_an_option_existed_load_as_they_ran():
-    from smiling.algos.offpolicy import config_from_dict, config_to_dict
+    from smiling.algos.registry import config_from_dict, config_to_dict
 
     d = config_to_dict(TrainConfig(algo="smiling"))
     del d["smiling"]["normalization"]

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from smiling.algos.iqlearn import IQLearnAgent, IQLearnConfig
-from smiling.algos.offpolicy import train
+from smiling.algos import train
 from smiling.rl import SACConfig
 from smiling.runs import read_metrics
 

@@ -8,13 +8,14 @@ import jax
 import numpy as np
 import pytest
 
-from smiling.algos.offpolicy import TrainConfig, train
+from smiling.algos import TrainConfig, train
 from smiling.algos.presets import PRESET_FIELDS, apply_preset, matches
 from smiling.cli import _config_of, parse_args
 from smiling.diffusion.model import denoising_errors, noise_levels
 from smiling.diffusion.network import ScoreNet
 from smiling.diffusion.schedules import Schedule
-from smiling.experiments.grid import config_label, expand
+from smiling.algos.registry import run_label
+from smiling.experiments.grid import expand
 from smiling.rewards import SmilingConfig, SmilingReward
 from smiling.rewards.base import Fifo
 from smiling.runs import Checkpoints, read_metrics
@@ -63,7 +64,7 @@ def test_grid_variants_apply_presets_before_overrides(tmp_path):
     assert specs[3].config.sac.hidden_dims == (1024, 1024)
     # the paper's normalization alone, on our defaults otherwise, is a variant of its own
     cfg = TrainConfig(algo="smiling", smiling=SmilingConfig(normalization="batch"))
-    assert config_label(cfg) == "smiling+batch"
+    assert run_label(cfg) == "smiling+batch"
     with pytest.raises(ValueError, match="applies to smiling only"):
         expand(tmp_path, [task], ["dac+paper"], [0], 100)
 

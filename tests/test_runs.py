@@ -3,7 +3,8 @@ import json
 import numpy as np
 import pytest
 
-from smiling.algos.offpolicy import config_from_dict, config_to_dict, load_config, train
+from smiling.algos import load_config, train
+from smiling.algos.registry import config_from_dict, config_to_dict
 from smiling.runs import Checkpoints, read_metrics, truncate_metrics
 from smiling.utils.io import atomic_save_npz, atomic_write_json, load_npz, read_json
 
@@ -149,16 +150,17 @@ def test_atomic_writes_get_normal_file_permissions(tmp_path):
     assert (tmp_path / "f.bin").stat().st_mode & 0o777 == 0o666 & ~mask
 
 
-def test_plot_title_names_task_algo_and_seed(tmp_path):
+def test_plot_title_names_task_run_label_and_seed(tmp_path):
     from smiling.runs import plot_title
 
     train(tiny_config(steps=50, seed=4), tmp_path / "r", quiet=True)
-    assert plot_title(read_json(tmp_path / "r" / "config.json"), "x") == "dmc:ball_in_cup-catch: SAC, seed 4"
+    saved = read_json(tmp_path / "r" / "config.json")
+    assert saved["label"] == "sac" and plot_title(saved, "x") == "dmc:ball_in_cup-catch: sac, seed 4"
     assert plot_title({}, "fallback") == "fallback"
-    dreamer = {"algo": "sac", "config": {"task": "dmc:cartpole-swingup", "seed": 0, "rl": "dreamer"}}
-    assert plot_title(dreamer, "x") == "dmc:cartpole-swingup: DreamerV3, seed 0"
-    dreamer["algo"] = "smiling"
-    assert plot_title(dreamer, "x") == "dmc:cartpole-swingup: SMILING + DreamerV3, seed 0"
+    old = {"algo": "sac", "config": {"task": "dmc:cartpole-swingup", "seed": 0, "rl": "dreamer"}}  # no label yet
+    assert plot_title(old, "x") == "dmc:cartpole-swingup: sac+dreamer, seed 0"
+    assert plot_title({**old, "label": "smiling+actions+dreamer"}, "x") == \
+        "dmc:cartpole-swingup: smiling+actions+dreamer, seed 0"
 
 
 def test_extending_a_finished_run_continues_it(tmp_path):

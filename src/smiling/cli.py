@@ -6,15 +6,21 @@ import dataclasses
 import json
 import sys
 import time
+import typing
 from pathlib import Path
+
 import tyro
 
-from smiling.algos.offpolicy import TrainConfig
 from smiling.algos.presets import apply_preset
-from smiling.algos.bc import BCConfig
-from smiling.algos.bco import BCOConfig
-from smiling.algos.iqlearn import IQLearnConfig
-from smiling.rewards import DacConfig, SmilingConfig
+from smiling.algos.registry import ALGORITHMS, BACKENDS, TrainConfig, load_config, run_label, train, variants_of
+from smiling.data import DemoError, describe, load_demos, save_npz
+from smiling.diffusion import Schedule, ScoreConfig, estimate_ds_divergence
+from smiling.envs import NoGLBackendError, UnknownTaskError, list_tasks
+from smiling.evaluation import demos_from_run, evaluate_run
+from smiling.experiments.grid import parse_demos, parse_overrides, parse_seeds, run_grid, split_list, task_slug
+from smiling.experiments.report import collect, is_experiment, plot_experiment, summary_table
+from smiling.runs import plot_run
+from smiling.utils.cache import enable_compilation_cache
 
 
 @dataclasses.dataclass
@@ -25,22 +31,10 @@ class Tasks:
     """Only ids starting with this (e.g. dmc or gym)."""
 
 
-@dataclasses.dataclass
-class TrainExpert(TrainConfig):
-    """Train an RL agent (SAC, or DreamerV3 with --rl dreamer) on a task's true reward (an expert for
-    demonstrations)."""
-
-    algo: tyro.conf.Suppress[str] = "sac"
-    demos: tyro.conf.Suppress[str | None] = None
-    reward_update_every: tyro.conf.Suppress[int] = 1000
-    relabel: tyro.conf.Suppress[str] = "sample"
-    smiling: tyro.conf.Suppress[SmilingConfig] = dataclasses.field(default_factory=SmilingConfig)
-    dac: tyro.conf.Suppress[DacConfig] = dataclasses.field(default_factory=DacConfig)
-    bc: tyro.conf.Suppress[BCConfig] = dataclasses.field(default_factory=BCConfig)
-    bco: tyro.conf.Suppress[BCOConfig] = dataclasses.field(default_factory=BCOConfig)
-    iqlearn: tyro.conf.Suppress[IQLearnConfig] = dataclasses.field(default_factory=IQLearnConfig)
+@dataclasses.dataclass(frozen=True)
+class RunFlags:
     out: str | None = None
-    """Run directory (default runs/<task>-sac-s<seed>-<time>, or <task>-dreamer-... with --rl dreamer)."""
+    """Run directory (default runs/<task>-<run label>-s<seed>-<time>, e.g. runs/dmc-cheetah-run-smiling-s0-...)."""
     resume: str | None = None
     """Continue the run in this directory from its newest checkpoint (its saved config is used)."""
     extend_to: int | None = None
@@ -49,19 +43,37 @@ class TrainExpert(TrainConfig):
     """No progress bar."""
 
 
-@dataclasses.dataclass
-class Imitate(TrainConfig):
+def _suppressed(name: str):
+    """A field of TrainConfig hidden from a command's flags (its default stays)."""
+    field = next(f for f in dataclasses.fields(TrainConfig) if f.name == name)
+    typ = typing.get_type_hints(TrainConfig)[name]
+    if field.default_factory is not dataclasses.MISSING:
+        return name, tyro.conf.Suppress[typ], dataclasses.field(default_factory=field.default_factory)
+    return name, tyro.conf.Suppress[typ], field.default
+
+
+_IMITATION_ONLY = ("algo", "demos", "reward_update_every", "relabel")
+TrainExpert = dataclasses.make_dataclass(
+    "TrainExpert",
+    [_suppressed(n) for n in _IMITATION_ONLY] + [_suppressed(a.name) for a in ALGORITHMS.values() if a.config],
+    bases=(RunFlags, TrainConfig), frozen=True)
+TrainExpert.__module__, TrainExpert.__qualname__ = __name__, "TrainExpert"
+TrainExpert.__doc__ = ("Train an RL agent (" + " or ".join(f"{b.name}: {b.summary}" for b in BACKENDS.values())
+                       + ", with --rl) on a task's true reward (an expert for demonstrations).")
+
+_ALGO_HELP = "Imitation algorithm: " + "; ".join(f"{a.name}: {a.summary}" for a in ALGORITHMS.values()
+                                                 if a.imitation) + "."
+
+
+@dataclasses.dataclass(frozen=True)
+class Imitate(RunFlags, TrainConfig):
     """Imitate demonstrations with an RL agent (SAC, or DreamerV3 with --rl dreamer) on an imitation reward
     (SMILING: paper Algorithm 1, cost Eq. 4).
 
     The env's true return is logged for evaluation only; it is never used for learning.
     """
 
-    algo: str = "smiling"
-    """Imitation algorithm: smiling (paper Algorithm 1), dac (discriminator baseline; --dac.* settings),
-    iqlearn (inverse soft-Q learning; --iqlearn.* settings), bc (behavioural cloning by maximum likelihood;
-    needs actions; --bc.* settings) or bco (cloning from observation: an inverse dynamics model labels the
-    state-only demos; --bco.* settings)."""
+    algo: typing.Annotated[str, tyro.conf.arg(help=_ALGO_HELP)] = "smiling"
     use_actions: bool = False
     """Match (state, action) pairs instead of states (paper §6.2); needs demos with actions."""
     linear: bool = False
@@ -75,14 +87,6 @@ class Imitate(TrainConfig):
     as the authors' code: raw states, DDPM T=5000, K=500 even levels, cost of s, per-batch z-score, FIFO
     learner memory; add --relabel update on a CPU), paper-sac (their SAC: 2x1024, batch 1024, lr 1e-4).
     README, "Paper preset", lists every field."""
-    out: str | None = None
-    """Run directory (default runs/<task>-<algo>-s<seed>-<time>, <algo>-dreamer with --rl dreamer)."""
-    resume: str | None = None
-    """Continue the run in this directory from its newest checkpoint (its saved config is used)."""
-    extend_to: int | None = None
-    """With --resume: train on to this many env steps in total (config.json is updated)."""
-    quiet: bool = False
-    """No progress bar."""
 
 
 @dataclasses.dataclass
@@ -170,6 +174,15 @@ class Plot:
     """Only these task ids, comma-separated."""
 
 
+_ALGOS_HELP = (
+    "Algorithms, comma-separated: " + ", ".join(ALGORITHMS) + "; each with optional variants joined by + ("
+    + "; ".join(f"{a.name}: {', '.join(v.name for v in a.variants)}" for a in ALGORITHMS.values() if a.variants)
+    + "; " + "; ".join(f"on {b.name}: {', '.join(v.name for v in b.variants)}" for b in BACKENDS.values() if b.variants)
+    + "; the backend: " + ", ".join(f"{b} (" + ", ".join(a.name for a in ALGORITHMS.values() if b in a.backends) + ")"
+                                    for b in BACKENDS if b != "sac")
+    + "), e.g. smiling+actions. README, 'Experiments', says what each does.")
+
+
 @dataclasses.dataclass
 class Experiment:
     """Run a grid of tasks x algorithms x seeds (each cell a run directory DIR/<task>/<algo>/s<seed>), then
@@ -178,11 +191,7 @@ class Experiment:
 
     tasks: str
     """Task ids, comma-separated (e.g. dmc:ball_in_cup-catch,dmc:cheetah-run)."""
-    algos: str
-    """Algorithms, comma-separated: smiling, dac, iqlearn, bc, bco, sac, each with optional variants joined by +:
-    +actions (smiling, dac, iqlearn: match state-action pairs), +linear (smiling, dac: networks without
-    activations), +moments / +robust (SMILING cost normalization; robust is the default), +dreamer (sac, smiling,
-    dac: the DreamerV3 backend), e.g. smiling+actions."""
+    algos: typing.Annotated[str, tyro.conf.arg(help=_ALGOS_HELP)]
     out: str
     """Experiment directory."""
     seeds: str = "0-2"
@@ -216,45 +225,43 @@ class Demo:
     quiet: bool = False
 
 
-def _default_out(task: str, algo: str, rl: str, seed: int) -> str:
-    """runs/<task>-<name>-s<seed>-<time>, name from `smiling.runs.learner_parts` ("smiling-dreamer", "dreamer")."""
-    from smiling.experiments.grid import task_slug
-    from smiling.runs import learner_parts
-
-    name = "-".join(learner_parts(algo, rl))
-    return f"runs/{task_slug(task)}-{name}-s{seed}-{time.strftime('%Y%m%d-%H%M%S')}"
+def _default_out(cfg: TrainConfig) -> str:
+    """runs/<task>-<run label>-s<seed>-<time>, the label from `smiling.algos.registry.run_label` ('+' -> '-')."""
+    name = run_label(cfg).replace("+", "-")
+    return f"runs/{task_slug(cfg.task)}-{name}-s{cfg.seed}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
 def cmd_tasks(a: Tasks) -> None:
-    from smiling.envs import list_tasks
-
     for t in list_tasks():
         if a.prefix is None or t.startswith(a.prefix):
             print(t)
+
+
+def _variant_flag(cfg: TrainConfig, flag: str, name: str) -> TrainConfig:
+    """``cfg`` with its algorithm's variant ``name`` (the --use-actions and --linear shortcuts)."""
+    offered = {v.name: v for v in variants_of(cfg)}
+    if name not in offered:
+        takers = [a.name for a in ALGORITHMS.values() if name in {v.name for v in a.variants}]
+        raise ValueError(f"{flag} applies to {', '.join(takers)}, not {cfg.algo}")
+    return offered[name].apply(cfg)
 
 
 def _config_of(a) -> TrainConfig:
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
     cfg = TrainConfig(**{k: getattr(a, k) for k in fields})
     if isinstance(a, Imitate):
+        if a.use_actions:
+            cfg = _variant_flag(cfg, "--use-actions", "actions")
+        if a.linear:
+            cfg = _variant_flag(cfg, "--linear", "linear")
         sm = cfg.smiling
-        score = dataclasses.replace(sm.score, linear=a.linear or sm.score.linear)
-        if a.schedule is not None:
-            from smiling.diffusion import Schedule
-
-            score = dataclasses.replace(score, schedule=Schedule(a.schedule))
+        score = sm.score if a.schedule is None else dataclasses.replace(sm.score, schedule=Schedule(a.schedule))
         k = sm.num_levels if a.num_noise_samples is None else a.num_noise_samples
-        sm = dataclasses.replace(sm, score=score, use_actions=a.use_actions or sm.use_actions, num_levels=k)
-        dac = dataclasses.replace(cfg.dac, linear=a.linear or cfg.dac.linear,
-                                  use_actions=a.use_actions or cfg.dac.use_actions)
-        iq = dataclasses.replace(cfg.iqlearn, use_actions=a.use_actions or cfg.iqlearn.use_actions)
-        cfg = dataclasses.replace(cfg, smiling=sm, dac=dac, iqlearn=iq)
+        cfg = dataclasses.replace(cfg, smiling=dataclasses.replace(sm, score=score, num_levels=k))
     return cfg
 
 
 def _run(a) -> None:
-    from smiling.algos.offpolicy import load_config, train
-
     if a.extend_to is not None and not a.resume:
         raise ValueError("--extend-to needs --resume RUN_DIR")
     if a.resume:
@@ -266,7 +273,7 @@ def _run(a) -> None:
               f"seed {cfg.seed})", file=sys.stderr)
     else:
         cfg = _config_of(a)
-        out = a.out or _default_out(cfg.task, cfg.algo, cfg.rl, cfg.seed)
+        out = a.out or _default_out(cfg)
     summary = train(cfg, out, resume=bool(a.resume), quiet=a.quiet)
     print(json.dumps(summary))
 
@@ -282,8 +289,6 @@ def cmd_imitate(a: Imitate) -> None:
 
 
 def cmd_evaluate(a: Evaluate) -> None:
-    from smiling.evaluation import evaluate_run
-
     res = evaluate_run(a.run_dir, a.episodes, a.seed, a.video, step=a.checkpoint, stochastic=a.stochastic)
     if a.json:
         print(json.dumps(res))
@@ -296,28 +301,21 @@ def cmd_evaluate(a: Evaluate) -> None:
 
 
 def cmd_demos(a: Demos) -> None:
-    from smiling.data import describe, generate_demos, save_npz
-
     if Path(a.out).suffix != ".npz":
         raise ValueError(f"--out {a.out}: demonstrations are written as .npz")
     if Path(a.out).exists() and not a.force:
         raise FileExistsError(f"--out {a.out} exists: pass --force to overwrite it")
-    demos = generate_demos(a.expert, a.episodes, a.stochastic, a.seed, a.random_episodes, step=a.checkpoint)
+    demos = demos_from_run(a.expert, a.episodes, a.stochastic, a.seed, a.random_episodes, step=a.checkpoint)
     save_npz(demos, a.out)
     print(describe(demos))
     print(f"saved {a.out}")
 
 
 def cmd_demos_info(a: DemosInfo) -> None:
-    from smiling.data import describe, load_demos
-
     print(describe(load_demos(a.file)))
 
 
 def cmd_divergence(a: Divergence) -> None:
-    from smiling.data import load_demos
-    from smiling.diffusion import Schedule, ScoreConfig, estimate_ds_divergence
-
     expert, learner = load_demos(a.expert), load_demos(a.learner)
     res = estimate_ds_divergence(expert.states(), learner.states(), ScoreConfig(schedule=Schedule(a.schedule)),
                                  steps=a.steps, num_levels=a.num_levels, seed=a.seed)
@@ -330,10 +328,6 @@ def cmd_divergence(a: Divergence) -> None:
 
 
 def cmd_plot(a: Plot) -> None:
-    from smiling.experiments.grid import split_list
-    from smiling.experiments.report import collect, is_experiment, plot_experiment, summary_table
-    from smiling.runs import plot_run
-
     if not Path(a.run_dir).exists():
         raise FileNotFoundError(f"{a.run_dir}: no such run or experiment directory")
     if not is_experiment(a.run_dir):
@@ -348,9 +342,6 @@ def cmd_plot(a: Plot) -> None:
 
 
 def cmd_experiment(a: Experiment) -> None:
-    from smiling.experiments.grid import parse_demos, parse_overrides, parse_seeds, run_grid, split_list
-    from smiling.experiments.report import collect, plot_experiment, summary_table
-
     tasks, algos = split_list(a.tasks, "tasks"), split_list(a.algos, "algorithms")
     results = run_grid(a.out, tasks, algos, parse_seeds(a.seeds), a.steps, parse_overrides(a.set),
                        parse_demos(a.demos), executor=a.executor, workers=a.workers, address=a.address,
@@ -369,17 +360,12 @@ def cmd_experiment(a: Experiment) -> None:
 
 
 def cmd_demo(a: Demo) -> None:
-    from smiling.algos.offpolicy import load_config, train
-    from smiling.runs import plot_run
-
     out = Path(a.out)
     resume = (out / "config.json").exists()
     if resume and load_config(out).steps != a.steps:
         raise ValueError(f"{out} holds a demo run with another step count: remove it or pass --out")
     cfg = TrainConfig(task=a.task, steps=a.steps, seed=a.seed, eval_every=5000, eval_episodes=5,
                       checkpoint_every=5000, algo="smiling")
-    from smiling.data import load_demos
-
     meta = load_demos(a.task).metadata
     print(f"demo: SMILING on {a.task} for {a.steps} env steps, imitating the bundled state-only demos "
           f"(expert return {meta['expert_return_mean']:.0f}, random policy {meta['random_return_mean']:.0f}); "
@@ -447,12 +433,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"smiling: error: {e}", file=sys.stderr)
         return 2
     handler = next(fn for cls, fn in COMMANDS.values() if type(args) is cls)
-    from smiling.utils.cache import enable_compilation_cache
-
     enable_compilation_cache()
-    from smiling.envs import NoGLBackendError, UnknownTaskError
-    from smiling.data import DemoError
-
     try:
         handler(args)
     except (DemoError, UnknownTaskError, FileNotFoundError, FileExistsError, ValueError, NoGLBackendError,

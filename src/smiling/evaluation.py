@@ -8,10 +8,13 @@ from pathlib import Path
 
 import numpy as np
 
-from smiling.algos.offpolicy import acting, evaluate, load_config, make_agent
+from smiling.acting import acting, evaluate
+from smiling.algos.registry import load_config, make_agent
+from smiling.data.demos import Demos
+from smiling.data.generate import DEMO_STREAM, generate_demos
 from smiling.envs import NoGLBackendError, make_env
 from smiling.envs.base import gl_backend_error
-from smiling.runs import Checkpoints
+from smiling.runs import Checkpoints, read_checkpoint_file
 from smiling.utils.seeding import derive_seed
 
 EVAL_CLI_STREAM = 11
@@ -28,7 +31,7 @@ def load_policy(run_dir: str | Path, step: int | None = None):
     ckpt = Checkpoints(run_dir).at(step)
     env = make_env(cfg.task, cfg.horizon, cfg.keep_termination)
     agent = make_agent(cfg, env.observation_space.shape[0], env.action_space.shape[0])
-    state = agent.from_bytes((ckpt / "agent.msgpack").read_bytes())
+    state = read_checkpoint_file(ckpt / "agent.msgpack", agent.from_bytes)
     env.close()
     return cfg, agent, agent.policy_params(state), Checkpoints.step_of(ckpt)
 
@@ -99,3 +102,13 @@ def evaluate_run(run_dir: str | Path, episodes: int = 10, seed: int = 0, video: 
     if video is not None:
         out["video"] = str(video)
     return out
+
+
+def demos_from_run(expert_run: str | Path, episodes: int = 5, stochastic: bool = False, seed: int = 0,
+                   random_episodes: int = 10, step: int | None = None) -> Demos:
+    """Demonstrations from the checkpoint of ``expert_run`` at env step ``step`` (the newest if None): its mean
+    action, or with ``stochastic`` actions sampled from its policy (`smiling.data.generate_demos`)."""
+    cfg, policy, on_reset, loaded_step = load_acting(expert_run, step, stochastic, derive_seed(seed, DEMO_STREAM, 1))
+    return generate_demos(policy, cfg.task, episodes, seed, random_episodes, horizon=cfg.horizon, on_reset=on_reset,
+                          source={"expert_run": str(expert_run), "expert_checkpoint_step": loaded_step,
+                                  "stochastic": bool(stochastic)})

@@ -20,33 +20,34 @@ import io
 import os
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
-from smiling.utils.io import atomic_write_json, atomic_write_text, read_json
+from smiling.utils.io import atomic_write_bytes, atomic_write_json, atomic_write_text, read_json
 
-METRIC_COLUMNS = [
-    "step", "episode", "wall_time", "train_return", "eval_return", "eval_return_std",
-    "critic_loss", "actor_loss", "alpha", "entropy", "q_mean", "steps_per_sec",
-    "cost_mean", "cost_std", "score_loss_learner", "score_loss_expert",
-    "disc_loss", "disc_gp", "disc_accuracy", "grad_steps", "bc_loss", "idm_loss", "iq_reward_expert", "iq_reward_policy",
-    "model_loss", "dec_loss", "reward_loss", "kl_dyn", "imag_return", "return_scale",
-]
+CORE_COLUMNS = ["step", "episode", "wall_time", "train_return", "eval_return", "eval_return_std", "steps_per_sec"]
+"""The columns every metrics.csv starts with; the metrics an agent or reward model returns follow as they appear."""
 
 
 class MetricsLogger:
-    """Appends rows to metrics.csv (flushed per row), and to TensorBoard when asked."""
+    """Appends rows to metrics.csv (flushed per row), and to TensorBoard when asked.
+
+    The header starts as ``columns`` (or an existing file's header, plus any of ``columns`` it lacks) and grows
+    when a row carries a new key: the file is rewritten with the new column (earlier rows leave it empty), so
+    every logged metric reaches the file and a resumed run's rows line up with the old ones."""
 
     def __init__(self, run_dir: Path, columns: list[str], tensorboard: bool = False):
         self.path = Path(run_dir) / "metrics.csv"
-        self.columns = list(columns)
-        new = not self.path.exists() or self.path.stat().st_size == 0
-        if not new:
-            _migrate_header(self.path, self.columns)
-        self._f = open(self.path, "a", newline="")
-        self._w = csv.DictWriter(self._f, fieldnames=self.columns, extrasaction="ignore")
-        if new:
-            self._w.writeheader()
-            self._f.flush()
+        if self.path.exists() and self.path.stat().st_size > 0:
+            with open(self.path, newline="") as f:
+                header = next(csv.reader(f), [])
+            self.columns = header + [c for c in columns if c not in header]
+            if self.columns != header:
+                _rewrite_header(self.path, self.columns)
+        else:
+            self.columns = list(columns)
+            with open(self.path, "w", newline="") as f:
+                csv.writer(f).writerow(self.columns)
+        self._open()
         self._tb = None
         if tensorboard:
             try:
@@ -55,7 +56,17 @@ class MetricsLogger:
                 raise RuntimeError("--tensorboard needs tensorboardX: pip install 'smiling[tb]'") from None
             self._tb = SummaryWriter(str(Path(run_dir) / "tb"))
 
+    def _open(self) -> None:
+        self._f = open(self.path, "a", newline="")
+        self._w = csv.DictWriter(self._f, fieldnames=self.columns)
+
     def log(self, row: dict[str, Any]) -> None:
+        new = [k for k in row if k not in self.columns]
+        if new:
+            self._f.close()
+            self.columns += new
+            _rewrite_header(self.path, self.columns)
+            self._open()
         self._w.writerow({k: _fmt(row.get(k)) for k in self.columns})
         self._f.flush()
         if self._tb is not None:
@@ -69,17 +80,11 @@ class MetricsLogger:
             self._tb.close()
 
 
-def _migrate_header(path: Path, columns: list[str]) -> None:
-    """Rewrite an existing metrics.csv whose header differs from ``columns`` (rows keep their values; new
-    columns are empty), so that rows appended by a newer version line up."""
+def _rewrite_header(path: Path, columns: list[str]) -> None:
+    """Rewrite metrics.csv with the header ``columns`` (a superset of its own): rows keep their values, new
+    columns are empty."""
     with open(path, newline="") as f:
-        reader = csv.DictReader(f)
-        if reader.fieldnames == columns:
-            return
-        rows = list(reader)
-        dropped = set(reader.fieldnames or []) - set(columns)
-    if dropped:
-        raise ValueError(f"{path}: has columns {sorted(dropped)} that this version does not write")
+        rows = list(csv.DictReader(f))
     out = io.StringIO()
     w = csv.DictWriter(out, fieldnames=columns, lineterminator="\r\n")
     w.writeheader()
@@ -112,7 +117,7 @@ def truncate_metrics(run_dir: Path, last_step: int) -> int:
         return 0
     with open(path, newline="") as f:
         reader = csv.DictReader(f)
-        fields = reader.fieldnames or METRIC_COLUMNS
+        fields = reader.fieldnames or CORE_COLUMNS
         rows = [r for r in reader if r.get("step") not in (None, "") and int(float(r["step"])) <= last_step]
     out = io.StringIO()
     w = csv.DictWriter(out, fieldnames=fields, lineterminator="\r\n")
@@ -199,24 +204,38 @@ class Checkpoints:
         return path
 
 
-def learner_parts(algo: str, rl: str = "sac") -> tuple[str, ...]:
-    """What a run is named by (run directories, plot titles): its algorithm, then its RL backend unless that is
-    SAC. Algo "sac" means the true reward, so on another backend the backend alone names it: ("dreamer",)."""
-    if rl == "sac":
-        return (algo,)
-    return (rl,) if algo == "sac" else (algo, rl)
+def read_checkpoint_file(path: Path, parse: Callable[[bytes], Any]):
+    """``parse(bytes of path)``, or an error that names the file and says what is wrong with it."""
+    try:
+        data = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: missing from its checkpoint (an incomplete or damaged checkpoint)") from None
+    try:
+        return parse(data)
+    except Exception as e:  # noqa: BLE001 - whatever the parser raises on damaged bytes
+        raise ValueError(f"{path}: damaged checkpoint file, or one written by another version "
+                         f"({type(e).__name__}: {e})") from e
 
 
-DISPLAY_NAMES = {"sac": "SAC", "dreamer": "DreamerV3"}
-
-
-def plot_title(saved_config: dict, fallback: str) -> str:
-    cfg = saved_config.get("config", {})
+def plot_title(saved: dict, fallback: str) -> str:
+    """'<task>: <run label>, seed <seed>' from a run's config.json (the label `smiling.algos.registry.run_label`
+    wrote there; older runs: the algorithm, and the backend unless SAC)."""
+    cfg = saved.get("config", {})
     if "task" not in cfg:
         return fallback
-    parts = learner_parts(saved_config.get("algo", "?"), cfg.get("rl", "sac"))
-    name = " + ".join(DISPLAY_NAMES.get(p, p.upper()) for p in parts)
-    return f"{cfg['task']}: {name}, seed {cfg.get('seed', '?')}"
+    label = saved.get("label") or "+".join([saved.get("algo", "?")] + ([cfg["rl"]] if cfg.get("rl", "sac") != "sac"
+                                                                        else []))
+    return f"{cfg['task']}: {label}, seed {cfg.get('seed', '?')}"
+
+
+def curve_axis(saved: dict, rows: list[dict]) -> str:
+    """The column a run's curve is drawn against: config.json's ``x_axis``, or for older runs grad_steps when
+    no env step was used for learning (behavioural cloning)."""
+    if saved.get("x_axis"):
+        return saved["x_axis"]
+    if rows and rows[0].get("grad_steps") and all(r.get("step") in ("0", "") for r in rows):
+        return "grad_steps"
+    return "step"
 
 
 def plot_run(run_dir: str | os.PathLike, out: str | os.PathLike | None = None) -> Path:
@@ -230,9 +249,7 @@ def plot_run(run_dir: str | os.PathLike, out: str | os.PathLike | None = None) -
     rows = read_metrics(run_dir)
     saved = read_json(run_dir / "config.json") if (run_dir / "config.json").exists() else {}
     fig, ax = plt.subplots(figsize=(6, 3.6), dpi=120)
-    x = "step"
-    if saved.get("algo") == "bc":  # BC learns from no env steps: its curve is against gradient steps
-        x = "grad_steps"
+    x = curve_axis(saved, rows)
     tr = [(int(r[x]), float(r["train_return"])) for r in rows if r.get("train_return")]
     ev = [(int(r[x]), float(r["eval_return"]), float(r["eval_return_std"] or 0)) for r in rows
           if r.get("eval_return")]
@@ -244,7 +261,7 @@ def plot_run(run_dir: str | os.PathLike, out: str | os.PathLike | None = None) -
         ax.plot(s, m, color="C0", marker="o", ms=3,
                 label=f"eval return ({'sampled actions' if sampled else 'mean action'})")
         ax.fill_between(s, [a - b for a, b in zip(m, sd)], [a + b for a, b in zip(m, sd)], color="C0", alpha=0.2)
-    ax.set_xlabel("gradient steps (behavioural cloning)" if x == "grad_steps" else "environment steps")
+    ax.set_xlabel("gradient steps" if x == "grad_steps" else "environment steps")
     ax.set_ylabel("return")
     ax.set_title(plot_title(saved, run_dir.name))
     ax.grid(alpha=0.3)
@@ -254,7 +271,5 @@ def plot_run(run_dir: str | os.PathLike, out: str | os.PathLike | None = None) -
     buf = io.BytesIO()
     fig.savefig(buf, format=out.suffix.lstrip(".") or "png")
     plt.close(fig)
-    from smiling.utils.io import atomic_write_bytes
-
     atomic_write_bytes(out, buf.getvalue())
     return out

@@ -1,5 +1,8 @@
-"""Training loops that compose envs, the replay buffer and the RL agent."""
+"""Algorithms and the loops that compose envs, the replay buffer, reward models and RL agents.
 
-from smiling.algos.offpolicy import TrainConfig, load_config, train
+`smiling.algos.registry` lists every algorithm and RL backend; `train` runs any of them from a `TrainConfig`.
+"""
 
-__all__ = ["TrainConfig", "load_config", "train"]
+from smiling.algos.registry import ALGORITHMS, BACKENDS, TrainConfig, load_config, run_label, train
+
+__all__ = ["ALGORITHMS", "BACKENDS", "TrainConfig", "load_config", "run_label", "train"]

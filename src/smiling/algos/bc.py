@@ -24,10 +24,14 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-import smiling
+from tqdm.auto import tqdm
+
+from smiling.acting import evaluate
+from smiling.algos.base import Algorithm
 from smiling.envs import make_env
 from smiling.rl import SAC
-from smiling.runs import METRIC_COLUMNS, Checkpoints, MetricsLogger, plot_run
+from smiling.runs import CORE_COLUMNS, Checkpoints, MetricsLogger, plot_run
+from smiling.utils.config import at_least_one
 from smiling.utils.io import atomic_write_json
 from smiling.utils.seeding import EVAL_STREAM
 
@@ -42,6 +46,11 @@ class BCConfig:
     lr: float = 3e-4
     eval_every: int = 2000
     """Gradient steps between evaluations (each one also checkpoints)."""
+
+    def __post_init__(self):
+        at_least_one(self, "steps", "batch_size", "eval_every", prefix="bc.")
+        if self.steps % self.eval_every:
+            raise ValueError(f"bc.steps ({self.steps}) must be a multiple of bc.eval_every ({self.eval_every})")
 
 
 def tanh_gaussian_log_prob(mean, log_std, action):
@@ -79,13 +88,10 @@ def make_bc_fit(agent: SAC, states: np.ndarray, actions: np.ndarray, bc: BCConfi
 
 
 def already_finished(run_dir: Path, resume: bool) -> bool:
-    """Run-directory set-up of the short, restartable algorithms (BC, BCO): True if ``resume`` finds the run
-    finished; otherwise the directory is made ready for a fresh start in place (an unfinished run's metrics are
-    dropped). Without ``resume`` an existing run is refused, as for every algorithm."""
-    if (run_dir / "config.json").exists():
-        if not resume:
-            raise FileExistsError(f"{run_dir} already holds a run: pass --resume {run_dir} to continue it, "
-                                  f"or choose another --out")
+    """Run-directory set-up of the short algorithms that restart instead of resuming (BC, and the algorithms that
+    reuse it): True if ``resume`` finds the run finished; otherwise the directory is made ready for a fresh start
+    in place (an unfinished run's metrics are dropped)."""
+    if (run_dir / "config.json").exists() and resume:
         if json.loads((run_dir / "config.json").read_text()).get("finished", False):
             return True
     (run_dir / "metrics.csv").unlink(missing_ok=True)
@@ -93,35 +99,26 @@ def already_finished(run_dir: Path, resume: bool) -> bool:
     return False
 
 
-def train_bc(cfg, run_dir: str | Path, resume: bool = False, quiet: bool = False) -> dict:
-    """Fit the actor to ``cfg``'s demonstrations; evaluate and checkpoint every ``cfg.bc.eval_every`` steps."""
-    from smiling.algos.offpolicy import config_to_dict, evaluate
-    from smiling.data import load_demos
-
-    run_dir = Path(run_dir)
+def train_bc(cfg, run_dir: Path, meta: dict, demos, resume: bool = False, quiet: bool = False) -> dict:
+    """Fit the actor to the demonstrations; evaluate and checkpoint every ``cfg.bc.eval_every`` steps."""
     bc = cfg.bc
-    demos = load_demos(cfg.demos or cfg.task, task=cfg.task)
     states, actions = demos.state_action_pairs()  # DemoError naming the problem for state-only demos
-    if already_finished(run_dir, resume):
-        return {"run_dir": str(run_dir), "step": 0, "grad_steps": bc.steps, "final_eval_return": None,
-                "already_finished": True}
     env = make_env(cfg.task, cfg.horizon, cfg.keep_termination)
     obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
     if states.shape[1] != obs_dim or actions.shape[1] != act_dim:
         raise ValueError(f"demos have obs/action dims {states.shape[1]}/{actions.shape[1]}, the task "
                          f"{obs_dim}/{act_dim}")
-    meta = {"config": config_to_dict(cfg), "algo": "bc", "smiling_version": smiling.__version__,
-            "obs_dim": obs_dim, "action_dim": act_dim, "obs_keys": env.obs_keys, "finished": False}
+    if already_finished(run_dir, resume):
+        return {"run_dir": str(run_dir), "step": 0, "grad_steps": bc.steps, "final_eval_return": None,
+                "already_finished": True}
+    meta = {**meta, "obs_dim": obs_dim, "action_dim": act_dim, "obs_keys": env.obs_keys, "finished": False}
     atomic_write_json(run_dir / "config.json", meta)
 
     agent = SAC(obs_dim, act_dim, cfg.sac)
     state = agent.init(cfg.seed)
     fit, opt_state = make_bc_fit(agent, states, actions, bc, state.actor.params)
     params = state.actor.params
-
-    from tqdm.auto import tqdm
-
-    logger = MetricsLogger(run_dir, METRIC_COLUMNS, cfg.tensorboard)
+    logger = MetricsLogger(run_dir, CORE_COLUMNS, cfg.tensorboard)
     ckpts = Checkpoints(run_dir, keep_policies=cfg.keep_policies)
     key = jax.random.PRNGKey(cfg.seed)
     done, last, t0 = 0, None, time.perf_counter()
@@ -148,3 +145,8 @@ def train_bc(cfg, run_dir: str | Path, resume: bool = False, quiet: bool = False
     atomic_write_json(run_dir / "config.json", {**meta, "finished": True})
     plot_run(run_dir)
     return {"run_dir": str(run_dir), "step": 0, "grad_steps": done, "final_eval_return": last}
+
+
+ALGORITHM = Algorithm(
+    "bc", "behavioural cloning by maximum likelihood (needs demos with actions; no env steps); --bc.*",
+    config=BCConfig, backends=(), train=train_bc, x_axis="grad_steps")

@@ -22,11 +22,15 @@ from pathlib import Path
 import jax
 import numpy as np
 
-import smiling
+from tqdm.auto import tqdm
+
+from smiling.acting import evaluate
+from smiling.algos.base import Algorithm
 from smiling.algos.bc import BCConfig, already_finished, make_bc_fit
 from smiling.envs import make_env
 from smiling.rl import SAC, SACConfig
-from smiling.runs import METRIC_COLUMNS, Checkpoints, MetricsLogger, plot_run
+from smiling.runs import CORE_COLUMNS, Checkpoints, MetricsLogger, plot_run
+from smiling.utils.config import at_least_one
 from smiling.utils.io import atomic_write_json
 from smiling.utils.seeding import EVAL_STREAM, TRAIN_STREAM, derive_seed
 
@@ -44,21 +48,24 @@ class BCOConfig:
     batch_size: int = 256
     lr: float = 3e-4
 
+    def __post_init__(self):
+        at_least_one(self, "pre_steps", "idm_steps", "policy_steps", "batch_size", prefix="bco.")
+        if not self.alpha > 0:
+            raise ValueError(f"bco.alpha must be > 0, got {self.alpha}")
 
-def train_bco(cfg, run_dir: str | Path, resume: bool = False, quiet: bool = False) -> dict:
-    from smiling.algos.offpolicy import config_to_dict, evaluate
-    from smiling.data import load_demos
 
-    run_dir, bco = Path(run_dir), cfg.bco
-    demos = load_demos(cfg.demos or cfg.task, task=cfg.task)
+def train_bco(cfg, run_dir: Path, meta: dict, demos, resume: bool = False, quiet: bool = False) -> dict:
+    """BCO(alpha) on the demonstrations' state pairs; evaluate and checkpoint after each iteration."""
+    bco = cfg.bco
     s_e, s_e_next = demos.state_pairs()
-    if already_finished(run_dir, resume):
-        return {"run_dir": str(run_dir), "step": cfg.steps, "final_eval_return": None, "already_finished": True}
     env = make_env(cfg.task, cfg.horizon, cfg.keep_termination)
     eval_env = make_env(cfg.task, cfg.horizon, cfg.keep_termination)
     obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
-    meta = {"config": config_to_dict(cfg), "algo": "bco", "smiling_version": smiling.__version__,
-            "obs_dim": obs_dim, "action_dim": act_dim, "obs_keys": env.obs_keys, "finished": False}
+    if s_e.shape[1] != obs_dim:
+        raise ValueError(f"demos have {s_e.shape[1]}-d observations, {cfg.task} has {obs_dim}")
+    if already_finished(run_dir, resume):
+        return {"run_dir": str(run_dir), "step": cfg.steps, "final_eval_return": None, "already_finished": True}
+    meta = {**meta, "obs_dim": obs_dim, "action_dim": act_dim, "obs_keys": env.obs_keys, "finished": False}
     atomic_write_json(run_dir / "config.json", meta)
 
     agent = SAC(obs_dim, act_dim, cfg.sac)
@@ -74,10 +81,7 @@ def train_bco(cfg, run_dir: str | Path, resume: bool = False, quiet: bool = Fals
     S, A, S2 = [], [], []
     obs, _ = env.reset(seed=derive_seed(cfg.seed, TRAIN_STREAM, 0))
     episode, step, last, t0 = 0, 0, None, time.perf_counter()
-
-    from tqdm.auto import tqdm
-
-    logger = MetricsLogger(run_dir, METRIC_COLUMNS, cfg.tensorboard)
+    logger = MetricsLogger(run_dir, CORE_COLUMNS, cfg.tensorboard)
     ckpts = Checkpoints(run_dir, keep_policies=cfg.keep_policies)
     bar = tqdm(total=cfg.steps, unit="step", disable=quiet, desc=f"{cfg.task} bco")
     try:
@@ -122,3 +126,8 @@ def train_bco(cfg, run_dir: str | Path, resume: bool = False, quiet: bool = Fals
     atomic_write_json(run_dir / "config.json", {**meta, "finished": True})
     plot_run(run_dir)
     return {"run_dir": str(run_dir), "step": step, "final_eval_return": last}
+
+
+ALGORITHM = Algorithm(
+    "bco", "behavioural cloning from observation: an inverse dynamics model labels the state-only demos; --bco.*",
+    config=BCOConfig, backends=(), train=train_bco)

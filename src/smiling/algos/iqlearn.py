@@ -20,20 +20,24 @@ IQ-Learn), a smaller actor learning rate, one critic, V(s') from the target crit
 from __future__ import annotations
 
 import dataclasses
+from typing import Literal, get_args
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from smiling.algos.base import Algorithm, actions_variant
 from smiling.rl.networks import sample_tanh_gaussian
 from smiling.rl.sac import SAC, SACConfig
+from smiling.utils.config import check_choice
 
-LOSSES = ("value", "v0")
+Loss = Literal["value", "v0"]
+LOSSES = get_args(Loss)
 
 
 @dataclasses.dataclass(frozen=True)
 class IQLearnConfig:
-    loss: str = "value"
+    loss: Loss = "value"
     """value or v0 (the authors use v0 for Hopper/Walker/Humanoid, value for HalfCheetah/Ant)."""
     chi2_alpha: float = 0.5
     """The chi-squared regularizer is 1/(4 chi2_alpha) E[r^2]."""
@@ -44,6 +48,11 @@ class IQLearnConfig:
     actor_lr: float = 3e-5
     num_critics: int = 1
 
+    def __post_init__(self):
+        check_choice(self.loss, LOSSES, "iqlearn.loss")
+        if not self.chi2_alpha > 0 or not self.temperature > 0 or self.num_critics < 1:
+            raise ValueError(f"iqlearn.chi2_alpha and temperature must be > 0, num_critics >= 1: {self}")
+
 
 def iqlearn_sac_config(sac: SACConfig, iq: IQLearnConfig) -> SACConfig:
     """The SAC settings IQ-Learn runs with: ``sac`` with IQ-Learn's temperature, actor lr and critic count."""
@@ -52,11 +61,23 @@ def iqlearn_sac_config(sac: SACConfig, iq: IQLearnConfig) -> SACConfig:
 
 
 class IQLearnAgent(SAC):
-    def __init__(self, obs_dim: int, action_dim: int, sac: SACConfig, iq: IQLearnConfig):
-        if iq.loss not in LOSSES:
-            raise ValueError(f"unknown IQ-Learn loss {iq.loss!r}; choose one of {', '.join(LOSSES)}")
+    """SAC with IQ-Learn's critic loss; it trains on the learner's transitions beside the expert's (``expert``,
+    needed only to train)."""
+
+    def __init__(self, obs_dim: int, action_dim: int, sac: SACConfig, iq: IQLearnConfig,
+                 expert: ExpertSampler | None = None):
         super().__init__(obs_dim, action_dim, iqlearn_sac_config(sac, iq))
-        self.iq = iq
+        self.iq, self.expert = iq, expert
+
+    def batches(self, source, rng: np.random.Generator, env_steps: int, reward_fn=None) -> dict[str, np.ndarray]:
+        """SAC's batches with their rewards zeroed (the env's reward is never used), and as many expert batches
+        under ``expert_*`` keys."""
+        if self.expert is None:
+            raise ValueError("IQ-Learn trains on expert transitions: build the agent with the demonstrations")
+        batch = super().batches(source, rng, env_steps, reward_fn)
+        batch["reward"] = np.zeros_like(batch["reward"])
+        batch.update(self.expert.sample(rng, self.config.batch_size, env_steps * self.config.utd))
+        return batch
 
     def _value(self, critic_params, actor_params, obs, alpha, key):
         """Soft value per critic, (num_critics, B): Q(s, a) - alpha log pi(a | s), a ~ pi(s)."""
@@ -113,3 +134,10 @@ class ExpertSampler:
         return {"expert_obs": self.obs[idx], "expert_next_obs": self.next_obs[idx], "expert_action": self.action[idx],
                 "expert_terminated": np.zeros((num_batches, batch_size), np.float32),
                 "expert_init_obs": self.init_obs[init]}
+
+
+ALGORITHM = Algorithm(
+    "iqlearn", "IQ-Learn: inverse soft-Q learning, no reward model (the discriminator-free baseline); --iqlearn.*",
+    config=IQLearnConfig, variants=(actions_variant("iqlearn"),),
+    agent=lambda cfg, obs_dim, act_dim, demos: IQLearnAgent(
+        obs_dim, act_dim, cfg.sac, cfg.iqlearn, None if demos is None else ExpertSampler(demos, cfg.iqlearn.use_actions)))

@@ -135,7 +135,7 @@ class Demos:
         return self.observations[:, :-1].reshape(-1, self.obs_dim), self.actions.reshape(-1, self.action_dim)
 
     def state_pairs(self) -> tuple[np.ndarray, np.ndarray]:
-        """(s_t, s_{t+1}) for every step: two (E*T, d) arrays (for inverse-dynamics labelling, BCO)."""
+        """(s_t, s_{t+1}) for every step: two (E*T, d) arrays (e.g. to label with an inverse dynamics model)."""
         return (self.observations[:, :-1].reshape(-1, self.obs_dim),
                 self.observations[:, 1:].reshape(-1, self.obs_dim))
 

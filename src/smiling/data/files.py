@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from smiling.data.demos import DemoError, Demos, check_arrays
+from smiling.envs import make_env
 from smiling.utils.io import atomic_write_bytes, npz_bytes
 
 BUNDLED_PACKAGE = "smiling.data.bundled"
@@ -40,8 +41,6 @@ def bundled_tasks() -> list[str]:
 
 
 def task_obs_dim(task: str) -> int:
-    from smiling.envs import make_env
-
     env = make_env(task)
     d = env.observation_space.shape[0]
     env.close()

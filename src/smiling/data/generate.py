@@ -1,13 +1,14 @@
-"""Demonstrations from a trained expert run, with the random-policy return needed for normalization.
+"""Demonstrations from a policy (an expert's: `smiling.evaluation.demos_from_run`), with the random-policy return
+needed for normalization.
 
-The paper's setting: 5 episodes x 1000 steps with no early termination. By default the expert acts with its
-mean action; ``stochastic=True`` samples from the policy (the SMILING reference code collects demos that way).
+The paper's setting: 5 episodes x 1000 steps with no early termination. `demos_from_run` rolls out an expert's
+mean action by default; with ``stochastic=True`` it samples from the policy (the SMILING reference code collects
+demos that way).
 """
 
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import numpy as np
 
@@ -30,29 +31,25 @@ def random_policy_returns(task: str, episodes: int = 10, seed: int = 0, horizon:
     return R.sum(axis=1)
 
 
-def generate_demos(expert_run: str | Path, episodes: int = 5, stochastic: bool = False, seed: int = 0,
-                   random_episodes: int = 10, progress: bool = False, step: int | None = None) -> Demos:
-    """Roll out the checkpoint of ``expert_run`` at env step ``step`` (the newest if None) for ``episodes``
-    episodes of its task."""
-    from smiling.evaluation import load_acting
-
+def generate_demos(policy, task: str, episodes: int = 5, seed: int = 0, random_episodes: int = 10,
+                   horizon: int = 1000, on_reset=None, source: dict | None = None) -> Demos:
+    """Roll out ``policy(obs) -> action`` (``on_reset()`` called at each episode start) for ``episodes`` episodes of
+    ``task`` with no early termination, and measure a uniform random policy's return for normalization.
+    ``source`` goes into the metadata (e.g. the expert run and checkpoint; `smiling.evaluation.demos_from_run`)."""
     if episodes < 1 or random_episodes < 1:
         raise ValueError("episodes and random_episodes must be >= 1")
-    cfg, policy, on_reset, loaded_step = load_acting(expert_run, step, stochastic, derive_seed(seed, DEMO_STREAM, 1))
-    env = make_env(cfg.task, cfg.horizon, keep_termination=False)
+    env = make_env(task, horizon, keep_termination=False)
     obs_keys = env.obs_keys
     t0 = time.time()
     O, A, R = rollout(env, policy, episodes, (seed, DEMO_STREAM), on_reset=on_reset)
     env.close()
     rets = R.sum(axis=1)
-    rand = random_policy_returns(cfg.task, random_episodes, seed, cfg.horizon)
+    rand = random_policy_returns(task, random_episodes, seed, horizon)
     meta = {
-        "task": cfg.task, "obs_keys": obs_keys, "source": "smiling",
-        "expert_run": str(expert_run), "expert_checkpoint_step": loaded_step,
-        "stochastic": bool(stochastic), "seed": int(seed),
+        "task": task, "obs_keys": obs_keys, "source": "smiling", **(source or {}), "seed": int(seed),
         "expert_return_mean": float(rets.mean()), "expert_return_std": float(rets.std()),
         "random_return_mean": float(rand.mean()), "random_return_std": float(rand.std()),
-        "random_episodes": int(random_episodes), "horizon": int(cfg.horizon),
+        "random_episodes": int(random_episodes), "horizon": int(horizon),
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "smiling_version": smiling.__version__,
         "rollout_seconds": round(time.time() - t0, 2),
     }

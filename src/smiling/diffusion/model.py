@@ -12,6 +12,8 @@ differences of diffusion scores (paper Eq. 2-4).
 from __future__ import annotations
 
 import dataclasses
+from typing import Literal, get_args
+
 import flax.serialization
 import jax
 import jax.numpy as jnp
@@ -127,7 +129,8 @@ class ScoreModel:
         self.key = jnp.asarray(d["key"])
 
 
-LEVELS = ("stratified", "even")
+Levels = Literal["stratified", "even"]
+LEVELS = get_args(Levels)
 """How the K noise levels of one state are placed (`SmilingConfig.levels`)."""
 
 

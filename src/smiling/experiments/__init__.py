@@ -1,5 +1,5 @@
-"""Experiments over seeds: normalized learning curves and their plots."""
+"""Experiments over seeds: grids of runs, normalized learning curves and their plots."""
 
-from smiling.experiments.curves import aggregate, eval_curve, first_reach, normalize, plot_curves, run_label
+from smiling.experiments.curves import aggregate, eval_curve, first_reach, normalize, plot_curves
 
-__all__ = ["aggregate", "eval_curve", "first_reach", "normalize", "plot_curves", "run_label"]
+__all__ = ["aggregate", "eval_curve", "first_reach", "normalize", "plot_curves"]

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from smiling.runs import read_metrics
+from smiling.runs import curve_axis, read_metrics
 from smiling.utils.io import atomic_write_bytes, read_json
 
 
@@ -25,20 +25,17 @@ def normalize(returns, expert: float, random: float) -> np.ndarray:
 def eval_curve(run_dir: str | Path) -> tuple[np.ndarray, np.ndarray]:
     """(env steps, eval returns) of a run, from its metrics.csv.
 
-    Behavioural cloning learns from no env steps: its curve is its final evaluation at step 0 (plotted as a
-    horizontal line).
+    An algorithm that learns from no env steps (its curve is drawn against another axis, e.g. behavioural
+    cloning's gradient steps) gets its final evaluation at step 0 (plotted as a horizontal line).
     """
-    rows = [r for r in read_metrics(run_dir) if r.get("eval_return")]
+    all_rows = read_metrics(run_dir)
+    rows = [r for r in all_rows if r.get("eval_return")]
     if not rows:
         raise ValueError(f"{run_dir}: no evaluations in metrics.csv yet")
-    if _algo(run_dir) == "bc":
+    path = Path(run_dir) / "config.json"
+    if curve_axis(read_json(path) if path.exists() else {}, all_rows) != "step":
         return np.array([0]), np.array([float(rows[-1]["eval_return"])])
     return (np.array([int(r["step"]) for r in rows]), np.array([float(r["eval_return"]) for r in rows]))
-
-
-def _algo(run_dir) -> str | None:
-    path = Path(run_dir) / "config.json"
-    return read_json(path).get("algo") if path.exists() else None
 
 
 def aggregate(run_dirs, expert: float, random: float) -> dict:
@@ -107,24 +104,3 @@ def draw_group(ax, name: str, colour: str, steps, mean, band, curves) -> None:
         ax.plot(s, v, color=colour, lw=0.6, alpha=0.4)
     ax.plot(steps, mean, color=colour, marker="o", ms=3, label=name)
     ax.fill_between(steps, mean - band, mean + band, color=colour, alpha=0.15)
-
-
-def run_label(run_dir: str | Path) -> str:
-    """'algo' or 'smiling K=k, schedule, normalization[, cached rewards]', then ', dreamer' for that backend, from
-    a run's config.json (read as `config_from_dict` does, so settings missing from old runs get the values those
-    runs used)."""
-    from smiling.algos.offpolicy import config_from_dict
-
-    cfg = config_from_dict(read_json(Path(run_dir) / "config.json")["config"])
-    backend = ", dreamer" if cfg.rl == "dreamer" else ""
-    if cfg.algo != "smiling":
-        return cfg.algo + backend
-    sm = cfg.smiling
-    sched = sm.score.schedule
-    label = f"smiling K={sm.num_levels}, {sched.kind}" + (f" T={sched.steps}" if sched.steps != 1000 else "")
-    label += f", {sm.normalization}"
-    switches = (("raw states", not sm.standardize), ("even levels", sm.levels == "even"),
-                ("scores s", sm.score_state == "current"), (f"fifo {sm.memory // 1000}k", sm.memory_kind == "fifo"),
-                ("capped errors", sm.cap_errors))
-    label += "".join(f", {name}" for name, on in switches if on)
-    return label + (", cached rewards" if cfg.relabel == "update" else "") + backend

@@ -2,15 +2,13 @@
 
 Layout: ``DIR/experiment.json`` (the grid) and one ordinary run directory per cell,
 ``DIR/<task>/<label>/s<seed>`` (task id with ':' and '/' replaced by '-'), so every run can also be resumed,
-evaluated or plotted on its own. A label is an algorithm with optional variants joined by '+':
-``smiling+actions`` matches (state, action) pairs (paper §6.2, Fig. 4), ``dac+linear`` uses networks without
-activations (Fig. 5), ``smiling+robust`` / ``smiling+moments`` / ``smiling+batch`` pick the SMILING cost
-normalization (the default one gets no suffix), ``smiling+uncapped`` turns off the cap on denoising errors
-(``smiling.cap_errors``), ``smiling+paper`` and ``+paper-sac`` apply the reference code's
-settings (`smiling.algos.presets`; before ``--set`` overrides, so those still apply).
+evaluated or plotted on its own. A label is an algorithm with optional variants joined by '+' (the registry's
+`smiling.algos.registry.apply_label`): ``smiling+actions`` matches (state, action) pairs (paper §6.2, Fig. 4),
+``dac+linear`` uses networks without activations (Fig. 5), ``smiling+paper`` and ``+paper-sac`` apply the
+reference code's settings (`smiling.algos.presets`; before ``--set`` overrides, so those still apply).
 
-Resuming: `run_grid` skips finished runs (their newest checkpoint has reached the budget, or BC/BCO marked
-them finished) and resumes unfinished ones from their newest checkpoint, so an interrupted grid is continued
+Resuming: `run_grid` skips finished runs (their newest checkpoint has reached the budget, or an algorithm with
+its own loop marked them finished) and resumes unfinished ones from their newest checkpoint, so an interrupted grid is continued
 by running the same command again. A larger ``steps`` extends finished runs.
 """
 
@@ -25,13 +23,13 @@ import traceback
 import typing
 from pathlib import Path
 
-from smiling.algos.offpolicy import ALGOS, TrainConfig, config_from_dict, config_to_dict, train
-from smiling.algos.presets import PRESETS, apply_preset, matches
-from smiling.rewards.smiling import NORMALIZATIONS, SmilingConfig
+from smiling.algos.presets import apply_preset
+from smiling.algos.registry import (TrainConfig, apply_label, config_from_dict, config_to_dict, label_presets,
+                                    run_label, train)
 from smiling.runs import Checkpoints
+from smiling.utils.cache import enable_compilation_cache
 from smiling.utils.io import atomic_write_json, read_json
 
-VARIANTS = ("actions", "linear") + NORMALIZATIONS + ("uncapped", "dreamer") + PRESETS
 EXECUTORS = ("local", "ray")
 
 
@@ -127,73 +125,6 @@ def parse_overrides(items: typing.Iterable[str]) -> dict[str, str]:
     return out
 
 
-def label_config(cfg: TrainConfig, label: str) -> TrainConfig:
-    """Apply a label's algorithm and variants ('smiling+actions', 'dac+linear') to ``cfg``."""
-    algo, *variants = label.split("+")
-    if algo not in ALGOS:
-        raise ValueError(f"algorithm {algo!r} in {label!r}: choose from {', '.join(ALGOS)}")
-    unknown = [v for v in variants if v not in VARIANTS]
-    if unknown:
-        raise ValueError(f"{label!r}: unknown variant {unknown[0]!r}; variants: {', '.join(VARIANTS)}")
-    cfg = dataclasses.replace(cfg, algo=algo)
-    if "paper" in variants and algo != "smiling":
-        raise ValueError(f"{label!r}: the paper variant (SMILING's reference settings) applies to smiling only")
-    if "paper-sac" in variants and (algo not in ("sac", "smiling", "dac", "iqlearn") or "dreamer" in variants):
-        raise ValueError(f"{label!r}: the paper-sac variant applies to SAC-based runs (sac, smiling, dac, iqlearn)")
-    if "actions" in variants:
-        if algo not in ("smiling", "dac", "iqlearn"):
-            raise ValueError(f"{label!r}: the actions variant applies to smiling, dac and iqlearn")
-        cfg = dataclasses.replace(cfg, smiling=dataclasses.replace(cfg.smiling, use_actions=True),
-                                  dac=dataclasses.replace(cfg.dac, use_actions=True),
-                                  iqlearn=dataclasses.replace(cfg.iqlearn, use_actions=True))
-    if "linear" in variants:
-        if algo not in ("smiling", "dac"):
-            raise ValueError(f"{label!r}: the linear variant applies to smiling and dac")
-        sm = cfg.smiling
-        cfg = dataclasses.replace(cfg, smiling=dataclasses.replace(sm, score=dataclasses.replace(sm.score, linear=True)),
-                                  dac=dataclasses.replace(cfg.dac, linear=True))
-    norms = [v for v in variants if v in NORMALIZATIONS]
-    if norms:
-        if algo != "smiling" or len(norms) > 1:
-            raise ValueError(f"{label!r}: robust or moments (one of them) applies to smiling only")
-        cfg = dataclasses.replace(cfg, smiling=dataclasses.replace(cfg.smiling, normalization=norms[0]))
-    if "uncapped" in variants:
-        if algo != "smiling":
-            raise ValueError(f"{label!r}: the uncapped variant applies to smiling only")
-        cfg = dataclasses.replace(cfg, smiling=dataclasses.replace(cfg.smiling, cap_errors=False))
-    if "dreamer" in variants:  # the RL backend (TrainConfig.validate says which algorithms it runs)
-        cfg = dataclasses.replace(cfg, rl="dreamer")
-    return cfg
-
-
-def config_label(cfg: TrainConfig) -> str:
-    """The grid label of any run's config (inverse of `label_config` for the variants it knows)."""
-    label = cfg.algo
-    if cfg.algo in ("smiling", "dac", "iqlearn"):
-        own = {"smiling": cfg.smiling.use_actions, "dac": cfg.dac.use_actions, "iqlearn": cfg.iqlearn.use_actions}
-        if own[cfg.algo]:
-            label += "+actions"
-    if (cfg.algo == "smiling" and cfg.smiling.score.linear) or (cfg.algo == "dac" and cfg.dac.linear):
-        label += "+linear"
-    paper = cfg.algo == "smiling" and matches(cfg, "paper")
-    if cfg.algo == "smiling" and not paper and cfg.smiling.normalization != SmilingConfig().normalization:
-        label += "+" + cfg.smiling.normalization
-    if cfg.algo == "smiling" and not paper and not cfg.smiling.cap_errors:
-        label += "+uncapped"
-    if paper:
-        label += "+paper"
-    if cfg.rl == "sac" and cfg.algo not in ("bc", "bco") and matches(cfg, "paper-sac"):
-        label += "+paper-sac"
-    if cfg.rl == "dreamer":
-        label += "+dreamer"
-    return label
-
-
-def label_presets(label: str) -> list[str]:
-    """The presets a label names, in order ('smiling+paper+paper-sac' -> ['paper', 'paper-sac'])."""
-    return [v for v in label.split("+")[1:] if v in PRESETS]
-
-
 def parse_demos(items: typing.Iterable[str]) -> dict[str, str]:
     """['dmc:cheetah-run=my.npz', ...] -> {task: demos}."""
     out = {}
@@ -226,11 +157,11 @@ def expand(out: str | Path, tasks, algos, seeds, steps: int, overrides: dict[str
                 base = apply_override(base, key, text)
             for seed in seeds:
                 cfg = dataclasses.replace(base, task=task, seed=seed, demos=demos.get(task))
-                cfg = label_config(cfg, name)
+                cfg = apply_label(cfg, name)
                 cfg.validate()
                 # runs are named by what they are (--set may add a variant, e.g. rl=dreamer), so the folder,
                 # the summary and `smiling plot` agree
-                label = config_label(cfg)
+                label = run_label(cfg)
                 if given.setdefault(label, name) != name:
                     raise ValueError(f"--algos {given[label]} and {name} are the same runs ({label})")
                 specs.append(RunSpec(task, label, seed, out / task_slug(task) / label / f"s{seed}", cfg))
@@ -238,7 +169,8 @@ def expand(out: str | Path, tasks, algos, seeds, steps: int, overrides: dict[str
 
 
 def run_state(run_dir: Path, steps: int) -> str:
-    """'new' (no run yet), 'done' (reached ``steps``, or BC/BCO finished) or 'partial' (resumable)."""
+    """'new' (no run yet), 'done' (reached ``steps``, or marked finished by an algorithm with its own loop) or
+    'partial' (resumable)."""
     run_dir = Path(run_dir)
     if not (run_dir / "config.json").exists():
         return "new"
@@ -270,8 +202,6 @@ def _run_progress(run_dir: Path) -> int:
 def run_one(config: dict, run_dir: str) -> dict:
     """Train one cell of the grid (fresh or resumed); its stdout/stderr go to RUN_DIR/log.txt. Runs in a worker
     process (local pool or Ray), so it takes and returns plain data."""
-    from smiling.utils.cache import enable_compilation_cache
-
     enable_compilation_cache()
     cfg = config_from_dict(config)
     path = Path(run_dir)

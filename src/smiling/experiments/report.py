@@ -16,7 +16,9 @@ from pathlib import Path
 import numpy as np
 
 from smiling.experiments.curves import common_steps, draw_group, eval_curve, normalize
-from smiling.experiments.grid import config_label, find_runs
+from smiling.algos.registry import load_config, run_label
+from smiling.data import DemoError, load_demos
+from smiling.experiments.grid import find_runs
 from smiling.utils.io import atomic_write_bytes
 
 METRICS = ("normalized", "raw")
@@ -24,8 +26,6 @@ METRICS = ("normalized", "raw")
 
 def references(cfg) -> tuple[float, float] | None:
     """(expert, random) return of a run's demonstrations (its own, or the task's bundled ones), or None."""
-    from smiling.data import DemoError, load_demos
-
     try:
         meta = load_demos(cfg.demos or cfg.task, task=cfg.task).metadata
     except (DemoError, FileNotFoundError, ValueError):
@@ -39,8 +39,6 @@ def references(cfg) -> tuple[float, float] | None:
 def collect(root_or_runs, metric: str = "normalized", algos=None, tasks=None) -> dict:
     """{task: {label: [(steps, values, run_dir), ...]}} for the runs under a directory (or a list of runs),
     kept to the given labels and tasks; ``metric`` normalized needs references in the demos' metadata."""
-    from smiling.algos.offpolicy import load_config
-
     if metric not in METRICS:
         raise ValueError(f"unknown metric {metric!r}; choose {' or '.join(METRICS)}")
     runs = find_runs(root_or_runs) if isinstance(root_or_runs, (str, Path)) else [Path(r) for r in root_or_runs]
@@ -48,7 +46,7 @@ def collect(root_or_runs, metric: str = "normalized", algos=None, tasks=None) ->
     refs_cache: dict = {}
     for run in runs:
         cfg = load_config(run)
-        label = config_label(cfg)
+        label = run_label(cfg)
         if (algos and label not in algos) or (tasks and cfg.task not in tasks):
             continue
         try:

@@ -15,7 +15,13 @@ import numpy as np
 
 
 class RewardModel:
+    """The interface the loop uses (everything it calls or reads is declared here)."""
+
     use_actions: bool = False
+    updates: int = 0
+    """Updates so far; the loop starts RL updates only once the model has seen learner data (updates > 0)."""
+    origin: str = ""
+    """How the model was made, for the loop's start-up message (e.g. "expert score model loaded from the cache")."""
 
     def features(self, obs: np.ndarray, action: np.ndarray, next_obs: np.ndarray) -> np.ndarray:
         if self.use_actions:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+from typing import Literal, get_args
 
 import flax.linen as nn
 import flax.serialization
@@ -30,9 +31,11 @@ import optax
 from smiling.diffusion.model import ScoreModel
 from smiling.rewards.base import Reservoir, RewardModel
 from smiling.utils.shapes import pad_rows_pow2
+from smiling.utils.config import at_least_one, check_choice
 from smiling.utils.io import npz_bytes
 
-REWARD_FORMS = ("gail", "airl")
+RewardForm = Literal["gail", "airl"]
+REWARD_FORMS = get_args(RewardForm)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,12 +52,18 @@ class DacConfig:
     steps: int = 100
     """Discriminator steps per update (every ``reward_update_every`` env steps)."""
     gp_weight: float = 10.0
-    reward: str = "gail"
+    reward: RewardForm = "gail"
     """gail: -log(1 - D) (reference code); airl: log D - log(1 - D) (DAC paper)."""
     memory: int = 100_000
     """Learner states kept (reservoir sample of all states so far)."""
     use_actions: bool = False
     """Discriminate (state, action) pairs instead of states."""
+
+    def __post_init__(self):
+        at_least_one(self, "width", "batch_size", "steps", "memory", prefix="dac.")
+        check_choice(self.reward, REWARD_FORMS, "dac.reward")
+        if self.gp_weight < 0:
+            raise ValueError(f"dac.gp_weight must be >= 0, got {self.gp_weight}")
 
 
 class Discriminator(nn.Module):
@@ -87,8 +96,6 @@ class DacReward(RewardModel):
         expert_features = np.asarray(expert_features, np.float32)
         if expert_features.ndim != 2 or len(expert_features) < 2:
             raise ValueError(f"expert features must be (n >= 2, dim), got {expert_features.shape}")
-        if config.reward not in REWARD_FORMS:
-            raise ValueError(f"unknown DAC reward {config.reward!r}; choose one of {', '.join(REWARD_FORMS)}")
         self.config, self.use_actions = config, config.use_actions
         dim = expert_features.shape[1]
         self.mean, self.std = ScoreModel.standardization(expert_features)  # the score models' standardization

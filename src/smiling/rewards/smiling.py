@@ -9,6 +9,8 @@
 
       c(s) = 1/K sum_k ||g_e(x_k, u_k) - eps_k||^2 - ||g_k(x_k, u_k) - eps_k||^2,  x_k = alpha_k s + sigma_k eps_k
 
+  with each squared error capped at ||eps_k||^2 by default (``cap_errors``; `smiling.diffusion.model.denoising_errors`).
+
   reward = -(c(s) - mu) / sd * reward_std (paper §6: mean 0, std 0.1).
 * Normalization statistics (mu, sd) are refreshed after every update on a fixed probe of learner states and
   then held fixed, so the reward is stationary between updates. sd is the spread of the *true* cost across
@@ -26,37 +28,47 @@ import dataclasses
 import hashlib
 import io
 import json
+from typing import Literal, get_args
 
 import jax
 import numpy as np
 
-from smiling.diffusion.model import LEVELS, ScoreConfig, ScoreModel, denoising_error_gap_jit
+from smiling.diffusion.model import LEVELS, Levels, ScoreConfig, ScoreModel, denoising_error_gap_jit
 from smiling.rewards.base import Fifo, Reservoir, RewardModel
 from smiling.utils.cache import cache_root
+from smiling.utils.config import at_least_one, check_choice
 from smiling.utils.io import atomic_write_bytes, npz_bytes
+
+Normalization = Literal["robust", "moments", "batch"]
+NORMALIZATIONS = get_args(Normalization)
+"""Values of `SmilingConfig.normalization`."""
+MemoryKind = Literal["reservoir", "fifo"]
+MEMORY_KINDS = get_args(MemoryKind)
+ScoredState = Literal["next", "current"]
+STATES = get_args(ScoredState)
 
 
 @dataclasses.dataclass(frozen=True)
 class SmilingConfig:
     score: ScoreConfig = ScoreConfig()
     num_levels: int = 8
-    """K noise levels per state in the cost (paper: 500). Default 8: stratified levels and common random
-    numbers make a K=8 estimate rank expert above random states almost as well as K=512 (AUC 0.994 vs 0.998
-    with the cosine schedule), at a loop speed >= 0.5x plain SAC on a CPU (docs/benchmarks.md)."""
+    """K noise levels per state in the cost (paper: 500). Default 8: with stratified levels and one eps per level
+    shared by both networks, a K=8 estimate ranks expert above random states almost as well as K=512, at a
+    fraction of the cost (measured in docs/benchmarks.md)."""
     expert_steps: int = 20_000
     """Score-matching steps for the expert model (paper: 4000 epochs of 5000 states at batch 1024)."""
     learner_steps: int = 100
     """Score-matching steps per update of the learner model (paper: ~98)."""
     memory: int = 100_000
     """Learner states kept (see memory_kind)."""
-    memory_kind: str = "reservoir"
+    memory_kind: MemoryKind = "reservoir"
     """reservoir: a uniform sample of all learner states so far (the paper's aggregation over all past policies,
     Algorithm 1 line 3); fifo: the most recent ``memory`` states (the reference code: 200k)."""
     reward_std: float = 0.1
     """Standard deviation of the normalized reward (paper: 0.1)."""
     probe: int = 4096
     """Learner states used to refresh the normalization statistics after each update."""
-    normalization: str = "robust"
+    normalization: Normalization = "robust"
     """How the cost's centre and spread are estimated on the probe: "robust" (median and interquartile range /
     1.349, normalized cost clipped to +-reward_clip), so that a few far out-of-distribution states cannot
     flatten the reward of all others, or "moments" (mean and standard deviation; it collapsed SMILING on
@@ -70,10 +82,10 @@ class SmilingConfig:
     standardize: bool = True
     """Standardize states with the expert data's mean and std before diffusing them (the reference code diffuses
     raw observations)."""
-    levels: str = "stratified"
+    levels: Levels = "stratified"
     """Placement of the K noise levels of a state: stratified (one random level per stratum, unbiased) or even
     (the same evenly spaced levels for every state, as the reference code)."""
-    score_state: str = "next"
+    score_state: ScoredState = "next"
     """Which state of a transition (s, a, s') is scored, and stored for the learner model: next (s', the state
     the action led to) or current (s, as the reference code's SAC scores ``obs``). Ignored with use_actions."""
     cap_errors: bool = True
@@ -82,22 +94,19 @@ class SmilingConfig:
     without it SMILING's cost kept the walker on the floor (docs/results.md, "Getting up")."""
 
     def __post_init__(self):
-        for name, value, choices in (("normalization", self.normalization, NORMALIZATIONS),
-                                     ("memory_kind", self.memory_kind, MEMORY_KINDS),
-                                     ("levels", self.levels, LEVELS), ("score_state", self.score_state, STATES)):
-            if value not in choices:
-                raise ValueError(f"smiling.{name} must be one of {', '.join(choices)}, got {value!r}")
-
-
-NORMALIZATIONS = ("robust", "moments", "batch")
-"""Values of `SmilingConfig.normalization`."""
-MEMORY_KINDS = ("reservoir", "fifo")
-STATES = ("next", "current")
+        for name, choices in (("normalization", NORMALIZATIONS), ("memory_kind", MEMORY_KINDS), ("levels", LEVELS),
+                              ("score_state", STATES)):
+            check_choice(getattr(self, name), choices, f"smiling.{name}")
+        if not 1 <= self.num_levels <= MAX_PAIRS:
+            raise ValueError(f"smiling.num_levels (K) must be in [1, {MAX_PAIRS}], got {self.num_levels}")
+        at_least_one(self, "expert_steps", "learner_steps", "memory", "probe", prefix="smiling.")
+        for name in ("reward_std", "reward_clip"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"smiling.{name} must be > 0, got {getattr(self, name)}")
 
 MAX_PAIRS = 1 << 13
-"""Most (state, noise level) pairs evaluated in one call. Small enough that a call's hidden activations (8192 x
-256 float32 = 8 MiB per network) stay in the CPU's caches: 1M-pair calls ran at about half the throughput
-(docs/benchmarks.md, "SMILING cost vs SAC update, 2026-11-30")."""
+"""Most (state, noise level) pairs evaluated in one call: small enough that a call's hidden activations (8192 x
+256 float32 = 8 MiB per network) stay in the CPU's caches (far larger calls are slower; docs/benchmarks.md)."""
 
 
 def expert_cache_key(features: np.ndarray, cfg: SmilingConfig, seed: int) -> str:
@@ -115,8 +124,6 @@ class SmilingReward(RewardModel):
         expert_features = np.asarray(expert_features, np.float32)
         if expert_features.ndim != 2 or len(expert_features) < 2:
             raise ValueError(f"expert features must be (n >= 2, dim), got {expert_features.shape}")
-        if not config.reward_clip > 0:
-            raise ValueError(f"smiling.reward_clip must be > 0, got {config.reward_clip}")
         self.config, self.use_actions = config, config.use_actions
         dim = expert_features.shape[1]
         if config.standardize:
@@ -131,15 +138,16 @@ class SmilingReward(RewardModel):
         self.norm = (0.0, 1.0)
         self.updates = 0
         path = cache_root() / "expert_scores" / f"{expert_cache_key(expert_features, config, seed)}.msgpack"
-        self.expert_from_cache = use_cache and path.exists()
-        if self.expert_from_cache:
+        if use_cache and path.exists():
             self.expert.load_bytes(path.read_bytes())
-            self.expert_loss = self.expert.loss(expert_features)
+            self.origin = "expert score model loaded from the cache"
         else:
             self.expert.fit(expert_features, config.expert_steps)
-            self.expert_loss = self.expert.loss(expert_features)
+            self.origin = f"expert score model fitted ({config.expert_steps} steps)"
             if use_cache:
                 atomic_write_bytes(path, self.expert.to_bytes())
+                self.origin += ", cached for reuse"
+        self.expert_loss = self.expert.loss(expert_features)
 
     def cost_samples(self, features: np.ndarray, key=None):
         """(per-state cost estimates (n,), per-sample gaps (n, K)) for raw features."""

@@ -51,6 +51,13 @@ class ReplayBuffer:
         self.ptr = (i + 1) % self.capacity
         self.size = min(self.size + 1, self.capacity)
 
+    def newest(self, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(obs, action, next_obs) of the ``n`` most recently added transitions (fewer if fewer are held), oldest
+        first."""
+        n = min(int(n), self.size)
+        idx = (self.ptr - n + np.arange(n)) % self.capacity
+        return self.obs[idx], self.action[idx], self.next_obs[idx]
+
     def sample(self, rng: np.random.Generator, batch_size: int, num_batches: int = 1,
                reward_fn: RewardFn | None = None) -> dict[str, np.ndarray]:
         """``num_batches`` batches of ``batch_size`` uniformly drawn transitions, stacked on a leading axis.

@@ -27,7 +27,7 @@ from smiling.rl.fused import run_update, scan_updates
 from smiling.rl.networks import Actor, CriticEnsemble, sample_tanh_gaussian
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True)
 class SACConfig:
     """SAC hyperparameters (defaults learn DeepMind Control tasks from states; see docs/benchmarks.md)."""
 
@@ -51,6 +51,10 @@ class SACConfig:
     """Gradient updates per environment step (update-to-data ratio)."""
     learn_temperature: bool = True
     """Learn the temperature towards target_entropy; False keeps it at init_temperature."""
+
+    def __post_init__(self):
+        if self.utd < 1 or self.batch_size < 1 or not self.hidden_dims or min(self.hidden_dims) < 1:
+            raise ValueError(f"sac.utd and sac.batch_size must be >= 1 and sac.hidden_dims positive widths: {self}")
 
 
 @flax.struct.dataclass
@@ -141,6 +145,11 @@ class SAC:
         return np.asarray(self._act_mean(params, jnp.asarray(obs, jnp.float32)))
 
     # --- learning ------------------------------------------------------------------------------------
+    def batches(self, source, rng: np.random.Generator, env_steps: int, reward_fn=None) -> dict[str, np.ndarray]:
+        """``env_steps * utd`` batches of ``batch_size`` transitions from ``source`` (a replay buffer or its reward
+        cache), rewards from ``reward_fn`` (None: stored), for one `update` call."""
+        return source.sample(rng, self.config.batch_size, env_steps * self.config.utd, reward_fn)
+
     def update(self, state: SACState, batches: dict[str, np.ndarray]) -> tuple[SACState, dict[str, float]]:
         """Run N gradient steps on batches shaped (N, B, ...); returns the new state and mean metrics."""
         return run_update(self._update, state, batches)

@@ -1,4 +1,5 @@
-"""Dataclass configs to and from JSON-able dicts (nested dataclasses, tuples), rejecting unknown fields."""
+"""Dataclass configs to and from JSON-able dicts (nested dataclasses, tuples), rejecting unknown fields; checks that
+configs run on construction."""
 
 from __future__ import annotations
 
@@ -27,3 +28,19 @@ def from_dict(cls, d: dict, where: str = "config"):
             value = tuple(value)
         kwargs[name] = value
     return cls(**kwargs)
+
+
+def at_least(cfg, minimum: int, *names: str, prefix: str = "") -> None:
+    """Raise ValueError naming the first field of ``names`` below ``minimum``."""
+    for name in names:
+        if getattr(cfg, name) < minimum:
+            raise ValueError(f"{prefix}{name} must be >= {minimum}, got {getattr(cfg, name)}")
+
+
+def at_least_one(cfg, *names: str, prefix: str = "") -> None:
+    at_least(cfg, 1, *names, prefix=prefix)
+
+
+def check_choice(value, choices, name: str) -> None:
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(map(str, choices))}, got {value!r}")

@@ -3,6 +3,7 @@ every array load uses ``allow_pickle=False``."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import tempfile
@@ -55,8 +56,6 @@ def read_json(path: str | os.PathLike) -> Any:
 
 def npz_bytes(arrays: dict[str, np.ndarray], compress: bool = False) -> bytes:
     """The bytes of an ``.npz`` archive holding ``arrays`` (to write atomically or into a checkpoint)."""
-    import io
-
     buf = io.BytesIO()
     (np.savez_compressed if compress else np.savez)(buf, **arrays)
     return buf.getvalue()
@@ -64,6 +63,12 @@ def npz_bytes(arrays: dict[str, np.ndarray], compress: bool = False) -> bytes:
 
 def atomic_save_npz(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> None:
     atomic_write_bytes(path, npz_bytes(arrays))
+
+
+def npz_from_bytes(data: bytes) -> dict[str, np.ndarray]:
+    """The arrays of an .npz file's bytes (no pickle)."""
+    with np.load(io.BytesIO(data), allow_pickle=False) as z:
+        return {k: z[k] for k in z.files}
 
 
 def load_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:

@@ -45,7 +45,7 @@ PRESETS = {
 }
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True)
 class DreamerConfig:
     """DreamerV3 hyperparameters (paper defaults unless noted; see docs/dreamer.md)."""
 
@@ -80,7 +80,7 @@ class DreamerConfig:
 
     ACTOR_GRADS = ("reinforce", "backprop")
 
-    def validate(self) -> None:
+    def __post_init__(self):
         """Raise ValueError naming the first bad setting."""
         self.sizes()
         if min(self.batch_size, self.seq_len, self.train_ratio, self.horizon) < 1:
@@ -133,7 +133,6 @@ class Dreamer:
     def __init__(self, obs_dim: int, action_dim: int, config: DreamerConfig | None = None):
         self.obs_dim, self.action_dim = int(obs_dim), int(action_dim)
         self.config = c = config or DreamerConfig()
-        c.validate()
         deter, units, layers, stoch, classes = c.sizes()
         self.deter, self.stoch, self.classes = deter, stoch, classes
         self.latent = stoch * classes
@@ -317,6 +316,13 @@ class Dreamer:
         return a_grads, c_grads, scale, metrics
 
     # --- updates ---------------------------------------------------------------------------------------
+    def batches(self, source, rng: np.random.Generator, env_steps: int, reward_fn=None) -> dict[str, np.ndarray]:
+        """Sequences for one `update` call after ``env_steps`` env steps: ``train_ratio`` replayed steps per env
+        step, in batches of ``batch_size`` x ``seq_len`` (at least one); ``source`` must be the replay buffer."""
+        c = self.config
+        n = max(1, round(env_steps * c.train_ratio / (c.batch_size * c.seq_len)))
+        return source.sample_sequences(rng, c.batch_size, c.seq_len, n, reward_fn)
+
     def update(self, state: DreamerState, batches: dict[str, np.ndarray]) -> tuple[DreamerState, dict[str, float]]:
         """Run N training steps on batches stacked as (N, B, T, ...); returns the new state and mean metrics."""
         return run_update(self._update_jit, state, batches)
