@@ -116,8 +116,9 @@ def test_configs_are_frozen_and_check_themselves():
 
 # --- metrics -----------------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("label", ["smiling", "dac", "iqlearn", "sac+dreamer"])
-def test_every_metric_an_agent_or_reward_model_returns_reaches_metrics_csv(tmp_path, monkeypatch, label):
+@pytest.fixture
+def returned_metrics(monkeypatch):
+    """The keys of every metrics dict an agent's or reward model's ``update`` returns during `train`."""
     import smiling.algos.offpolicy as loop
 
     returned: set[str] = set()
@@ -141,19 +142,24 @@ def test_every_metric_an_agent_or_reward_model_returns_reaches_metrics_csv(tmp_p
         return real_train(cfg, run_dir, meta, env, eval_env, agent, reward_model, *rest)
 
     monkeypatch.setattr(loop, "train", train_spying)
-    monkeypatch.setenv("SMILING_CACHE", str(tmp_path / "cache"))
-    cfg = apply_label(tiny_config(steps=100, reward_update_every=50), label)
-    cfg = dataclasses.replace(cfg, smiling=dataclasses.replace(cfg.smiling, expert_steps=50, learner_steps=10,
-                                                              num_levels=4, probe=64),
-                              dac=dataclasses.replace(cfg.dac, width=16, steps=5, batch_size=32),
-                              dreamer=DreamerConfig(batch_size=2, seq_len=4, horizon=3, imag_starts=3, train_ratio=8))
-    train(cfg, tmp_path / "r", quiet=True)
-    rows = read_metrics(tmp_path / "r")
+    return returned
+
+
+def assert_logged(returned: set[str], run_dir: Path) -> None:
+    rows = read_metrics(run_dir)
     assert returned, "the spies saw no update"
     assert returned <= set(rows[0]), returned - set(rows[0])
     assert all(any(r[k] != "" for r in rows) for k in returned)
-    if label == "smiling":
-        assert "temp_loss" in returned  # SAC's temperature loss, once dropped by a fixed column list
+
+
+def test_every_metric_dreamer_returns_reaches_metrics_csv(tmp_path, returned_metrics):
+    """(SAC, SMILING, DAC and IQ-Learn: `test_run_directories_of_an_earlier_version_resume`.)"""
+    cfg = apply_label(tiny_config(steps=100), "sac+dreamer")
+    cfg = dataclasses.replace(cfg, dreamer=DreamerConfig(batch_size=2, seq_len=4, horizon=3, imag_starts=3,
+                                                         train_ratio=8))
+    train(cfg, tmp_path / "r", quiet=True)
+    assert_logged(returned_metrics, tmp_path / "r")
+    assert {"cont_loss", "kl_rep", "imag_reward"} <= returned_metrics  # once dropped by a fixed column list
 
 
 def test_the_metrics_header_grows_with_new_keys(tmp_path):
@@ -179,18 +185,20 @@ def test_demos_with_a_nan_are_refused_before_the_run_directory_exists(tmp_path):
 
 
 def test_a_damaged_checkpoint_file_is_named(tmp_path):
-    cfg = tiny_config(steps=100)
-    train(cfg, tmp_path / "r", quiet=True)
+    shutil.copytree(FIXTURES / "sac", tmp_path / "r")
     agent_file = Checkpoints(tmp_path / "r").latest() / "agent.msgpack"
     agent_file.write_bytes(agent_file.read_bytes() + b"\x00garbage")
+    cfg = dataclasses.replace(load_config(tmp_path / "r"), steps=150)
     with pytest.raises(ValueError, match=re.escape(str(agent_file)) + ": damaged checkpoint file"):
-        train(dataclasses.replace(cfg, steps=150), tmp_path / "r", resume=True, quiet=True)
+        train(cfg, tmp_path / "r", resume=True, quiet=True)
 
 
 # --- run directories written by earlier versions -----------------------------------------------------------------
 
-@pytest.mark.parametrize("name", ["sac", "smiling-update", "dac", "iqlearn"])
-def test_run_directories_of_an_earlier_version_resume(tmp_path, monkeypatch, name):
+@pytest.mark.parametrize("name", ["smiling-update", "dac", "iqlearn"])  # SAC runs inside each
+def test_run_directories_of_an_earlier_version_resume(tmp_path, monkeypatch, returned_metrics, name):
+    """Resumed by today's code, and every metric SAC, SMILING's or DAC's reward model or IQ-Learn returns is
+    logged (the old header gains the columns it lacked, e.g. SAC's temp_loss)."""
     monkeypatch.setenv("SMILING_CACHE", str(tmp_path / "cache"))
     run = tmp_path / name
     shutil.copytree(FIXTURES / name, run)
@@ -207,6 +215,8 @@ def test_run_directories_of_an_earlier_version_resume(tmp_path, monkeypatch, nam
     steps = [int(r["step"]) for r in read_metrics(run)]
     assert summary["step"] == 200 and steps[-1] == 200 and steps == sorted(steps)
     assert np.isfinite(summary["final_eval_return"])
+    assert_logged(returned_metrics, run)
+    assert "temp_loss" in returned_metrics and "temp_loss" not in (FIXTURES / name / "metrics.csv").read_text()
     from smiling.evaluation import evaluate_run
 
     assert evaluate_run(run, episodes=1)["checkpoint_step"] == 200
