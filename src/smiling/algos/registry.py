@@ -308,8 +308,6 @@ def train(cfg, run_dir: str | Path, resume: bool = False, quiet: bool = False) -
     env = make_env(cfg.task, cfg.horizon, cfg.keep_termination)
     eval_env = make_env(cfg.task, cfg.horizon, cfg.keep_termination)
     obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
-    if demos is not None and demos.obs_dim != obs_dim:
-        raise ValueError(f"demos have {demos.obs_dim}-d observations, {cfg.task} has {obs_dim}")
     agent = make_agent(cfg, obs_dim, act_dim, demos)
     reward_model = None
     if algo.reward_model is not None:
