@@ -7,7 +7,7 @@ evaluates the Eq. 4 cost on 50 x 256 states with K noise levels each, i.e. 2 sco
         [--max-pairs 1048576,8192]
 
 ``--max-pairs`` times each K once per chunk size (`smiling.rewards.smiling.MAX_PAIRS`: most (state, noise level)
-pairs per jitted call), in the same run.
+pairs per jitted call; by default `pairs_per_call` chooses by backend), in the same run.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ def main() -> None:
     a = p.parse_args()
     import smiling.rewards.smiling as smiling_reward
 
-    chunks = [int(x) for x in a.max_pairs.split(",")] if a.max_pairs else [smiling_reward.MAX_PAIRS]
+    chunks = [int(x) for x in a.max_pairs.split(",")] if a.max_pairs else [smiling_reward.pairs_per_call()]
 
     from smiling.envs import make_env
     from smiling.rewards import SmilingConfig, SmilingReward

@@ -1,3 +1,4 @@
+import jax
 import numpy as np
 import pytest
 
@@ -141,7 +142,9 @@ def test_state_action_features():
 def test_large_k_is_evaluated_in_bounded_chunks(monkeypatch):
     import smiling.rewards.smiling as sm
 
+    assert sm.MAX_PAIRS is None and sm.pairs_per_call() == (1 << 13 if jax.default_backend() == "cpu" else 1 << 20)
     monkeypatch.setattr(sm, "MAX_PAIRS", 64)  # 8 states x K=8 per call
+    assert sm.pairs_per_call() == 64
     rng = np.random.default_rng(0)
     expert = rng.normal(size=(500, 3)).astype(np.float32)
     model = SmilingReward(expert, SmilingConfig(score=SMALL, num_levels=8, expert_steps=5, learner_steps=5,

@@ -97,16 +97,28 @@ class SmilingConfig:
         for name, choices in (("normalization", NORMALIZATIONS), ("memory_kind", MEMORY_KINDS), ("levels", LEVELS),
                               ("score_state", STATES)):
             check_choice(getattr(self, name), choices, f"smiling.{name}")
-        if not 1 <= self.num_levels <= MAX_PAIRS:
-            raise ValueError(f"smiling.num_levels (K) must be in [1, {MAX_PAIRS}], got {self.num_levels}")
+        if not 1 <= self.num_levels <= MAX_LEVELS:
+            raise ValueError(f"smiling.num_levels (K) must be in [1, {MAX_LEVELS}], got {self.num_levels}")
         at_least_one(self, "expert_steps", "learner_steps", "memory", "probe", prefix="smiling.")
         for name in ("reward_std", "reward_clip"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"smiling.{name} must be > 0, got {getattr(self, name)}")
 
-MAX_PAIRS = 1 << 13
-"""Most (state, noise level) pairs evaluated in one call: small enough that a call's hidden activations (8192 x
-256 float32 = 8 MiB per network) stay in the CPU's caches (far larger calls are slower; docs/benchmarks.md)."""
+MAX_LEVELS = 1 << 13
+"""Most noise levels K per state."""
+
+MAX_PAIRS: int | None = None
+"""Most (state, noise level) pairs evaluated in one call; None: `pairs_per_call` chooses by JAX's backend."""
+
+
+def pairs_per_call() -> int:
+    """(state, noise level) pairs per cost call: `MAX_PAIRS` if set, else 8192 on a CPU (a call's hidden
+    activations, 8192 x 256 float32 = 8 MiB per network, stay in the caches; larger calls are slower there) and
+    2**20 on an accelerator (each call costs a fixed launch and copy, so few large calls win; about 1 GiB of
+    activations per network at width 256). Measured both ways in docs/benchmarks.md."""
+    if MAX_PAIRS is not None:
+        return MAX_PAIRS
+    return 1 << 13 if jax.default_backend() == "cpu" else 1 << 20
 
 
 def expert_cache_key(features: np.ndarray, cfg: SmilingConfig, seed: int) -> str:
@@ -155,7 +167,7 @@ class SmilingReward(RewardModel):
             self.key, key = jax.random.split(self.key)
         x = self.expert.standardize(features)
         K = self.config.num_levels
-        chunk = max(1, MAX_PAIRS // K)  # bounds memory: the hidden layer holds chunk * K * width floats
+        chunk = max(1, pairs_per_call() // K)  # bounds memory: the hidden layer holds chunk * K * width floats
         est, gaps = [], []
         for i in range(0, x.shape[0], chunk):
             k = key if i == 0 else jax.random.fold_in(key, i // chunk)
