@@ -18,6 +18,7 @@ from smiling.diffusion import Schedule, ScoreConfig, estimate_ds_divergence
 from smiling.envs import NoGLBackendError, UnknownTaskError, list_tasks
 from smiling.evaluation import demos_from_run, evaluate_run
 from smiling.experiments.grid import parse_demos, parse_overrides, parse_seeds, run_grid, split_list, task_slug
+from smiling.experiments.figures import make_figure
 from smiling.experiments.report import collect, is_experiment, plot_experiment, summary_table
 from smiling.runs import plot_run
 from smiling.utils.cache import enable_compilation_cache
@@ -215,6 +216,44 @@ class Experiment:
 
 
 @dataclasses.dataclass
+class Figure:
+    """Run the paper's Figure 3, 4 or 5 (resumable: finished runs are skipped) and draw it in the paper's layout
+    with its summary table. Budgets: cpu (tasks with bundled demos, 100k-200k env steps, seeds 2-4) or paper
+    (the paper's tasks, 0.4M/3M env steps, seeds 0-4; tasks without demos need --demos and are listed as not
+    runnable without them). All figures of a budget share one directory of runs."""
+
+    number: tyro.conf.Positional[int]
+    """3 (state-only demos), 4 (state-action demos) or 5 (linear networks, cheetah-run)."""
+    budget: str = "cpu"
+    """cpu or paper."""
+    out: str | None = None
+    """Directory of runs and figures (default runs/figures/<budget>)."""
+    demos: tuple[str, ...] = ()
+    """Demonstrations per task, TASK=FILE (default: each task's bundled demos)."""
+    dry_run: bool = False
+    """Print the figure's runs and what cannot run here; train and draw nothing."""
+    steps: int | None = None
+    """Env steps per run for every panel instead of the budget's (a try or a test: no longer the paper's)."""
+    seeds: str | None = None
+    """Seeds instead of the budget's (e.g. 0 or 0-1)."""
+    tasks: str | None = None
+    """Only these panels' task ids, comma-separated."""
+    algos: str | None = None
+    """Only these curves' labels, comma-separated (e.g. smiling,dac)."""
+    set: tuple[str, ...] = ()
+    """Config overrides KEY=VALUE for every run, after the budget's (as smiling experiment --set)."""
+    executor: str = "local"
+    """local or ray."""
+    workers: int | None = None
+    """local: runs at once (default: the CPUs this process may use)."""
+    address: str | None = None
+    """ray: cluster address."""
+    cpus_per_run: float = 1.0
+    """ray: CPUs reserved per run."""
+    quiet: bool = False
+
+
+@dataclasses.dataclass
 class Demo:
     """A short SMILING run on bundled state-only demonstrations, with progress and a learning-curve plot."""
 
@@ -359,6 +398,20 @@ def cmd_experiment(a: Experiment) -> None:
         print(path)
 
 
+def cmd_figure(a: Figure) -> None:
+    result = make_figure(a.number, a.budget, a.out, parse_demos(a.demos), a.steps,
+                         parse_seeds(a.seeds) if a.seeds else None, split_list(a.tasks, "tasks") if a.tasks else None,
+                         parse_overrides(a.set), a.executor, a.workers, a.address, a.cpus_per_run, a.quiet, a.dry_run,
+                         split_list(a.algos, "algorithms") if a.algos else None)
+    if a.dry_run:
+        return
+    counts = {k: sum(r["state"] == k for r in result["results"]) for k in ("trained", "resumed", "skipped")}
+    print(f"runs: {counts['trained']} trained, {counts['resumed']} resumed, {counts['skipped']} already finished")
+    print(result["table"])
+    for path in result["paths"]:
+        print(path)
+
+
 def cmd_demo(a: Demo) -> None:
     out = Path(a.out)
     resume = (out / "config.json").exists()
@@ -387,6 +440,7 @@ COMMANDS = {
     "divergence": (Divergence, cmd_divergence),
     "plot": (Plot, cmd_plot),
     "experiment": (Experiment, cmd_experiment),
+    "figure": (Figure, cmd_figure),
     "demo": (Demo, cmd_demo),
 }
 

@@ -239,7 +239,8 @@ def curve_axis(saved: dict, rows: list[dict]) -> str:
 
 
 def plot_run(run_dir: str | os.PathLike, out: str | os.PathLike | None = None) -> Path:
-    """Plot train and eval return against env steps; writes curve.png in the run directory by default."""
+    """Plot train and eval return against env steps, with the demonstrator's and the random policy's returns as
+    dashed lines when config.json carries them; writes curve.png in the run directory by default."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -261,6 +262,10 @@ def plot_run(run_dir: str | os.PathLike, out: str | os.PathLike | None = None) -
         ax.plot(s, m, color="C0", marker="o", ms=3,
                 label=f"eval return ({'sampled actions' if sampled else 'mean action'})")
         ax.fill_between(s, [a - b for a, b in zip(m, sd)], [a + b for a, b in zip(m, sd)], color="C0", alpha=0.2)
+    refs = saved.get("references")
+    if refs:  # the demonstrator and the uniform random policy, from the demonstrations' metadata
+        ax.axhline(refs["expert"], color="0.3", ls="--", lw=0.8, label=f"demonstrator ({refs['expert']:.0f})")
+        ax.axhline(refs["random"], color="0.6", ls=":", lw=0.8, label=f"random policy ({refs['random']:.0f})")
     ax.set_xlabel("gradient steps" if x == "grad_steps" else "environment steps")
     ax.set_ylabel("return")
     ax.set_title(plot_title(saved, run_dir.name))

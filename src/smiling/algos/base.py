@@ -100,6 +100,8 @@ class Algorithm:
     """config -> the settings a detailed run name lists (`smiling.algos.registry.run_label` with ``detail``)."""
     check: Callable[[Any], None] | None = None
     """Checks of the whole config that its own group cannot make (raise ValueError)."""
+    actions: bool = False
+    """Always needs the demonstrator's actions (BC); others need them only with ``use_actions`` in their group."""
 
 
 @dataclasses.dataclass(frozen=True)

@@ -149,4 +149,4 @@ def train_bc(cfg, run_dir: Path, meta: dict, demos, resume: bool = False, quiet:
 
 ALGORITHM = Algorithm(
     "bc", "behavioural cloning by maximum likelihood (needs demos with actions; no env steps); --bc.*",
-    config=BCConfig, backends=(), train=train_bc, x_axis="grad_steps")
+    config=BCConfig, backends=(), train=train_bc, x_axis="grad_steps", actions=True)

@@ -33,6 +33,7 @@ from smiling.rl import SAC, SACConfig
 from smiling.rl.dreamer import Dreamer, DreamerConfig
 from smiling.utils.config import from_dict, to_dict
 from smiling.utils.io import read_json
+from smiling.utils.provenance import source_commit
 
 
 def _paper(cfg) -> bool:
@@ -247,6 +248,11 @@ def apply_label(cfg, label: str):
     return cfg
 
 
+def needs_actions(cfg) -> bool:
+    """Whether a run needs demonstrations with actions (BC always; others with ``use_actions``)."""
+    return ALGORITHMS[cfg.algo].actions or bool(getattr(getattr(cfg, cfg.algo, None), "use_actions", False))
+
+
 def run_label(cfg, detail: bool = False) -> str:
     """The one name of a run, from its config: the algorithm, the variants it carries, and its backend unless
     SAC ('smiling+actions', 'dac+dreamer', 'smiling+paper+paper-sac'); the grid's folders and legends, run
@@ -261,10 +267,18 @@ def run_label(cfg, detail: bool = False) -> str:
     return ", ".join([head, *cached] + ([cfg.rl] if cfg.rl != "sac" else []))
 
 
-def run_metadata(cfg) -> dict:
-    """What config.json holds besides the config: the algorithm, the run's name and its curve's x axis."""
-    return {"config": config_to_dict(cfg), "algo": cfg.algo, "label": run_label(cfg),
-            "x_axis": ALGORITHMS[cfg.algo].x_axis, "smiling_version": smiling.__version__}
+def run_metadata(cfg, demos=None) -> dict:
+    """What config.json holds besides the config: the algorithm, the run's name, its curve's x axis, the source
+    commit (None outside a git checkout) and, when the demonstrations carry them, the expert's and the random
+    policy's mean returns (``references``: what normalized returns and plots measure against)."""
+    meta = {"config": config_to_dict(cfg), "algo": cfg.algo, "label": run_label(cfg),
+            "x_axis": ALGORITHMS[cfg.algo].x_axis, "smiling_version": smiling.__version__,
+            "commit": source_commit()}
+    if demos is not None:
+        expert, random = demos.metadata.get("expert_return_mean"), demos.metadata.get("random_return_mean")
+        if expert is not None and random is not None and expert > random:
+            meta["references"] = {"expert": float(expert), "random": float(random)}
+    return meta
 
 
 # --- training ----------------------------------------------------------------------------------------------------
@@ -275,12 +289,18 @@ def _settings(cfg) -> list[str]:
     return [f.name for f in dataclasses.fields(cfg) if f.name not in others]
 
 
+def config_differences(cfg, run_dir: str | Path) -> list[str]:
+    """The settings (top-level fields and groups) in which ``cfg`` differs from the run saved in ``run_dir``,
+    ignoring the settings groups of other algorithms."""
+    saved = load_config(run_dir)
+    return [n for n in _settings(cfg) if getattr(cfg, n) != getattr(saved, n)]
+
+
 def check_run_dir(cfg, run_dir: Path, resume: bool) -> None:
     """Refuse, before anything is created: a fresh run into a run directory, or resuming a directory that holds
     no run or a run with other settings (only ``steps`` may change, to extend a run)."""
     if resume:
-        saved = load_config(run_dir)
-        diff = [n for n in _settings(cfg) if getattr(cfg, n) != getattr(saved, n)]
+        diff = config_differences(cfg, run_dir)
         if diff and diff != ["steps"]:
             raise ValueError(f"{run_dir}: resuming with a config that differs from the saved one in {diff}; "
                              f"only steps may change (to extend a run)")
@@ -302,7 +322,7 @@ def train(cfg, run_dir: str | Path, resume: bool = False, quiet: bool = False) -
     check_run_dir(cfg, run_dir, resume)
     algo = ALGORITHMS[cfg.algo]
     demos = load_demos(cfg.demos or cfg.task, task=cfg.task) if algo.imitation else None
-    meta = run_metadata(cfg)
+    meta = run_metadata(cfg, demos)
     if algo.train is not None:
         return algo.train(cfg, run_dir, meta, demos, resume, quiet)
     env = make_env(cfg.task, cfg.horizon, cfg.keep_termination)

@@ -24,8 +24,8 @@ import typing
 from pathlib import Path
 
 from smiling.algos.presets import apply_preset
-from smiling.algos.registry import (TrainConfig, apply_label, config_from_dict, config_to_dict, label_presets,
-                                    run_label, train)
+from smiling.algos.registry import (TrainConfig, apply_label, config_differences, config_from_dict, config_to_dict,
+                                    label_presets, run_label, train)
 from smiling.runs import Checkpoints
 from smiling.utils.cache import enable_compilation_cache
 from smiling.utils.io import atomic_write_json, read_json
@@ -246,24 +246,52 @@ def run_grid(out: str | Path, tasks, algos, seeds, steps: int, overrides: dict[s
              cpus_per_run: float = 1.0, quiet: bool = False) -> list[dict]:
     """Run every cell of the grid that is not finished; returns one result per cell (skipped ones included), in
     grid order, each with the cell's ``label`` (its algorithm name, with any variant ``overrides`` add).
-
-    ``executor="local"``: at most ``workers`` runs at once (default: the CPUs this process may use), each in its
-    own process (one worker runs them in this process, one after another). ``executor="ray"``: each run is a Ray
-    task needing ``cpus_per_run`` CPUs, on the cluster at ``address`` (or the Ray instance already initialized in
-    this process, or a new local one); ``out`` must be a path every node can write. A failed run does not stop
-    the others; the failures are raised together at the end.
-    """
+    Executors and workers as in `run_specs`."""
     if executor not in EXECUTORS:
         raise ValueError(f"unknown executor {executor!r}; choose {' or '.join(EXECUTORS)}")
     out = Path(out)
     overrides = dict(overrides or {})
     specs = expand(out, tasks, algos, seeds, steps, overrides, demos)
+    check_existing(specs)
     _write_grid(out, tasks, algos, seeds, steps, overrides, demos or {})
+    what = f"experiment {out}: {len(specs)} runs ({len(tasks)} tasks x {len(algos)} algorithms x {len(seeds)} seeds)"
+    return run_specs(specs, executor, workers, address, cpus_per_run, quiet, what)
+
+
+def check_existing(specs: list[RunSpec]) -> None:
+    """Refuse a grid whose run directories hold runs with other settings than the grid gives them (only the
+    number of steps may differ: a larger one extends a run), so a finished run is never counted for a cell it
+    does not belong to."""
+    wrong = []
+    for s in specs:
+        if (s.run_dir / "config.json").exists():
+            diff = [d for d in config_differences(s.config, s.run_dir) if d != "steps"]
+            if diff:
+                wrong.append(f"{s.run_dir} (differs in {', '.join(diff)})")
+    if wrong:
+        raise ValueError(f"{len(wrong)} run directories hold runs with other settings than this grid's: "
+                         + "; ".join(wrong[:5]) + (" ..." if len(wrong) > 5 else "")
+                         + ". Use another output directory, or move those runs away.")
+
+
+def run_specs(specs: list[RunSpec], executor: str = "local", workers: int | None = None,
+              address: str | None = None, cpus_per_run: float = 1.0, quiet: bool = False,
+              what: str = "") -> list[dict]:
+    """Train every run of ``specs`` that is not finished (new ones start, partial ones resume); returns one
+    result per spec, in order, each with its ``label``.
+
+    ``executor="local"``: at most ``workers`` runs at once (default: the CPUs this process may use), each in its
+    own process (one worker runs them in this process, one after another). ``executor="ray"``: each run is a Ray
+    task needing ``cpus_per_run`` CPUs, on the cluster at ``address`` (or the Ray instance already initialized in
+    this process, or a new local one); the run directories must be paths every node can write. A failed run does
+    not stop the others; the failures are raised together at the end.
+    """
+    if executor not in EXECUTORS:
+        raise ValueError(f"unknown executor {executor!r}; choose {' or '.join(EXECUTORS)}")
     todo = [s for s in specs if run_state(s.run_dir, s.config.steps) != "done"]
     results = [{"run_dir": str(s.run_dir), "state": "skipped"} for s in specs if s not in todo]
     if not quiet:
-        print(f"experiment {out}: {len(specs)} runs ({len(tasks)} tasks x {len(algos)} algorithms x "
-              f"{len(seeds)} seeds), {len(specs) - len(todo)} finished already, {len(todo)} to run "
+        print(f"{what or f'{len(specs)} runs'}, {len(specs) - len(todo)} finished already, {len(todo)} to run "
               f"({executor} executor)", file=sys.stderr, flush=True)
     if not todo:
         return _in_grid_order(specs, results)
@@ -272,7 +300,7 @@ def run_grid(out: str | Path, tasks, algos, seeds, steps: int, overrides: dict[s
     from tqdm.auto import tqdm
 
     total = sum(s.config.steps for s in todo)
-    bar = tqdm(total=total, unit="step", disable=quiet, dynamic_ncols=True, desc="experiment", mininterval=2.0)
+    bar = tqdm(total=total, unit="step", disable=quiet, dynamic_ncols=True, desc="runs", mininterval=2.0)
 
     target = {str(s.run_dir): s.config.steps for s in todo}
     reached = {d: min(n, _run_progress(Path(d))) for d, n in target.items()}  # resumed runs start part-way

@@ -1,0 +1,105 @@
+"""The paper's figures as one command each: what each budget runs, a tiny paper-budget cell that starts,
+checkpoints, resumes and is then redrawn without training, and the reference lines of a run's curve."""
+
+import json
+
+import matplotlib.axes
+import numpy as np
+import pytest
+
+import smiling.experiments.grid as grid
+from smiling.algos.registry import config_to_dict, run_metadata
+from smiling.data import load_demos
+from smiling.experiments.figures import FIGURES, make_figure, plan
+from smiling.experiments.grid import check_existing, parse_overrides
+from smiling.runs import plot_run
+from smiling.utils.io import atomic_write_json
+from smiling.utils.provenance import source_commit
+
+CPU_STEPS = {"dmc:ball_in_cup-catch": 100_000, "dmc:cheetah-run": 200_000, "dmc:walker-walk": 200_000}
+
+
+def test_cpu_budgets_and_the_runs_figures_share(tmp_path):
+    p3, p4, p5 = (plan(n, "cpu", tmp_path) for n in (3, 4, 5))
+    assert len(p3.specs) == 3 * 5 * 3 and len(p4.specs) == 3 * 4 * 3 and len(p5.specs) == 5 * 3
+    for p in (p3, p4, p5):
+        assert not p.missing and {s.seed for s in p.specs} == {2, 3, 4}
+        assert all(s.config.steps == CPU_STEPS[s.task] and s.config.eval_episodes == 10 for s in p.specs)
+    assert {s.label for s in p3.specs} == {"smiling", "dac", "iqlearn", "bc", "bco"}
+    assert {s.label for s in p4.specs} == {"smiling+actions", "dac+actions", "iqlearn+actions", "bc"}
+    assert all(s.config.smiling.use_actions for s in p4.specs if s.label == "smiling+actions")
+    assert {s.label for s in p5.specs} == {"smiling+linear", "dac+linear", "smiling", "dac", "bc"}
+    # Fig. 5's nonlinear references and BC are Fig. 3's runs: the same directories and configs, trained once
+    shared = {s.run_dir: s.config for s in p3.specs}
+    for s in p5.specs:
+        if "+" not in s.label:
+            assert shared[s.run_dir] == s.config
+
+
+def test_paper_budget_lists_what_it_cannot_run(tmp_path):
+    p = plan(3, "paper", tmp_path)
+    assert {s.seed for s in p.specs} == {0, 1, 2, 3, 4}
+    assert {(s.task, s.config.steps) for s in p.specs} == {("dmc:ball_in_cup-catch", 400_000),
+                                                          ("dmc:cheetah-run", 3_000_000)}
+    missing = {(t, label) for t, label, _ in p.missing}
+    assert ("dmc:humanoid-walk", "smiling") in missing and ("humanoid:h1-crawl", "smiling+dreamer") in missing
+    assert all("--demos" in why for _, _, why in p.missing)
+    assert "cannot run humanoid:h1-pole (smiling+dreamer, dac+dreamer, iqlearn, bc, bco)" in p.describe()
+    with pytest.raises(ValueError, match="no panel"):
+        plan(5, "cpu", tmp_path, tasks=["dmc:walker-walk"])
+    with pytest.raises(ValueError, match="figure 6"):
+        plan(6, "cpu", tmp_path)
+    with pytest.raises(ValueError, match="budget 'gpu'"):
+        plan(3, "gpu", tmp_path)
+
+
+def test_a_finished_run_with_other_settings_is_refused(tmp_path):
+    spec = plan(5, "cpu", tmp_path, seeds=[2], algos=["dac"]).specs[0]
+    spec.run_dir.mkdir(parents=True)
+    other = grid.apply_override(spec.config, "dac.width", "64")
+    atomic_write_json(spec.run_dir / "config.json", {**run_metadata(other), "finished": True})
+    with pytest.raises(ValueError, match="differs in dac"):
+        check_existing([spec])
+
+
+TINY = parse_overrides(["horizon=50", "seed_steps=50", "update_every=10", "eval_every=50", "eval_episodes=1",
+                        "checkpoint_every=50", "reward_update_every=50", "sac.hidden_dims=32,32",
+                        "sac.batch_size=32", "dac.width=32", "dac.steps=10", "dac.batch_size=64"])
+
+
+@pytest.mark.slow
+def test_paper_budget_starts_checkpoints_resumes_and_redraws_without_training(tmp_path, monkeypatch):
+    out = tmp_path / "figs"
+    args = dict(budget="paper", out=out, tasks=["dmc:ball_in_cup-catch"], algos=["dac"], seeds=[0],
+                overrides=TINY, workers=1, quiet=True)
+    first = make_figure(3, steps=50, **args)  # the first checkpoint, at 50 env steps
+    run = out / "dmc-ball_in_cup-catch" / "dac" / "s0"
+    assert [r["state"] for r in first["results"]] == ["trained"]
+    assert json.loads((run / "checkpoints" / "latest.json").read_text())
+    second = make_figure(3, steps=100, **args)  # a larger budget resumes it from that checkpoint
+    assert [r["state"] for r in second["results"]] == ["resumed"]
+    assert "| dmc:ball_in_cup-catch | dac | 1 | 100 |" in second["table"]
+
+    def no_training(*a, **k):
+        raise AssertionError("a finished figure must not train")
+
+    monkeypatch.setattr(grid, "train", no_training)
+    (out / "figure3.png").unlink()
+    third = make_figure(3, steps=100, **args)
+    assert [r["state"] for r in third["results"]] == ["skipped"]
+    assert (out / "figure3.png").stat().st_size > 0 and (out / "figure3.svg").exists()
+    md = (out / "figure3.md").read_text()
+    assert "| dmc:ball_in_cup-catch | dac | 1 | 100 |" in md and "humanoid:h1-crawl" not in md
+
+    # the run records its source commit and the references its curve.png draws
+    saved = json.loads((run / "config.json").read_text())
+    meta = load_demos("dmc:ball_in_cup-catch").metadata
+    assert saved["commit"] == source_commit()
+    assert saved["references"] == {"expert": meta["expert_return_mean"], "random": meta["random_return_mean"]}
+    levels = []
+    original = matplotlib.axes.Axes.axhline
+    monkeypatch.setattr(matplotlib.axes.Axes, "axhline",
+                        lambda self, y=0, *a, **k: levels.append(y) or original(self, y, *a, **k))
+    plot_run(run)
+    np.testing.assert_allclose(levels, [meta["expert_return_mean"], meta["random_return_mean"]])
+    assert config_to_dict(first["plan"].specs[0].config)["task"] == "dmc:ball_in_cup-catch"
