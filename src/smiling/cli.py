@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import sys
@@ -467,23 +468,44 @@ def _with_presets(cls, names: list[str]):
     return dataclasses.replace(cmd, preset=tuple(names))
 
 
+class InputError(ValueError):
+    """A setting the command line gave that a config refused on construction (e.g. an unknown task id)."""
+
+
+def _one_line_errors():
+    """While tyro parses: a config that refuses its values (its ``__post_init__`` raised ValueError) becomes an
+    `InputError` that `main` prints as one line, instead of tyro's boxed usage error. Uses tyro's parse-error
+    hook where this tyro has it (else tyro's box stays)."""
+    errors = getattr(tyro, "_errors", None)
+    hook, failure = getattr(errors, "on_parse_error", None), getattr(errors, "InstantiationFailure", None)
+    if hook is None or failure is None:
+        return contextlib.nullcontext()
+
+    def handle(event) -> None:
+        if isinstance(event, failure):
+            raise InputError(event.message)
+
+    return hook(handle)
+
+
 def parse_args(argv: list[str]):
     """The command object for a command line (``smiling imitate --preset ...`` puts the presets' values in the
     defaults, so flags given next to it override them)."""
     if argv[:2] == ["demos", "info"]:  # `smiling demos info FILE` is the demos-info command
         argv = ["demos-info", *argv[2:]]
     presets = _preset_names(argv[1:]) if argv[:1] == ["imitate"] else []
-    if presets:
-        return tyro.cli(Imitate, args=argv[1:], prog="smiling imitate", default=_with_presets(Imitate, presets))
-    return tyro.extras.subcommand_cli_from_dict(
-        {name: cls for name, (cls, _) in COMMANDS.items()},
-        args=argv, prog="smiling", description="Imitation learning from state-only demonstrations (SMILING).")
+    with _one_line_errors():
+        if presets:
+            return tyro.cli(Imitate, args=argv[1:], prog="smiling imitate", default=_with_presets(Imitate, presets))
+        return tyro.extras.subcommand_cli_from_dict(
+            {name: cls for name, (cls, _) in COMMANDS.items()},
+            args=argv, prog="smiling", description="Imitation learning from state-only demonstrations (SMILING).")
 
 
 def main(argv: list[str] | None = None) -> int:
     try:
         args = parse_args(list(sys.argv[1:] if argv is None else argv))
-    except ValueError as e:  # an unknown preset
+    except ValueError as e:  # an unknown preset, or a setting a config refused
         print(f"smiling: error: {e}", file=sys.stderr)
         return 2
     handler = next(fn for cls, fn in COMMANDS.values() if type(args) is cls)

@@ -1,7 +1,8 @@
 """Task ids and environment construction.
 
 ``make_env("dmc:cheetah-run")`` builds any DeepMind Control suite ``domain-task``;
-``make_env("gym:Hopper-v5")`` builds any registered Gymnasium id with a continuous action space;
+``make_env("gym:Hopper-v5")`` builds any registered Gymnasium id with a continuous action space, and
+``make_env("gym:myenvs:Point-v0")`` a user's own (``myenvs`` is imported first and must register ``Point-v0``);
 ``make_env("humanoid:h1-walk")`` builds one of our HumanoidBench-style Unitree H1 tasks (`smiling.envs.humanoid`).
 Every env follows the contract in `smiling.envs.base`: flat float32 observations, actions in [-1, 1],
 fixed ``horizon``-step episodes (1000 by default, no early termination unless ``keep_termination=True``).
@@ -34,7 +35,8 @@ class UnknownTaskError(ValueError):
 def _unknown(task_id: str) -> UnknownTaskError:
     return UnknownTaskError(
         f"unknown task id {task_id!r}: run `smiling tasks` to list valid ids "
-        f"(forms: 'dmc:<domain>-<task>', 'gym:<registered id>', 'humanoid:h1-<task>')")
+        f"(forms: 'dmc:<domain>-<task>', 'gym:<registered id>', 'gym:<module>:<id>' for an env your module "
+        f"registers, 'humanoid:h1-<task>')")
 
 
 def _parse(task_id: str) -> tuple[str, str]:
@@ -58,9 +60,13 @@ def validate_task_id(task_id: str) -> str:
 
         ok = name in humanoid_task_names()
     else:
-        import gymnasium as gym
+        from smiling.envs.gym_env import resolve
 
-        ok = name in gym.registry
+        try:
+            resolve(name)
+            ok = True
+        except KeyError:
+            ok = False
     if not ok:
         raise _unknown(task_id)
     return task_id

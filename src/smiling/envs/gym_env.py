@@ -1,4 +1,6 @@
-"""Any registered Gymnasium environment as a `TaskEnv`: ``gym:<id>``, e.g. ``gym:Hopper-v5``.
+"""Any registered Gymnasium environment as a `TaskEnv`: ``gym:<id>``, e.g. ``gym:Hopper-v5``, or a user's own
+``gym:<module>:<id>`` (Gymnasium's "module:id" form: ``module`` is imported first, from the Python path or the
+current directory, and must call ``gymnasium.register(<id>, ...)``), e.g. ``gym:myenvs:Point-v0``.
 
 Box observations are flattened (C order). Dict observations are flattened key by key in sorted key order;
 ``env.obs_keys`` lists ``(key, start, stop)``. Gymnasium's own ``TimeLimit`` is set to the horizon. With
@@ -19,6 +21,59 @@ def gym_task_names() -> list[str]:
     return sorted(k for k in gym.registry.keys())
 
 
+class GymTaskError(ValueError):
+    """A ``gym:`` task id whose module cannot be imported or whose id is not registered (one line)."""
+
+
+def resolve(name: str) -> str:
+    """The registered Gymnasium id of ``<id>`` or ``<module>:<id>``, importing ``module`` first (from the Python
+    path, else the current directory); raises `GymTaskError` naming the module or the id, or KeyError for a
+    plain id that is not registered."""
+    import gymnasium as gym
+
+    module, _, env_id = name.rpartition(":")
+    if not module:
+        if env_id not in gym.registry:
+            raise KeyError(env_id)
+        return env_id
+    if not env_id:
+        raise GymTaskError(f"gym:{name}: no environment id after the module (form: gym:<module>:<id>)")
+    _import_user_module(name, module)
+    if env_id not in gym.registry:
+        mine = sorted(k for k, spec in gym.registry.items() if _entry_module(spec.entry_point).startswith(module))
+        raise GymTaskError(f"gym:{name}: module {module!r} was imported but registers no Gymnasium id {env_id!r} "
+                           + (f"(it registers {', '.join(mine)})" if mine else "(it registers none: call "
+                              f"gymnasium.register({env_id!r}, entry_point=...) in it)"))
+    return env_id
+
+
+def _entry_module(entry_point) -> str:
+    if isinstance(entry_point, str):
+        return entry_point.partition(":")[0]
+    return getattr(entry_point, "__module__", "") or ""
+
+
+def _import_user_module(name: str, module: str) -> None:
+    import importlib
+    import os
+    import sys
+
+    try:
+        importlib.import_module(module)
+        return
+    except ModuleNotFoundError as e:
+        if e.name is None or not module.startswith(e.name) or os.getcwd() in sys.path:
+            raise GymTaskError(f"gym:{name}: importing module {module!r} failed: {type(e).__name__}: {e}") from None
+    except Exception as e:  # noqa: BLE001 - the user's module failed on import: say so in one line
+        raise GymTaskError(f"gym:{name}: importing module {module!r} failed: {type(e).__name__}: {e}") from None
+    sys.path.append(os.getcwd())  # as `python -m` would have it: a module beside the user's working directory
+    try:
+        importlib.import_module(module)
+    except Exception as e:  # noqa: BLE001
+        raise GymTaskError(f"gym:{name}: importing module {module!r} failed: {type(e).__name__}: {e} (searched the "
+                           f"Python path and the current directory {os.getcwd()})") from None
+
+
 def _box_size(space) -> int:
     return int(np.prod(space.shape))
 
@@ -28,22 +83,23 @@ class GymEnv(TaskEnv):
                  render_size: tuple[int, int] = (240, 320), **make_kwargs):
         import gymnasium as gym
 
-        if env_id not in gym.registry:
-            raise KeyError(env_id)
-        kwargs = dict(max_episode_steps=horizon, render_mode="rgb_array",
-                      **make_kwargs)
-        if not keep_termination:
+        task_id = f"gym:{env_id}"
+        env_id = resolve(env_id)
+        # Ask for what helps (no unhealthy termination, rgb frames for videos) and drop what the env does not take:
+        # a user's env need not accept render_mode (it then cannot record videos).
+        tries = [dict(terminate_when_unhealthy=False, render_mode="rgb_array"), dict(render_mode="rgb_array"), {}]
+        for extra in tries[0 if not keep_termination else 1:]:
             try:
-                self._env = gym.make(env_id, terminate_when_unhealthy=False, **kwargs)
-            except TypeError:
-                self._env = gym.make(env_id, **kwargs)
-        else:
-            self._env = gym.make(env_id, **kwargs)
+                self._env = gym.make(env_id, max_episode_steps=horizon, **extra, **make_kwargs)
+                break
+            except TypeError as e:
+                if extra == tries[-1] or not any(k in str(e) for k in extra):
+                    raise ValueError(f"{task_id}: gymnasium.make({env_id!r}) failed: {e}") from None
         ospace, aspace = self._env.observation_space, self._env.action_space
         if not isinstance(aspace, gym.spaces.Box):
-            raise ValueError(f"gym:{env_id}: only continuous (Box) action spaces are supported, got {aspace}")
+            raise ValueError(f"{task_id}: only continuous (Box) action spaces are supported, got {aspace}")
         if not np.all(np.isfinite(aspace.low)) or not np.all(np.isfinite(aspace.high)):
-            raise ValueError(f"gym:{env_id}: action bounds must be finite to map [-1, 1] onto them")
+            raise ValueError(f"{task_id}: action bounds must be finite to map [-1, 1] onto them")
         if isinstance(ospace, gym.spaces.Dict):
             keys, start = [], 0
             for key in sorted(ospace.spaces):
@@ -55,12 +111,12 @@ class GymEnv(TaskEnv):
             obs_dim = _box_size(ospace)
             keys = [("observation", 0, obs_dim)]
         else:
-            raise ValueError(f"gym:{env_id}: unsupported observation space {ospace}")
+            raise ValueError(f"{task_id}: unsupported observation space {ospace}")
         self.obs_keys = keys
         self._dict_obs = isinstance(ospace, gym.spaces.Dict)
         self._low = aspace.low.astype(np.float64)
         self._high = aspace.high.astype(np.float64)
-        super().__init__(f"gym:{env_id}", obs_dim, _box_size(aspace), horizon, keep_termination, render_size)
+        super().__init__(task_id, obs_dim, _box_size(aspace), horizon, keep_termination, render_size)
 
     def _flat(self, obs) -> np.ndarray:
         if self._dict_obs:
