@@ -10,7 +10,7 @@ import pytest
 import smiling.experiments.grid as grid
 from smiling.algos.registry import config_to_dict, run_metadata
 from smiling.data import load_demos
-from smiling.experiments.figures import FIGURES, make_figure, plan
+from smiling.experiments.figures import make_figure, plan
 from smiling.experiments.grid import check_existing, parse_overrides
 from smiling.runs import plot_run
 from smiling.utils.io import atomic_write_json

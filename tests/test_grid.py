@@ -1,5 +1,6 @@
-"""Experiments: grid expansion and overrides, a tiny 2 tasks x 2 algorithms x 2 seeds grid run end-to-end
-locally (killed, then resumed without redoing finished runs) and on a local Ray instance, summary and plot."""
+"""Experiments: grid expansion and overrides, a tiny 2 tasks x 2 algorithms grid run end-to-end
+locally (killed, then resumed without redoing finished runs), 2 seeds of one task on a local Ray instance,
+summary and plot."""
 
 import json
 import os
@@ -123,7 +124,7 @@ def point_mass_demos(tmp_path_factory):
 
 
 def _grid_cmd(smiling_cmd, out, demos, workers):
-    return [*smiling_cmd, "experiment", "--tasks", ",".join(TASKS), "--algos", ",".join(ALGOS), "--seeds", "0-1",
+    return [*smiling_cmd, "experiment", "--tasks", ",".join(TASKS), "--algos", ",".join(ALGOS), "--seeds", "0",
             "--steps", "100", "--out", str(out), "--workers", str(workers), "--quiet",
             "--demos", f"dmc:point_mass-easy={demos}", "--set", *TINY]
 
@@ -144,19 +145,19 @@ def test_killed_grid_resumes_without_redoing_finished_runs(smiling_cmd, tmp_path
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     finished = _done_runs(out)
-    assert 2 <= len(finished) < 8, proc.stderr.read().decode()[-2000:]
+    assert 2 <= len(finished) < 4, proc.stderr.read().decode()[-2000:]
     stamps = {p: (p / "checkpoints" / "latest.json").stat().st_mtime_ns for p in finished}
 
     res = subprocess.run(_grid_cmd(smiling_cmd, out, point_mass_demos, 2), env=env, capture_output=True,
                          text=True, timeout=400)
     assert res.returncode == 0, res.stderr[-3000:]
     assert f"{len(finished)} already finished" in res.stdout
-    assert len(_done_runs(out)) == 8
+    assert len(_done_runs(out)) == 4
     assert {p: (p / "checkpoints" / "latest.json").stat().st_mtime_ns for p in finished} == stamps
-    assert "| dmc:point_mass-easy | dac | 2 | 100 |" in res.stdout
+    assert "| dmc:point_mass-easy | dac | 1 | 100 |" in res.stdout
     assert (out / "curves.png").stat().st_size > 0 and (out / "curves.svg").stat().st_size > 0
     grid = json.loads((out / "experiment.json").read_text())
-    assert grid["seeds"] == [0, 1] and grid["demos"] == {"dmc:point_mass-easy": point_mass_demos}
+    assert grid["seeds"] == [0] and grid["demos"] == {"dmc:point_mass-easy": point_mass_demos}
 
     # the plot command filters runs by label and task, on raw or normalized returns
     res = subprocess.run([*smiling_cmd, "plot", str(out), "--algos", "dac", "--tasks", TASKS[1],
@@ -169,25 +170,26 @@ def test_killed_grid_resumes_without_redoing_finished_runs(smiling_cmd, tmp_path
 @pytest.mark.slow
 def test_grid_on_a_local_ray_instance(tmp_path, point_mass_demos):
     import ray
+    tasks = TASKS[1:]  # one task: the killed-grid test covers two; here the Ray executor is what is tested
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
-        results = run_grid(tmp_path / "exp", TASKS, ALGOS, [0, 1], 100, parse_overrides(TINY),
+        results = run_grid(tmp_path / "exp", tasks, ALGOS, [0, 1], 100, parse_overrides(TINY),
                            {"dmc:point_mass-easy": point_mass_demos}, executor="ray", quiet=True)
     finally:
         ray.shutdown()
-    assert sorted(r["state"] for r in results) == ["trained"] * 8
-    in_order = [(a, f"s{seed}") for _ in TASKS for a in ALGOS for seed in (0, 1)]
+    assert sorted(r["state"] for r in results) == ["trained"] * 4
+    in_order = [(a, f"s{seed}") for _ in tasks for a in ALGOS for seed in (0, 1)]
     assert [(r["label"], Path(r["run_dir"]).name) for r in results] == in_order  # grid order, not finish order
     groups = collect(tmp_path / "exp", "raw")
-    assert {t: sorted(g) for t, g in groups.items()} == {t: sorted(ALGOS) for t in TASKS}
+    assert {t: sorted(g) for t, g in groups.items()} == {t: sorted(ALGOS) for t in tasks}
     assert all(len(runs) == 2 for g in groups.values() for runs in g.values())
     table = summary_table(collect(tmp_path / "exp", "normalized"))
-    assert table.count("\n") == 1 + 4
+    assert table.count("\n") == 1 + 2
     assert all(p.exists() for p in plot_experiment(groups, tmp_path / "c", "raw"))
     # a second pass has nothing left to do
-    again = run_grid(tmp_path / "exp", TASKS, ALGOS, [0, 1], 100, parse_overrides(TINY),
+    again = run_grid(tmp_path / "exp", tasks, ALGOS, [0, 1], 100, parse_overrides(TINY),
                      {"dmc:point_mass-easy": point_mass_demos}, executor="ray", quiet=True)
-    assert [r["state"] for r in again] == ["skipped"] * 8
+    assert [r["state"] for r in again] == ["skipped"] * 4
     assert [(r["label"], Path(r["run_dir"]).name) for r in again] == in_order
     assert Checkpoints(tmp_path / "exp" / "dmc-point_mass-easy" / "dac" / "s1").latest() is not None
 

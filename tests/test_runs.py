@@ -172,3 +172,4 @@ def test_extending_a_finished_run_continues_it(tmp_path):
     assert steps == [0, 50, 100, 150, 200, 250]
     with pytest.raises(ValueError, match=r"\['steps', 'seed'\]; only steps may change"):
         train(tiny_config(steps=300, seed=9), tmp_path / "ext", resume=True, quiet=True)
+

@@ -4,37 +4,15 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from smiling.envs import make_env, validate_task_id
 from smiling.runs import read_metrics
 
-MODULE = '''
-import gymnasium as gym
-import numpy as np
-
-
-class Point(gym.Env):
-    """A point on a plane pushed toward the origin: obs (x, y), action (dx, dy) in [-1, 1]."""
-
-    def __init__(self):  # takes no render_mode: the library must not insist on one
-        self.observation_space = gym.spaces.Box(-10, 10, (2,), np.float64)
-        self.action_space = gym.spaces.Box(-1, 1, (2,), np.float32)
-
-    def reset(self, seed=None, options=None):
-        super().reset(seed=seed)
-        self.pos = self.np_random.uniform(-1, 1, 2)
-        return self.pos.copy(), {}
-
-    def step(self, action):
-        self.pos = np.clip(self.pos + 0.1 * np.asarray(action, np.float64), -10, 10)
-        return self.pos.copy(), -float(np.linalg.norm(self.pos)), False, False, {}
-
-
-gym.register("Point-v0", entry_point=Point)
-'''
-TASK = "gym:user_point_env:Point-v0"
+MODULE = (Path(__file__).resolve().parents[1] / "examples" / "point_env.py").read_text()
+TASK = "gym:user_point_env:Point-v0"  # the example under another name: never imported before
 TINY = ["--horizon", "50", "--seed-steps", "50", "--update-every", "10", "--eval-every", "100",
         "--eval-episodes", "1", "--checkpoint-every", "100", "--sac.hidden-dims", "32", "32", "--sac.batch-size", "32",
         "--quiet"]

@@ -6,19 +6,19 @@ import contextlib
 import dataclasses
 import json
 import sys
-import time
 import typing
 from pathlib import Path
 
 import tyro
 
 from smiling.algos.presets import apply_preset
-from smiling.algos.registry import ALGORITHMS, BACKENDS, TrainConfig, load_config, run_label, train, variants_of
+from smiling.algos.registry import ALGORITHMS, BACKENDS, TrainConfig, load_config, train, variants_of
+from smiling.api import default_run_dir
 from smiling.data import DemoError, describe, load_demos, save_npz
 from smiling.diffusion import Schedule, ScoreConfig, estimate_ds_divergence
 from smiling.envs import NoGLBackendError, UnknownTaskError, list_tasks
 from smiling.evaluation import demos_from_run, evaluate_run
-from smiling.experiments.grid import parse_demos, parse_overrides, parse_seeds, run_grid, split_list, task_slug
+from smiling.experiments.grid import parse_demos, parse_overrides, parse_seeds, run_grid, split_list
 from smiling.experiments.figures import make_figure
 from smiling.experiments.report import collect, is_experiment, plot_experiment, summary_table
 from smiling.runs import plot_run
@@ -265,12 +265,6 @@ class Demo:
     quiet: bool = False
 
 
-def _default_out(cfg: TrainConfig) -> str:
-    """runs/<task>-<run label>-s<seed>-<time>, the label from `smiling.algos.registry.run_label` ('+' -> '-')."""
-    name = run_label(cfg).replace("+", "-")
-    return f"runs/{task_slug(cfg.task)}-{name}-s{cfg.seed}-{time.strftime('%Y%m%d-%H%M%S')}"
-
-
 def cmd_tasks(a: Tasks) -> None:
     for t in list_tasks():
         if a.prefix is None or t.startswith(a.prefix):
@@ -313,7 +307,7 @@ def _run(a) -> None:
               f"seed {cfg.seed})", file=sys.stderr)
     else:
         cfg = _config_of(a)
-        out = a.out or _default_out(cfg)
+        out = a.out or default_run_dir(cfg)
     summary = train(cfg, out, resume=bool(a.resume), quiet=a.quiet)
     print(json.dumps(summary))
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import secrets
 import shutil
 from pathlib import Path
 from typing import Any, Callable
@@ -35,7 +36,7 @@ class MetricsLogger:
     when a row carries a new key: the file is rewritten with the new column (earlier rows leave it empty), so
     every logged metric reaches the file and a resumed run's rows line up with the old ones."""
 
-    def __init__(self, run_dir: Path, columns: list[str], tensorboard: bool = False):
+    def __init__(self, run_dir: Path, columns: list[str], tensorboard: bool = False, wandb: dict | None = None):
         self.path = Path(run_dir) / "metrics.csv"
         if self.path.exists() and self.path.stat().st_size > 0:
             with open(self.path, newline="") as f:
@@ -55,6 +56,7 @@ class MetricsLogger:
             except ImportError:
                 raise RuntimeError("--tensorboard needs tensorboardX: pip install 'smiling[tb]'") from None
             self._tb = SummaryWriter(str(Path(run_dir) / "tb"))
+        self._wandb = _wandb_run(Path(run_dir), wandb) if wandb else None
 
     def _open(self) -> None:
         self._f = open(self.path, "a", newline="")
@@ -73,11 +75,37 @@ class MetricsLogger:
             for k, v in row.items():
                 if k != "step" and isinstance(v, (int, float)) and v == v:
                     self._tb.add_scalar(k, v, int(row["step"]))
+        if self._wandb is not None:
+            self._wandb.log({k: v for k, v in row.items() if isinstance(v, (int, float)) and v == v})
 
     def close(self) -> None:
         self._f.close()
         if self._tb is not None:
             self._tb.close()
+        if self._wandb is not None:
+            self._wandb.finish()
+
+
+def wandb_settings(cfg, meta: dict) -> dict | None:
+    """What `MetricsLogger` gives ``wandb.init`` for a run (None without ``--wandb``): project, run name
+    (label, task, seed), group (the task), tags and the run's config."""
+    if not getattr(cfg, "wandb", False):
+        return None
+    return {"project": cfg.wandb_project, "name": f"{meta['label']} {cfg.task} s{cfg.seed}", "group": cfg.task,
+            "tags": [meta["label"]], "config": meta["config"]}
+
+
+def _wandb_run(run_dir: Path, settings: dict):
+    """A W&B run logging into RUN_DIR/wandb; its id is kept in RUN_DIR/wandb-id.txt, so a resumed run logs to the
+    same W&B run (rows after the last checkpoint are logged again: W&B numbers them on)."""
+    try:
+        import wandb
+    except ImportError:
+        raise RuntimeError("--wandb needs the wandb package: pip install 'smiling[wandb]'") from None
+    id_file = run_dir / "wandb-id.txt"
+    run_id = id_file.read_text().strip() if id_file.exists() else secrets.token_hex(4)
+    atomic_write_text(id_file, run_id + "\n")
+    return wandb.init(id=run_id, resume="allow", dir=str(run_dir), **settings)
 
 
 def _rewrite_header(path: Path, columns: list[str]) -> None:

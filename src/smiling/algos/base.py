@@ -150,6 +150,11 @@ class RunConfig:
     buffer_capacity: int = 1_000_000
     tensorboard: bool = False
     """Also write TensorBoard events under RUN_DIR/tb."""
+    wandb: bool = False
+    """Also log every metrics row to Weights & Biases (pip install 'smiling[wandb]'; files under RUN_DIR/wandb;
+    WANDB_MODE=offline keeps them local). Run name: the run's label, task and seed; group: the task."""
+    wandb_project: str = "smiling"
+    """--wandb: the W&B project."""
     algo: str = "sac"
     """sac: learn from the env's true reward (e.g. an expert); the others imitate demonstrations (`smiling
     imitate --help` lists them)."""

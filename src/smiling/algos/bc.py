@@ -30,7 +30,7 @@ from smiling.acting import evaluate
 from smiling.algos.base import Algorithm
 from smiling.envs import make_env
 from smiling.rl import SAC
-from smiling.runs import CORE_COLUMNS, Checkpoints, MetricsLogger, plot_run
+from smiling.runs import CORE_COLUMNS, Checkpoints, MetricsLogger, plot_run, wandb_settings
 from smiling.utils.config import at_least_one
 from smiling.utils.io import atomic_write_json
 from smiling.utils.seeding import EVAL_STREAM
@@ -118,7 +118,7 @@ def train_bc(cfg, run_dir: Path, meta: dict, demos, resume: bool = False, quiet:
     state = agent.init(cfg.seed)
     fit, opt_state = make_bc_fit(agent, states, actions, bc, state.actor.params)
     params = state.actor.params
-    logger = MetricsLogger(run_dir, CORE_COLUMNS, cfg.tensorboard)
+    logger = MetricsLogger(run_dir, CORE_COLUMNS, cfg.tensorboard, wandb_settings(cfg, meta))
     ckpts = Checkpoints(run_dir, keep_policies=cfg.keep_policies)
     key = jax.random.PRNGKey(cfg.seed)
     done, last, t0 = 0, None, time.perf_counter()

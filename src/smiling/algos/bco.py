@@ -29,7 +29,7 @@ from smiling.algos.base import Algorithm
 from smiling.algos.bc import BCConfig, already_finished, make_bc_fit
 from smiling.envs import make_env
 from smiling.rl import SAC, SACConfig
-from smiling.runs import CORE_COLUMNS, Checkpoints, MetricsLogger, plot_run
+from smiling.runs import CORE_COLUMNS, Checkpoints, MetricsLogger, plot_run, wandb_settings
 from smiling.utils.config import at_least_one
 from smiling.utils.io import atomic_write_json
 from smiling.utils.seeding import EVAL_STREAM, TRAIN_STREAM, derive_seed
@@ -79,7 +79,7 @@ def train_bco(cfg, run_dir: Path, meta: dict, demos, resume: bool = False, quiet
     S, A, S2 = [], [], []
     obs, _ = env.reset(seed=derive_seed(cfg.seed, TRAIN_STREAM, 0))
     episode, step, last, t0 = 0, 0, None, time.perf_counter()
-    logger = MetricsLogger(run_dir, CORE_COLUMNS, cfg.tensorboard)
+    logger = MetricsLogger(run_dir, CORE_COLUMNS, cfg.tensorboard, wandb_settings(cfg, meta))
     ckpts = Checkpoints(run_dir, keep_policies=cfg.keep_policies)
     bar = tqdm(total=cfg.steps, unit="step", disable=quiet, desc=f"{cfg.task} bco")
     try:

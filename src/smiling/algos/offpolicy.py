@@ -30,7 +30,8 @@ from smiling.acting import evaluate
 from smiling.algos.base import Agent
 from smiling.rewards import RewardModel
 from smiling.rl import ReplayBuffer, RewardCache
-from smiling.runs import CORE_COLUMNS, Checkpoints, MetricsLogger, plot_run, read_checkpoint_file, truncate_metrics
+from smiling.runs import (CORE_COLUMNS, Checkpoints, MetricsLogger, plot_run, read_checkpoint_file, truncate_metrics,
+                         wandb_settings)
 from smiling.utils.io import atomic_write_json, npz_bytes, npz_from_bytes, read_json
 from smiling.utils.seeding import EVAL_STREAM, TRAIN_STREAM, derive_seed
 
@@ -110,7 +111,7 @@ def train(cfg, run_dir: Path, meta: dict, env, eval_env, agent: Agent, reward_mo
         act_key = jax.random.PRNGKey(derive_seed(cfg.seed, 3))
         loop = {"step": 0, "episode": 0, "wall_time": 0.0, "next_eval": 0, "next_ckpt": cfg.checkpoint_every}
 
-    logger = MetricsLogger(run_dir, CORE_COLUMNS, cfg.tensorboard)
+    logger = MetricsLogger(run_dir, CORE_COLUMNS, cfg.tensorboard, wandb_settings(cfg, meta))
     step, episode = loop["step"], loop["episode"]
     wall0, t0 = loop["wall_time"], time.perf_counter()
     last_eval = loop.get("last_eval")

@@ -16,9 +16,8 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 
-import smiling
+from smiling._version import __version__
 from smiling.algos import offpolicy
 from smiling.algos.base import Algorithm, Backend, RunConfig, Variant, actions_variant, replace_in
 from smiling.algos.bc import ALGORITHM as BC
@@ -54,14 +53,6 @@ def _smiling_variants() -> tuple[Variant, ...]:
             Variant("paper", lambda c: apply_preset(c, "paper"), _paper, preset=True))
 
 
-def _demo_features(demos, use_actions: bool) -> np.ndarray:
-    """What a reward model is fitted on: the demos' states, or (state, action) pairs."""
-    if use_actions:
-        s, a = demos.state_action_pairs()
-        return np.concatenate([s, a], axis=1)
-    return demos.states()
-
-
 def _smiling_details(cfg) -> str:
     sm = cfg.smiling
     sched = sm.score.schedule
@@ -79,15 +70,14 @@ SAC_ALGO = Algorithm(
 SMILING = Algorithm(
     "smiling", "SMILING (paper Algorithm 1): SAC on minus the diffusion score-matching cost of Eq. 4; --smiling.*",
     config=SmilingConfig, backends=("sac", "dreamer"), variants=_smiling_variants(), describe=_smiling_details,
-    reward_model=lambda cfg, demos: SmilingReward(_demo_features(demos, cfg.smiling.use_actions), cfg.smiling,
-                                                  seed=cfg.seed))
+    reward_model=lambda cfg, demos: SmilingReward.from_demos(demos, cfg.smiling, seed=cfg.seed))
 
 DAC = Algorithm(
     "dac", "discriminator-actor-critic: SAC on a discriminator's reward (the adversarial baseline); --dac.*",
     config=DacConfig, backends=("sac", "dreamer"),
     variants=(actions_variant("dac"),
               Variant("linear", lambda c: replace_in(c, "dac", linear=True), lambda c: c.dac.linear)),
-    reward_model=lambda cfg, demos: DacReward(_demo_features(demos, cfg.dac.use_actions), cfg.dac, seed=cfg.seed))
+    reward_model=lambda cfg, demos: DacReward.from_demos(demos, cfg.dac, seed=cfg.seed))
 
 ALGORITHMS: dict[str, Algorithm] = {a.name: a for a in (SAC_ALGO, SMILING, DAC, IQLEARN, BC, BCO)}
 """Every algorithm, by name (the order of --help and of the settings groups)."""
@@ -272,7 +262,7 @@ def run_metadata(cfg, demos=None) -> dict:
     commit (None outside a git checkout) and, when the demonstrations carry them, the expert's and the random
     policy's mean returns (``references``: what normalized returns and plots measure against)."""
     meta = {"config": config_to_dict(cfg), "algo": cfg.algo, "label": run_label(cfg),
-            "x_axis": ALGORITHMS[cfg.algo].x_axis, "smiling_version": smiling.__version__,
+            "x_axis": ALGORITHMS[cfg.algo].x_axis, "smiling_version": __version__,
             "commit": source_commit()}
     if demos is not None:
         expert, random = demos.metadata.get("expert_return_mean"), demos.metadata.get("random_return_mean")

@@ -12,7 +12,7 @@ import time
 
 import numpy as np
 
-import smiling
+from smiling._version import __version__
 from smiling.data.demos import Demos
 from smiling.envs import make_env
 from smiling.envs.rollout import rollout
@@ -50,7 +50,7 @@ def generate_demos(policy, task: str, episodes: int = 5, seed: int = 0, random_e
         "expert_return_mean": float(rets.mean()), "expert_return_std": float(rets.std()),
         "random_return_mean": float(rand.mean()), "random_return_std": float(rand.std()),
         "random_episodes": int(random_episodes), "horizon": int(horizon),
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "smiling_version": smiling.__version__,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "smiling_version": __version__,
         "rollout_seconds": round(time.time() - t0, 2),
     }
     return Demos(O, A, R, meta)

@@ -5,13 +5,33 @@ loop) and scores transitions through ``reward(obs, action, next_obs) -> (n,) flo
 buffer calls at sample time (`smiling.rl.ReplayBuffer.sample(reward_fn=...)`), so the RL update always uses
 the current model. ``features(obs, action, next_obs)`` says what the model looks at: the next state for
 state-only imitation, the (state, action) pair with ``use_actions``.
+
+From a loop of your own (examples/own_loop.py)::
+
+    model = SmilingReward.from_demos(load_demos("dmc:cheetah-run"), SmilingConfig(), seed=0)
+    model.update(model.features(obs, act, next_obs))   # every N env steps, with the newest learner data
+    r = model.reward(obs, act, next_obs)               # (n,) float32 rewards for any batch of transitions
+    model.save("reward.npz"); model.load("reward.npz") # everything but what from_demos rebuilds
 """
 
 from __future__ import annotations
 
+import dataclasses
+import io
 import json
+import os
 
 import numpy as np
+
+from smiling.utils.io import atomic_write_bytes
+
+
+def demo_features(demos, use_actions: bool = False) -> np.ndarray:
+    """What a reward model is fitted on: a `smiling.data.Demos`' states, or its (state, action) pairs."""
+    if use_actions:
+        s, a = demos.state_action_pairs()
+        return np.concatenate([s, a], axis=1)
+    return demos.states()
 
 
 class RewardModel:
@@ -46,6 +66,41 @@ class RewardModel:
 
     def load_state_dict(self, files: dict[str, bytes]) -> None:
         raise NotImplementedError
+
+    @classmethod
+    def from_demos(cls, demos, config=None, seed: int = 0):
+        """A model fitted on a `smiling.data.Demos` (its states, or its (state, action) pairs when the config
+        says ``use_actions``), with the class's default config unless one is given."""
+        config = config if config is not None else cls.default_config()
+        return cls(demo_features(demos, getattr(config, "use_actions", False)), config, seed=seed)
+
+    @classmethod
+    def default_config(cls):
+        raise NotImplementedError
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write what `state_dict` holds, and the config it was made with, to one ``.npz`` file (atomically;
+        bytes as uint8 arrays, no pickle). Rebuild the model the same way (`from_demos`, same config and seed)
+        and `load` it to continue."""
+        arrays = {name: np.frombuffer(data, np.uint8) for name, data in self.state_dict().items()}
+        arrays["config.json"] = np.frombuffer(_config_json(self.config).encode(), np.uint8)
+        buf = io.BytesIO()
+        np.savez(buf, **arrays)
+        atomic_write_bytes(path, buf.getvalue())
+
+    def load(self, path: str | os.PathLike) -> None:
+        """Restore a model `save` wrote; refuses a file written by a model with another config."""
+        with np.load(path, allow_pickle=False) as z:
+            files = {name: z[name].tobytes() for name in z.files}
+        saved = files.pop("config.json", b"{}").decode()
+        if saved != _config_json(self.config):
+            raise ValueError(f"{path}: saved by a {type(self).__name__} with another config ({saved}); build this "
+                             f"one with that config to load it")
+        self.load_state_dict(files)
+
+
+def _config_json(config) -> str:
+    return json.dumps(dataclasses.asdict(config), sort_keys=True, default=str)
 
 
 class Memory:

@@ -149,6 +149,10 @@ class DacReward(RewardModel):
         r = np.logaddexp(0.0, d) if self.config.reward == "gail" else d  # softplus(D) = -log(1 - sigmoid(D))
         return r.astype(np.float32)
 
+    @classmethod
+    def default_config(cls) -> DacConfig:
+        return DacConfig()
+
     def state_dict(self) -> dict[str, bytes]:
         return {"discriminator.msgpack": flax.serialization.msgpack_serialize({
                     "params": flax.serialization.to_state_dict(self.params),

@@ -161,6 +161,10 @@ class SmilingReward(RewardModel):
                 self.origin += ", cached for reuse"
         self.expert_loss = self.expert.loss(expert_features)
 
+    @classmethod
+    def default_config(cls) -> SmilingConfig:
+        return SmilingConfig()
+
     def cost_samples(self, features: np.ndarray, key=None):
         """(per-state cost estimates (n,), per-sample gaps (n, K)) for raw features."""
         if key is None:
