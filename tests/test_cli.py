@@ -139,7 +139,7 @@ def test_evaluate_needs_a_checkpoint(smiling_cmd, tmp_path):
 ])
 def test_default_run_dir_is_named_by_the_run_label(algo, rl, name):
     from smiling.algos import TrainConfig
-    from smiling.cli import _default_out
+    from smiling.api import default_run_dir
 
-    out = _default_out(TrainConfig(task="dmc:cheetah-run", algo=algo, rl=rl, seed=3))
+    out = default_run_dir(TrainConfig(task="dmc:cheetah-run", algo=algo, rl=rl, seed=3))
     assert out.startswith(f"runs/dmc-cheetah-run-{name}-s3-"), out
