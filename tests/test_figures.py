@@ -103,3 +103,19 @@ def test_paper_budget_starts_checkpoints_resumes_and_redraws_without_training(tm
     plot_run(run)
     np.testing.assert_allclose(levels, [meta["expert_return_mean"], meta["random_return_mean"]])
     assert config_to_dict(first["plan"].specs[0].config)["task"] == "dmc:ball_in_cup-catch"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("number,label,task", [(4, "dac+actions", "dmc:ball_in_cup-catch"),
+                                               (5, "dac+linear", "dmc:cheetah-run")])
+def test_figures_4_and_5_at_the_paper_budget_start_checkpoint_and_resume(tmp_path, number, label, task):
+    args = dict(budget="paper", out=tmp_path, tasks=[task], algos=[label], seeds=[0], overrides=TINY, workers=1,
+                quiet=True)
+    assert [r["state"] for r in make_figure(number, steps=50, **args)["results"]] == ["trained"]
+    run = tmp_path / task.replace(":", "-") / label / "s0"
+    assert json.loads((run / "checkpoints" / "latest.json").read_text())
+    again = make_figure(number, steps=100, **args)
+    assert [r["state"] for r in again["results"]] == ["resumed"] and f"| {task} | {label} | 1 | 100 |" in again["table"]
+    assert (tmp_path / f"figure{number}.png").exists()
+    if number == 4:  # the paper budget's humanoid cells are listed as not runnable, with the reason
+        assert "humanoid:h1-crawl (smiling+actions+dreamer" in plan(4, "paper", tmp_path).describe()

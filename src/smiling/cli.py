@@ -511,8 +511,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"smiling: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("smiling: interrupted (resume with --resume RUN_DIR where the command supports it)",
-              file=sys.stderr)
+        print("smiling: interrupted (continue with --resume RUN_DIR for imitate and train-expert; rerun the same "
+              "command for experiment and figure, which keep finished runs)", file=sys.stderr)
         return 130
     return 0
 
