@@ -6,7 +6,7 @@ import pytest
 
 from smiling.data import Demos
 from smiling.diffusion import Schedule, ScoreConfig
-from smiling.rewards import Reservoir, SmilingConfig, SmilingReward
+from smiling.rewards import DacConfig, DacReward, Reservoir, SmilingConfig, SmilingReward
 from smiling.rl import ReplayBuffer
 
 SMALL = ScoreConfig(schedule=Schedule("cosine", 1000), width=64, depth=2, batch_size=512, lr=3e-3)
@@ -189,3 +189,11 @@ def test_the_own_loop_example_runs_and_its_reward_follows_the_learner(tmp_path, 
     np.testing.assert_array_equal(after, a.reward(s, s, s))
     with pytest.raises(ValueError, match="another config"):
         SmilingReward.from_demos(demos, dataclasses.replace(cfg, learner_steps=6), seed=0).load(tmp_path / "a.npz")
+    # DAC's discriminator through the same surface
+    dac = DacReward.from_demos(demos, DacConfig(width=32, steps=5, batch_size=16), seed=0)
+    dac.update(rng.normal(size=(30, 2)).astype(np.float32))
+    dac.save(tmp_path / "d.npz")
+    fresh = DacReward.from_demos(demos, DacConfig(width=32, steps=5, batch_size=16), seed=0)
+    assert not np.allclose(fresh.reward(s, s, s), dac.reward(s, s, s))
+    fresh.load(tmp_path / "d.npz")
+    np.testing.assert_array_equal(fresh.reward(s, s, s), dac.reward(s, s, s))
