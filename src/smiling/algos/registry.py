@@ -16,7 +16,6 @@ import sys
 import time
 from pathlib import Path
 
-
 from smiling._version import __version__
 from smiling.algos import offpolicy
 from smiling.algos.base import Algorithm, Backend, RunConfig, Variant, actions_variant, replace_in
@@ -264,10 +263,8 @@ def run_metadata(cfg, demos=None) -> dict:
     meta = {"config": config_to_dict(cfg), "algo": cfg.algo, "label": run_label(cfg),
             "x_axis": ALGORITHMS[cfg.algo].x_axis, "smiling_version": __version__,
             "commit": source_commit()}
-    if demos is not None:
-        expert, random = demos.metadata.get("expert_return_mean"), demos.metadata.get("random_return_mean")
-        if expert is not None and random is not None and expert > random:
-            meta["references"] = {"expert": float(expert), "random": float(random)}
+    if demos is not None and demos.references is not None:
+        meta["references"] = dict(zip(("expert", "random"), demos.references))
     return meta
 
 

@@ -103,6 +103,15 @@ class Demos:
         return self.actions is not None
 
     @property
+    def references(self) -> tuple[float, float] | None:
+        """(expert, random) mean returns from the metadata, what normalized returns measure against; None
+        unless both are there and the expert's is the higher."""
+        expert, random = self.metadata.get("expert_return_mean"), self.metadata.get("random_return_mean")
+        if expert is None or random is None or not expert > random:
+            return None
+        return float(expert), float(random)
+
+    @property
     def task(self) -> str | None:
         return self.metadata.get("task")
 

@@ -136,7 +136,8 @@ def plan(number: int, budget: str, out: str | Path, demos: Mapping[str, str] | N
         known = {label for p in panels for label in p.labels}
         unknown = [a for a in algos if a not in known]
         if unknown:
-            raise ValueError(f"figure {number} ({budget}) draws no {unknown[0]!r}; its labels: {', '.join(sorted(known))}")
+            raise ValueError(f"figure {number} ({budget}) draws no {unknown[0]!r}; "
+                             f"its labels: {', '.join(sorted(known))}")
         panels = tuple(dataclasses.replace(p, labels=tuple(x for x in p.labels if x in algos)) for p in panels)
     stray = sorted(set(demos) - {p.task for p in panels})
     if stray:
@@ -196,7 +197,8 @@ def draw(p: Plan, out: str | Path) -> tuple[list[Path], str]:
                             title=f"{p.figure.title} ({p.budget} budget)")
     table = summary_table(groups)
     commits = sorted({str(read_json(r / "config.json").get("commit") or "not recorded") for r in runs})
-    unfinished = [str(s.run_dir) for s in p.specs if s.run_dir in runs and not _finished(s)]
+    unfinished = [str(s.run_dir) for s in p.specs
+                  if s.run_dir in runs and run_state(s.run_dir, s.config.steps) != "done"]
     lines = [f"# {p.figure.title} ({p.budget} budget)", "",
              f"Drawn {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} by `smiling figure {p.figure.number} "
              f"--budget {p.budget} --out {out}` from {len(runs)} run directories.", "",
@@ -212,10 +214,6 @@ def draw(p: Plan, out: str | Path) -> tuple[list[Path], str]:
     md = out / f"figure{p.figure.number}.md"
     atomic_write_text(md, "\n".join(lines) + "\n")
     return [*paths, md], table
-
-
-def _finished(s: RunSpec) -> bool:
-    return run_state(s.run_dir, s.config.steps) == "done"
 
 
 def _grouped(missing) -> dict[tuple[str, str], list[str]]:

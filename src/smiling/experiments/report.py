@@ -27,13 +27,9 @@ METRICS = ("normalized", "raw")
 def references(cfg) -> tuple[float, float] | None:
     """(expert, random) return of a run's demonstrations (its own, or the task's bundled ones), or None."""
     try:
-        meta = load_demos(cfg.demos or cfg.task, task=cfg.task).metadata
+        return load_demos(cfg.demos or cfg.task, task=cfg.task).references
     except (DemoError, FileNotFoundError, ValueError):
         return None
-    expert, random = meta.get("expert_return_mean"), meta.get("random_return_mean")
-    if expert is None or random is None or not expert > random:
-        return None
-    return float(expert), float(random)
 
 
 def collect(root_or_runs, metric: str = "normalized", algos=None, tasks=None) -> dict:

@@ -17,13 +17,12 @@ From a loop of your own (examples/own_loop.py)::
 from __future__ import annotations
 
 import dataclasses
-import io
 import json
 import os
 
 import numpy as np
 
-from smiling.utils.io import atomic_write_bytes
+from smiling.utils.io import atomic_save_npz, load_npz
 
 
 def demo_features(demos, use_actions: bool = False) -> np.ndarray:
@@ -84,14 +83,11 @@ class RewardModel:
         and `load` it to continue."""
         arrays = {name: np.frombuffer(data, np.uint8) for name, data in self.state_dict().items()}
         arrays["config.json"] = np.frombuffer(_config_json(self.config).encode(), np.uint8)
-        buf = io.BytesIO()
-        np.savez(buf, **arrays)
-        atomic_write_bytes(path, buf.getvalue())
+        atomic_save_npz(path, arrays)
 
     def load(self, path: str | os.PathLike) -> None:
         """Restore a model `save` wrote; refuses a file written by a model with another config."""
-        with np.load(path, allow_pickle=False) as z:
-            files = {name: z[name].tobytes() for name in z.files}
+        files = {name: array.tobytes() for name, array in load_npz(path).items()}
         saved = files.pop("config.json", b"{}").decode()
         if saved != _config_json(self.config):
             raise ValueError(f"{path}: saved by a {type(self).__name__} with another config ({saved}); build this "
