@@ -1,6 +1,7 @@
 """The paper's figures as one command each: what each budget runs, a tiny paper-budget cell that starts,
 checkpoints, resumes and is then redrawn without training, and the reference lines of a run's curve."""
 
+import dataclasses
 import json
 
 import matplotlib.axes
@@ -60,6 +61,10 @@ def test_a_finished_run_with_other_settings_is_refused(tmp_path):
     atomic_write_json(spec.run_dir / "config.json", {**run_metadata(other), "finished": True})
     with pytest.raises(ValueError, match="differs in dac"):
         check_existing([spec])
+    # another checkpoint cadence, budget or logging does not make it another run: it counts
+    same = dataclasses.replace(spec.config, checkpoint_every=5000, steps=50_000, tensorboard=True)
+    atomic_write_json(spec.run_dir / "config.json", {**run_metadata(same), "finished": True})
+    check_existing([spec])
 
 
 TINY = parse_overrides(["horizon=50", "seed_steps=50", "update_every=10", "eval_every=50", "eval_episodes=1",

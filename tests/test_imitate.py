@@ -47,11 +47,18 @@ def test_interrupted_imitation_resumes_exactly(tmp_path, monkeypatch, relabel):
     cfg = tiny_imitation(steps=200, relabel=relabel)
     train(cfg, tmp_path / "full", quiet=True)
     crash_after_row(cfg, tmp_path / "cut", monkeypatch, 150)
-    train(cfg, tmp_path / "cut", resume=True, quiet=True)
+    # resumed with other checkpoints (RESUMABLE_CHANGES): what it learns must not change
+    later = dataclasses.replace(cfg, checkpoint_every=50, keep_policies=True)
+    train(later, tmp_path / "cut", resume=True, quiet=True)
     assert comparable(read_metrics(tmp_path / "cut")) == comparable(read_metrics(tmp_path / "full"))
     a = (Checkpoints(tmp_path / "full").latest() / "agent.msgpack").read_bytes()
     b = (Checkpoints(tmp_path / "cut").latest() / "agent.msgpack").read_bytes()
     assert a == b
+    assert Checkpoints(tmp_path / "cut", keep_policies=True).steps() == [100, 150, 200]
+    saved = json.loads((tmp_path / "cut" / "config.json").read_text())
+    assert saved["config"]["checkpoint_every"] == 50 and saved["config"]["keep_policies"] is True
+    assert saved["resumed_with"] == [{"field": "checkpoint_every", "from": 100, "to": 50, "step": 100},
+                                     {"field": "keep_policies", "from": False, "to": True, "step": 100}]
 
 
 def test_sac_updates_use_relabelled_rewards(tmp_path, monkeypatch):

@@ -170,6 +170,6 @@ def test_extending_a_finished_run_continues_it(tmp_path):
     assert read_json(tmp_path / "ext" / "config.json")["extended_from_steps"] == [150]
     steps = [int(r["step"]) for r in read_metrics(tmp_path / "ext")]
     assert steps == [0, 50, 100, 150, 200, 250]
-    with pytest.raises(ValueError, match=r"\['steps', 'seed'\]; only steps may change"):
+    with pytest.raises(ValueError, match=r"\['seed'\]; only steps, checkpoint_every, keep_policies"):
         train(tiny_config(steps=300, seed=9), tmp_path / "ext", resume=True, quiet=True)
 

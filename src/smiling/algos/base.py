@@ -118,6 +118,12 @@ class Backend:
     check: Callable[[Any], None] | None = None
 
 
+RESUMABLE_CHANGES = ("steps", "checkpoint_every", "keep_policies", "tensorboard", "wandb", "wandb_project")
+"""Settings of `RunConfig` a run may change when it resumes, or when a grid counts it as one of its cells: none of
+them changes what the run learns (a larger ``steps`` extends it; the others say how often it checkpoints and
+where it logs)."""
+
+
 @dataclasses.dataclass(frozen=True)
 class RunConfig:
     """The settings every run shares: task, budget, loop cadence, evaluation and checkpoints."""

@@ -27,11 +27,12 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from smiling.acting import evaluate
-from smiling.algos.base import Agent
+from smiling.algos.base import RESUMABLE_CHANGES, Agent
 from smiling.rewards import RewardModel
 from smiling.rl import ReplayBuffer, RewardCache
 from smiling.runs import (CORE_COLUMNS, Checkpoints, MetricsLogger, plot_run, read_checkpoint_file, truncate_metrics,
                          wandb_settings)
+from smiling.utils.config import to_dict
 from smiling.utils.io import atomic_write_json, npz_bytes, npz_from_bytes, read_json
 from smiling.utils.seeding import EVAL_STREAM, TRAIN_STREAM, derive_seed
 
@@ -66,12 +67,23 @@ def load_reward_state(reward_model, ckpt: Path) -> None:
                          f"({type(e).__name__}: {e})") from e
 
 
-def _record_extension(run_dir: Path, steps: int) -> None:
+def _record_changes(run_dir: Path, cfg, step: int) -> None:
+    """Write into config.json the settings a resumed run changed (`RESUMABLE_CHANGES`): a longer budget under
+    ``extended_from_steps`` (the earlier budgets), any other change under ``resumed_with`` (field, old and new
+    value, and the env step it took effect at)."""
     data = read_json(run_dir / "config.json")
-    if data["config"]["steps"] != steps:
-        data.setdefault("extended_from_steps", []).append(data["config"]["steps"])
-        data["config"]["steps"] = steps
-        atomic_write_json(run_dir / "config.json", data)
+    new = to_dict(cfg)
+    changed = [n for n in RESUMABLE_CHANGES if n in new and data["config"].get(n) != new[n]]
+    if not changed:
+        return
+    for n in changed:
+        if n == "steps":
+            data.setdefault("extended_from_steps", []).append(data["config"]["steps"])
+        else:
+            data.setdefault("resumed_with", []).append({"field": n, "from": data["config"].get(n), "to": new[n],
+                                                        "step": step})
+        data["config"][n] = new[n]
+    atomic_write_json(run_dir / "config.json", data)
 
 
 def train(cfg, run_dir: Path, meta: dict, env, eval_env, agent: Agent, reward_model: RewardModel | None,
@@ -98,7 +110,8 @@ def train(cfg, run_dir: Path, meta: dict, env, eval_env, agent: Agent, reward_mo
             if cache is not None:
                 name = CACHE_FILE if (latest / CACHE_FILE).exists() else "reward-cache.npz"
                 cache.load_state_dict(read_checkpoint_file(latest / name, npz_from_bytes), reward_fn)
-        _record_extension(run_dir, cfg.steps)
+        _record_changes(run_dir, cfg, loop["step"])
+        loop["next_ckpt"] = min(loop["next_ckpt"], loop["step"] + cfg.checkpoint_every)  # a new cadence applies now
         truncate_metrics(run_dir, loop["step"])
     else:
         if resume:  # killed before the first checkpoint: start over in place

@@ -18,7 +18,8 @@ from pathlib import Path
 
 from smiling._version import __version__
 from smiling.algos import offpolicy
-from smiling.algos.base import Algorithm, Backend, RunConfig, Variant, actions_variant, replace_in
+from smiling.algos.base import (RESUMABLE_CHANGES, Algorithm, Backend, RunConfig, Variant, actions_variant,
+                               replace_in)
 from smiling.algos.bc import ALGORITHM as BC
 from smiling.algos.bco import ALGORITHM as BCO
 from smiling.algos.iqlearn import ALGORITHM as IQLEARN
@@ -283,14 +284,19 @@ def config_differences(cfg, run_dir: str | Path) -> list[str]:
     return [n for n in _settings(cfg) if getattr(cfg, n) != getattr(saved, n)]
 
 
+def learning_differences(cfg, run_dir: str | Path) -> list[str]:
+    """`config_differences` less `RESUMABLE_CHANGES`: the settings that would make ``run_dir``'s run another run."""
+    return [d for d in config_differences(cfg, run_dir) if d not in RESUMABLE_CHANGES]
+
+
 def check_run_dir(cfg, run_dir: Path, resume: bool) -> None:
     """Refuse, before anything is created: a fresh run into a run directory, or resuming a directory that holds
-    no run or a run with other settings (only ``steps`` may change, to extend a run)."""
+    no run or a run with other settings (only `RESUMABLE_CHANGES` may change, e.g. steps to extend a run)."""
     if resume:
-        diff = config_differences(cfg, run_dir)
-        if diff and diff != ["steps"]:
+        diff = learning_differences(cfg, run_dir)
+        if diff:
             raise ValueError(f"{run_dir}: resuming with a config that differs from the saved one in {diff}; "
-                             f"only steps may change (to extend a run)")
+                             f"only {', '.join(RESUMABLE_CHANGES)} may change")
     elif (run_dir / "config.json").exists():
         raise FileExistsError(f"{run_dir} already holds a run: pass --resume {run_dir} to continue it, "
                               f"or choose another --out")
@@ -301,8 +307,8 @@ def train(cfg, run_dir: str | Path, resume: bool = False, quiet: bool = False) -
 
     Everything a run needs (demonstrations, env, agent, reward model) is built and checked before the run
     directory is touched, so a refused run leaves nothing behind. With ``resume=True`` the run continues from
-    the newest checkpoint in ``run_dir``; ``cfg`` must equal the saved config except possibly ``steps`` (a larger
-    value extends the run, and config.json records it).
+    the newest checkpoint in ``run_dir``; ``cfg`` must equal the saved config except in `RESUMABLE_CHANGES` (a
+    larger ``steps`` extends the run; config.json records every change).
     """
     run_dir = Path(run_dir)
     cfg.validate()

@@ -24,8 +24,8 @@ import typing
 from pathlib import Path
 
 from smiling.algos.presets import apply_preset
-from smiling.algos.registry import (TrainConfig, apply_label, config_differences, config_from_dict, config_to_dict,
-                                    label_presets, run_label, train)
+from smiling.algos.registry import (TrainConfig, apply_label, config_from_dict, config_to_dict,
+                                    label_presets, learning_differences, run_label, train)
 from smiling.runs import Checkpoints
 from smiling.utils.cache import enable_compilation_cache
 from smiling.utils.io import atomic_write_json, read_json
@@ -260,12 +260,13 @@ def run_grid(out: str | Path, tasks, algos, seeds, steps: int, overrides: dict[s
 
 def check_existing(specs: list[RunSpec]) -> None:
     """Refuse a grid whose run directories hold runs with other settings than the grid gives them (only the
-    number of steps may differ: a larger one extends a run), so a finished run is never counted for a cell it
+    settings of `RESUMABLE_CHANGES` may differ: a larger number of steps extends a run; the others do not change
+    what it learns), so a finished run is never counted for a cell it
     does not belong to."""
     wrong = []
     for s in specs:
         if (s.run_dir / "config.json").exists():
-            diff = [d for d in config_differences(s.config, s.run_dir) if d != "steps"]
+            diff = learning_differences(s.config, s.run_dir)
             if diff:
                 wrong.append(f"{s.run_dir} (differs in {', '.join(diff)})")
     if wrong:
