@@ -30,6 +30,9 @@ def test_cpu_budgets_and_the_runs_figures_share(tmp_path):
     assert {s.label for s in p4.specs} == {"smiling+actions", "dac+actions", "iqlearn+actions", "bc"}
     assert all(s.config.smiling.use_actions for s in p4.specs if s.label == "smiling+actions")
     assert {s.label for s in p5.specs} == {"smiling+linear", "dac+linear", "smiling", "dac", "bc"}
+    narrowed = plan(3, "cpu", tmp_path, tasks=["dmc:ball_in_cup-catch"], algos=["dac"]).describe().splitlines()
+    assert "3 runs (1 task, seeds 2,3,4)" in narrowed[0] and narrowed[1:] == [
+        "  dmc:ball_in_cup-catch: 100,000 env steps; dac"]
     # Fig. 5's nonlinear references and BC are Fig. 3's runs: the same directories and configs, trained once
     shared = {s.run_dir: s.config for s in p3.specs}
     for s in p5.specs:

@@ -99,10 +99,11 @@ class Plan:
 
     def describe(self) -> str:
         steps = {s.task: s.config.steps for s in self.specs}
-        panels = self.figure.budgets[self.budget].panels
+        shown = {s.task for s in self.specs} | {m[0] for m in self.missing}  # --tasks/--algos may narrow it
+        panels = [p for p in self.figure.budgets[self.budget].panels if p.task in shown]
         seeds = sorted({s.seed for s in self.specs})
         lines = [f"{self.figure.title}, {self.budget} budget: {len(self.specs)} runs "
-                 f"({len(panels)} tasks, seeds {','.join(map(str, seeds)) or '-'}), "
+                 f"({len(panels)} task{'' if len(panels) == 1 else 's'}, seeds {','.join(map(str, seeds)) or '-'}), "
                  f"{sum(s.config.steps for s in self.specs if s.config.algo != 'bc') / 1e6:.2f}M env steps in all"]
         for p in panels:
             labels = ", ".join(dict.fromkeys(s.label for s in self.specs if s.task == p.task)) or "none"
