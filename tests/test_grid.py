@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from smiling.algos import TrainConfig
-from smiling.algos.registry import apply_label, run_label
+from smiling.algos.registry import apply_label, run_label, run_metadata
 from smiling.data import Demos, save_npz
 from smiling.envs import make_env
 from smiling.envs.rollout import rollout
@@ -21,6 +21,7 @@ from smiling.experiments.grid import (_run_progress, apply_override, expand, par
                                       run_state)
 from smiling.experiments.report import area_under_curve, collect, mean_se, plot_experiment, summary_table
 from smiling.runs import Checkpoints
+from smiling.utils.io import atomic_write_json
 
 
 def test_seed_lists_and_ranges():
@@ -207,3 +208,24 @@ def test_runs_written_before_an_option_existed_load_as_they_ran():
     assert not config_from_dict(d).smiling.cap_errors
     d["smiling"]["cap_errors"] = True
     assert config_from_dict(d).smiling.cap_errors
+
+
+def _written_run(path, seed, evals, references):
+    """A run directory as the loop leaves it (config.json, metrics.csv), without training."""
+    cfg = TrainConfig(algo="dac", task="dmc:ball_in_cup-catch", seed=seed, steps=max(evals))
+    path.mkdir(parents=True)
+    atomic_write_json(path / "config.json", {**run_metadata(cfg), "references": references})
+    (path / "metrics.csv").write_text("step,episode,eval_return\n" + "".join(
+        f"{s},{s // 10},{r}\n" for s, r in evals.items()))
+
+
+def test_summary_until_a_step_and_with_the_references_config_json_recorded(tmp_path):
+    refs = {"expert": 110.0, "random": 10.0}  # not the bundled demos' returns: these must be the ones used
+    _written_run(tmp_path / "a", 0, {0: 10.0, 50: 60.0, 100: 110.0}, refs)
+    _written_run(tmp_path / "b", 1, {0: 10.0, 50: 35.0, 100: 85.0}, refs)
+    whole = collect(tmp_path)["dmc:ball_in_cup-catch"]["dac"]
+    assert sorted(v[-1] for _, v, _ in whole) == [0.75, 1.0]
+    half = collect(tmp_path, until=50)["dmc:ball_in_cup-catch"]["dac"]
+    assert all(list(s) == [0, 50] for s, _, _ in half)
+    assert "| dmc:ball_in_cup-catch | dac | 2 | 50 | 0.38 ± 0.12 | 0.19 ± 0.06 |" in summary_table(
+        {"dmc:ball_in_cup-catch": {"dac": half}})

@@ -174,6 +174,9 @@ class Plot:
     """Only these algorithm labels, comma-separated (e.g. smiling,smiling+actions for the paper's Fig. 4)."""
     tasks: str | None = None
     """Only these task ids, comma-separated."""
+    until: int | None = None
+    """Only the evaluations up to this env step (runs compared at a shorter budget than they ran: final is then
+    the last evaluation at or before it, AUC the average over 0..it)."""
 
 
 _ALGOS_HELP = (
@@ -369,7 +372,7 @@ def cmd_plot(a: Plot) -> None:
         return
     algos = split_list(a.algos, "algorithms") if a.algos else None
     tasks = split_list(a.tasks, "tasks") if a.tasks else None
-    groups = collect(a.run_dir, a.metric, algos, tasks)
+    groups = collect(a.run_dir, a.metric, algos, tasks, a.until)
     print(summary_table(groups, a.metric))
     for path in plot_experiment(groups, a.out or Path(a.run_dir) / "curves", a.metric):
         print(path)

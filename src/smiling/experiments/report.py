@@ -19,22 +19,29 @@ from smiling.experiments.curves import common_steps, draw_group, eval_curve, nor
 from smiling.algos.registry import load_config, run_label
 from smiling.data import DemoError, load_demos
 from smiling.experiments.grid import find_runs
-from smiling.utils.io import atomic_write_bytes
+from smiling.utils.io import atomic_write_bytes, read_json
 
 METRICS = ("normalized", "raw")
 
 
-def references(cfg) -> tuple[float, float] | None:
-    """(expert, random) return of a run's demonstrations (its own, or the task's bundled ones), or None."""
+def references(cfg, run_dir: str | Path | None = None) -> tuple[float, float] | None:
+    """(expert, random) return of a run's demonstrations: as its config.json recorded them (runs written since
+    config.json carries ``references``), else read from its demos (its own, or the task's bundled ones); None if
+    neither has them."""
+    if run_dir is not None:
+        saved = read_json(Path(run_dir) / "config.json").get("references")
+        if isinstance(saved, dict) and saved.get("expert") is not None and saved.get("random") is not None:
+            return float(saved["expert"]), float(saved["random"])
     try:
         return load_demos(cfg.demos or cfg.task, task=cfg.task).references
     except (DemoError, FileNotFoundError, ValueError):
         return None
 
 
-def collect(root_or_runs, metric: str = "normalized", algos=None, tasks=None) -> dict:
+def collect(root_or_runs, metric: str = "normalized", algos=None, tasks=None, until: int | None = None) -> dict:
     """{task: {label: [(steps, values, run_dir), ...]}} for the runs under a directory (or a list of runs),
-    kept to the given labels and tasks; ``metric`` normalized needs references in the demos' metadata."""
+    kept to the given labels and tasks, and to the evaluations at env steps <= ``until`` if given (to compare
+    runs at a shorter budget than they ran); ``metric`` normalized needs the demos' expert/random returns."""
     if metric not in METRICS:
         raise ValueError(f"unknown metric {metric!r}; choose {' or '.join(METRICS)}")
     runs = find_runs(root_or_runs) if isinstance(root_or_runs, (str, Path)) else [Path(r) for r in root_or_runs]
@@ -49,10 +56,15 @@ def collect(root_or_runs, metric: str = "normalized", algos=None, tasks=None) ->
             steps, returns = eval_curve(run)
         except ValueError:
             continue  # no evaluation yet
+        if until is not None:
+            keep = steps <= until
+            if not keep.any():
+                continue
+            steps, returns = steps[keep], returns[keep]
         if metric == "normalized":
             key = (cfg.task, cfg.demos)
             if key not in refs_cache:
-                refs_cache[key] = references(cfg)
+                refs_cache[key] = references(cfg, run)
             if refs_cache[key] is None:
                 raise ValueError(f"{run}: its demonstrations carry no expert/random returns to normalize with; "
                                  f"use --metric raw")
