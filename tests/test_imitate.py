@@ -57,6 +57,7 @@ def test_interrupted_imitation_resumes_exactly(tmp_path, monkeypatch, relabel):
     assert Checkpoints(tmp_path / "cut", keep_policies=True).steps() == [100, 150, 200]
     saved = json.loads((tmp_path / "cut" / "config.json").read_text())
     assert saved["config"]["checkpoint_every"] == 50 and saved["config"]["keep_policies"] is True
+    assert "resumed_at" not in saved  # the same code: nothing to record
     assert saved["resumed_with"] == [{"field": "checkpoint_every", "from": 100, "to": 50, "step": 100},
                                      {"field": "keep_policies", "from": False, "to": True, "step": 100}]
 

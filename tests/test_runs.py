@@ -1,3 +1,4 @@
+import dataclasses
 import json
 
 import numpy as np
@@ -173,3 +174,23 @@ def test_extending_a_finished_run_continues_it(tmp_path):
     with pytest.raises(ValueError, match=r"\['seed'\]; only steps, checkpoint_every, keep_policies"):
         train(tiny_config(steps=300, seed=9), tmp_path / "ext", resume=True, quiet=True)
 
+
+
+def test_a_run_resumed_by_other_code_records_the_commit(tmp_path):
+    from smiling.algos.offpolicy import _record_changes
+    from smiling.algos.registry import run_metadata
+    from smiling.runs import run_commits
+
+    cfg = tiny_config()
+    (tmp_path / "r").mkdir()
+    atomic_write_json(tmp_path / "r" / "config.json", {**run_metadata(cfg), "commit": "aaa"})
+    _record_changes(tmp_path / "r", cfg, 100, "aaa")  # same code, same settings: nothing to write
+    assert "resumed_at" not in read_json(tmp_path / "r" / "config.json")
+    _record_changes(tmp_path / "r", cfg, 100, "bbb+dirty")
+    _record_changes(tmp_path / "r", cfg, 150, "bbb+dirty")
+    _record_changes(tmp_path / "r", dataclasses.replace(cfg, steps=400), 200, "ccc")
+    saved = read_json(tmp_path / "r" / "config.json")
+    assert saved["resumed_at"] == [{"step": 100, "commit": "bbb+dirty"}, {"step": 200, "commit": "ccc"}]
+    assert saved["extended_from_steps"] == [200] and saved["config"]["steps"] == 400
+    assert run_commits(saved) == ["aaa", "bbb+dirty", "ccc"]
+    assert run_commits({"config": {}}) == [None]  # a run written before runs recorded their commit

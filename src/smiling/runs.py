@@ -245,6 +245,13 @@ def read_checkpoint_file(path: Path, parse: Callable[[bytes], Any]):
                          f"({type(e).__name__}: {e})") from e
 
 
+def run_commits(saved: dict) -> list[str | None]:
+    """The source commits a run's code came from (from its config.json ``saved``): the one it started at, then
+    each other one it was resumed at (``resumed_at``); None where the run recorded none (written before runs
+    recorded their commit)."""
+    return [saved.get("commit")] + [r["commit"] for r in saved.get("resumed_at", [])]
+
+
 def plot_title(saved: dict, fallback: str) -> str:
     """'<task>: <run label>, seed <seed>' from a run's config.json (the label `smiling.algos.registry.run_label`
     wrote there; older runs: the algorithm, and the backend unless SAC)."""

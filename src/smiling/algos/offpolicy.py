@@ -67,14 +67,18 @@ def load_reward_state(reward_model, ckpt: Path) -> None:
                          f"({type(e).__name__}: {e})") from e
 
 
-def _record_changes(run_dir: Path, cfg, step: int) -> None:
-    """Write into config.json the settings a resumed run changed (`RESUMABLE_CHANGES`): a longer budget under
-    ``extended_from_steps`` (the earlier budgets), any other change under ``resumed_with`` (field, old and new
-    value, and the env step it took effect at)."""
+def _record_changes(run_dir: Path, cfg, step: int, commit: str | None) -> None:
+    """Write into config.json what a resumed run changed: a longer budget under ``extended_from_steps`` (the
+    earlier budgets), any other of `RESUMABLE_CHANGES` under ``resumed_with`` (field, old and new value, and the
+    env step it took effect at), and source code of another commit than the run's last under ``resumed_at``
+    (step and commit), so the run's provenance stays complete."""
     data = read_json(run_dir / "config.json")
     new = to_dict(cfg)
     changed = [n for n in RESUMABLE_CHANGES if n in new and data["config"].get(n) != new[n]]
-    if not changed:
+    last_commit = (data.get("resumed_at") or [{"commit": data.get("commit")}])[-1]["commit"]
+    if commit is not None and commit != last_commit:
+        data.setdefault("resumed_at", []).append({"step": step, "commit": commit})
+    elif not changed:
         return
     for n in changed:
         if n == "steps":
@@ -110,7 +114,7 @@ def train(cfg, run_dir: Path, meta: dict, env, eval_env, agent: Agent, reward_mo
             if cache is not None:
                 name = CACHE_FILE if (latest / CACHE_FILE).exists() else "reward-cache.npz"
                 cache.load_state_dict(read_checkpoint_file(latest / name, npz_from_bytes), reward_fn)
-        _record_changes(run_dir, cfg, loop["step"])
+        _record_changes(run_dir, cfg, loop["step"], meta.get("commit"))
         loop["next_ckpt"] = min(loop["next_ckpt"], loop["step"] + cfg.checkpoint_every)  # a new cadence applies now
         truncate_metrics(run_dir, loop["step"])
     else:

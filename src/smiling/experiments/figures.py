@@ -27,6 +27,7 @@ from smiling.algos.registry import needs_actions
 from smiling.data import DemoError, load_demos
 from smiling.experiments.grid import RunSpec, check_existing, expand, run_specs, run_state
 from smiling.experiments.report import collect, plot_experiment, summary_table
+from smiling.runs import run_commits
 from smiling.utils.io import atomic_write_text, read_json
 
 BUDGETS = ("cpu", "paper")
@@ -197,7 +198,7 @@ def draw(p: Plan, out: str | Path) -> tuple[list[Path], str]:
     paths = plot_experiment(groups, out / f"figure{p.figure.number}",
                             title=f"{p.figure.title} ({p.budget} budget)")
     table = summary_table(groups)
-    commits = sorted({str(read_json(r / "config.json").get("commit") or "not recorded") for r in runs})
+    commits = sorted({str(c or "not recorded") for r in runs for c in run_commits(read_json(r / "config.json"))})
     unfinished = [str(s.run_dir) for s in p.specs
                   if s.run_dir in runs and run_state(s.run_dir, s.config.steps) != "done"]
     lines = [f"# {p.figure.title} ({p.budget} budget)", "",
