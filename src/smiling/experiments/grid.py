@@ -261,8 +261,7 @@ def run_grid(out: str | Path, tasks, algos, seeds, steps: int, overrides: dict[s
 def check_existing(specs: list[RunSpec]) -> None:
     """Refuse a grid whose run directories hold runs with other settings than the grid gives them (only the
     settings of `RESUMABLE_CHANGES` may differ: a larger number of steps extends a run; the others do not change
-    what it learns), so a finished run is never counted for a cell it
-    does not belong to."""
+    what it learns), so a finished run is never counted for a cell it does not belong to."""
     wrong = []
     for s in specs:
         if (s.run_dir / "config.json").exists():
