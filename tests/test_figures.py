@@ -98,6 +98,14 @@ def test_paper_budget_starts_checkpoints_resumes_and_redraws_without_training(tm
     assert (out / "figure3.png").stat().st_size > 0 and (out / "figure3.svg").exists()
     md = (out / "figure3.md").read_text()
     assert "| dmc:ball_in_cup-catch | dac | 1 | 100 |" in md and "humanoid:h1-crawl" not in md
+    assert f"`smiling figure 3 --budget paper --steps 100 --seeds 0 --tasks dmc:ball_in_cup-catch --algos dac " \
+           f"--set horizon=50" in md and f"--out {out}` from 1 run directories" in md
+    # --draw-only: a larger budget is drawn from the run as it is, and nothing trains (train is patched to fail)
+    partial = make_figure(3, steps=150, train=False, **{**args, "seeds": [0, 1]})
+    assert [r["state"] for r in partial["results"]] == ["not trained"] * 2
+    md = (out / "figure3.md").read_text()
+    assert "--draw-only` from 1 run directories" in md
+    assert f"Not finished yet (1): {run}" in md and f"Not started yet (1): {run.parent / 's1'}" in md
 
     # the run records its source commit and the references its curve.png draws
     saved = json.loads((run / "config.json").read_text())

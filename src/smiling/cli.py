@@ -236,6 +236,9 @@ class Figure:
     """Demonstrations per task, TASK=FILE (default: each task's bundled demos)."""
     dry_run: bool = False
     """Print the figure's runs and what cannot run here; train and draw nothing."""
+    draw_only: bool = False
+    """Train nothing: draw the figure from the runs there are so far (figure<N>.md lists the unfinished and the
+    not started ones), e.g. to look at a figure whose runs are still going."""
     steps: int | None = None
     """Env steps per run for every panel instead of the budget's (a try or a test: no longer the paper's)."""
     seeds: str | None = None
@@ -400,7 +403,7 @@ def cmd_figure(a: Figure) -> None:
     result = make_figure(a.number, a.budget, a.out, parse_demos(a.demos), a.steps,
                          parse_seeds(a.seeds) if a.seeds else None, split_list(a.tasks, "tasks") if a.tasks else None,
                          parse_overrides(a.set), a.executor, a.workers, a.address, a.cpus_per_run, a.quiet, a.dry_run,
-                         split_list(a.algos, "algorithms") if a.algos else None)
+                         split_list(a.algos, "algorithms") if a.algos else None, train=not a.draw_only)
     if a.dry_run:
         return
     counts = {k: sum(r["state"] == k for r in result["results"]) for k in ("trained", "resumed", "skipped")}

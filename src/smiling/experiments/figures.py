@@ -97,6 +97,9 @@ class Plan:
     budget: str
     specs: tuple[RunSpec, ...]
     missing: tuple[tuple[str, str, str], ...]  # (task, label, why)
+    narrowed: str = ""
+    """The `smiling figure` flags that narrowed or changed the budget (--steps, --seeds, --tasks, --algos, --set,
+    --demos), as the command that makes this plan needs them."""
 
     def describe(self) -> str:
         steps = {s.task: s.config.steps for s in self.specs}
@@ -160,15 +163,21 @@ def plan(number: int, budget: str, out: str | Path, demos: Mapping[str, str] | N
                 missing.append((p.task, label, "its demonstrations hold no actions"))
                 continue
             specs.extend(cells)
-    return Plan(figure, budget, tuple(specs), tuple(missing))
+    flags = [f"--steps {steps}" if steps else "",
+             f"--seeds {','.join(map(str, seeds))}" if seeds is not None else "",
+             f"--tasks {','.join(tasks)}" if tasks else "", f"--algos {','.join(algos)}" if algos else "",
+             " ".join(f"--demos {t}={f}" for t, f in demos.items()),
+             ("--set " + " ".join(f"{k}={v}" for k, v in overrides.items())) if overrides else ""]
+    return Plan(figure, budget, tuple(specs), tuple(missing), " ".join(f for f in flags if f))
 
 
 def make_figure(number: int, budget: str = "cpu", out: str | Path | None = None, demos=None, steps=None,
                 seeds=None, tasks=None, overrides=None, executor: str = "local", workers: int | None = None,
                 address: str | None = None, cpus_per_run: float = 1.0, quiet: bool = False,
-                dry_run: bool = False, algos=None) -> dict:
+                dry_run: bool = False, algos=None, train: bool = True) -> dict:
     """Run (or resume) the runs of a figure that are not finished, then draw it from its run directories.
-    Returns ``{"plan", "results", "paths", "table"}``; with ``dry_run`` only the plan (nothing trained or drawn).
+    Returns ``{"plan", "results", "paths", "table"}``; with ``dry_run`` only the plan (nothing trained or drawn);
+    with ``train=False`` nothing is trained and the figure is drawn from the runs so far.
     """
     out = Path(out or f"runs/figures/{budget}")
     p = plan(number, budget, out, demos, steps, seeds, tasks, overrides, algos)
@@ -179,13 +188,16 @@ def make_figure(number: int, budget: str = "cpu", out: str | Path | None = None,
     if not p.specs:
         raise ValueError(f"figure {number} ({budget}): none of its runs can be run here (see the list above)")
     check_existing(list(p.specs))
-    results = run_specs(list(p.specs), executor, workers, address, cpus_per_run, quiet,
-                        what=f"figure {number} ({budget}): {len(p.specs)} runs")
-    paths, table = draw(p, out)
+    if train:
+        results = run_specs(list(p.specs), executor, workers, address, cpus_per_run, quiet,
+                            what=f"figure {number} ({budget}): {len(p.specs)} runs")
+    else:
+        results = [{"run_dir": str(s.run_dir), "state": "not trained", "label": s.label} for s in p.specs]
+    paths, table = draw(p, out, partial=not train)
     return {"plan": p, "results": results, "paths": paths, "table": table}
 
 
-def draw(p: Plan, out: str | Path) -> tuple[list[Path], str]:
+def draw(p: Plan, out: str | Path, partial: bool = False) -> tuple[list[Path], str]:
     """Draw a figure from the runs of its plan that have evaluations: OUT/figure<N>.png and .svg (one panel per
     task, normalized return), and OUT/figure<N>.md (the summary table and where every run came from)."""
     out = Path(out)
@@ -201,15 +213,20 @@ def draw(p: Plan, out: str | Path) -> tuple[list[Path], str]:
     commits = sorted({str(c or "not recorded") for r in runs for c in run_commits(read_json(r / "config.json"))})
     unfinished = [str(s.run_dir) for s in p.specs
                   if s.run_dir in runs and run_state(s.run_dir, s.config.steps) != "done"]
+    not_started = [str(s.run_dir) for s in p.specs if s.run_dir not in runs]
     lines = [f"# {p.figure.title} ({p.budget} budget)", "",
              f"Drawn {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} by `smiling figure {p.figure.number} "
-             f"--budget {p.budget} --out {out}` from {len(runs)} run directories.", "",
+             + " ".join(f for f in (f"--budget {p.budget}", p.narrowed, f"--out {out}",
+                                    "--draw-only" if partial else "") if f)
+             + f"` from {len(runs)} run directories.", "",
              f"The paper's claim: {p.figure.claim}.", "", table, "",
              "Final: the last evaluation's normalized return; AUC: the mean normalized return over training "
              "(trapezoids over evaluations); mean ± standard error over seeds.", "",
              f"Source commits of the runs: {', '.join(commits)}."]
     if unfinished:
         lines += ["", f"Not finished yet ({len(unfinished)}): " + ", ".join(unfinished)]
+    if not_started:
+        lines += ["", f"Not started yet ({len(not_started)}): " + ", ".join(not_started)]
     if p.missing:
         lines += ["", "Not run here:"] + [f"- {t} ({', '.join(labels)}): {why}"
                                           for (t, why), labels in _grouped(p.missing).items()]
