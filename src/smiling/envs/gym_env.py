@@ -58,20 +58,22 @@ def _import_user_module(name: str, module: str) -> None:
     import os
     import sys
 
+    def failed(e: Exception, searched: str = "") -> GymTaskError:  # one line: the user's module failed on import
+        return GymTaskError(f"gym:{name}: importing module {module!r} failed: {type(e).__name__}: {e}{searched}")
+
     try:
         importlib.import_module(module)
         return
     except ModuleNotFoundError as e:
         if e.name is None or not module.startswith(e.name) or os.getcwd() in sys.path:
-            raise GymTaskError(f"gym:{name}: importing module {module!r} failed: {type(e).__name__}: {e}") from None
-    except Exception as e:  # noqa: BLE001 - the user's module failed on import: say so in one line
-        raise GymTaskError(f"gym:{name}: importing module {module!r} failed: {type(e).__name__}: {e}") from None
+            raise failed(e) from None
+    except Exception as e:  # noqa: BLE001
+        raise failed(e) from None
     sys.path.append(os.getcwd())  # as `python -m` would have it: a module beside the user's working directory
     try:
         importlib.import_module(module)
     except Exception as e:  # noqa: BLE001
-        raise GymTaskError(f"gym:{name}: importing module {module!r} failed: {type(e).__name__}: {e} (searched the "
-                           f"Python path and the current directory {os.getcwd()})") from None
+        raise failed(e, f" (searched the Python path and the current directory {os.getcwd()})") from None
 
 
 def _box_size(space) -> int:
