@@ -229,3 +229,18 @@ def test_summary_until_a_step_and_with_the_references_config_json_recorded(tmp_p
     assert all(list(s) == [0, 50] for s, _, _ in half)
     assert "| dmc:ball_in_cup-catch | dac | 2 | 50 | 0.38 ± 0.12 | 0.19 ± 0.06 |" in summary_table(
         {"dmc:ball_in_cup-catch": {"dac": half}})
+
+
+def _env_of_a_worker(name):
+    return os.environ.get(name)
+
+
+def test_grid_workers_allocate_gpu_memory_as_they_need_unless_the_user_says_otherwise(monkeypatch):
+    from smiling.experiments import grid
+
+    assert grid.worker_env({}) == {"XLA_PYTHON_CLIENT_PREALLOCATE": "false"}
+    assert grid.worker_env({"XLA_PYTHON_CLIENT_MEM_FRACTION": ".2"}) == {}
+    for v in grid.GPU_MEMORY_VARS:
+        monkeypatch.delenv(v, raising=False)
+    with grid.process_pool(1) as pool:  # the local executor's workers get it
+        assert pool.submit(_env_of_a_worker, "XLA_PYTHON_CLIENT_PREALLOCATE").result() == "false"

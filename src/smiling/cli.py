@@ -216,6 +216,9 @@ class Experiment:
     """ray: cluster address (default: start a local Ray instance); DIR must be writable by every node."""
     cpus_per_run: float = 1.0
     """ray: CPUs reserved per run."""
+    gpus_per_run: float = 0.0
+    """ray: GPUs reserved per run (a fraction shares one, e.g. 0.25: four runs per GPU); with 0 the runs see no
+    GPU (Ray hides the GPUs from tasks that reserve none)."""
     quiet: bool = False
 
 
@@ -257,6 +260,9 @@ class Figure:
     """ray: cluster address."""
     cpus_per_run: float = 1.0
     """ray: CPUs reserved per run."""
+    gpus_per_run: float = 0.0
+    """ray: GPUs reserved per run (a fraction shares one, e.g. 0.25: four runs per GPU); with 0 the runs see no
+    GPU (Ray hides the GPUs from tasks that reserve none)."""
     quiet: bool = False
 
 
@@ -385,7 +391,7 @@ def cmd_experiment(a: Experiment) -> None:
     tasks, algos = split_list(a.tasks, "tasks"), split_list(a.algos, "algorithms")
     results = run_grid(a.out, tasks, algos, parse_seeds(a.seeds), a.steps, parse_overrides(a.set),
                        parse_demos(a.demos), executor=a.executor, workers=a.workers, address=a.address,
-                       cpus_per_run=a.cpus_per_run, quiet=a.quiet)
+                       cpus_per_run=a.cpus_per_run, quiet=a.quiet, gpus_per_run=a.gpus_per_run)
     algos = list(dict.fromkeys(r["label"] for r in results))  # with variants --set adds
     counts = {k: sum(r["state"] == k for r in results) for k in ("trained", "resumed", "skipped")}
     print(f"runs: {counts['trained']} trained, {counts['resumed']} resumed, {counts['skipped']} already finished")
@@ -403,7 +409,8 @@ def cmd_figure(a: Figure) -> None:
     result = make_figure(a.number, a.budget, a.out, parse_demos(a.demos), a.steps,
                          parse_seeds(a.seeds) if a.seeds else None, split_list(a.tasks, "tasks") if a.tasks else None,
                          parse_overrides(a.set), a.executor, a.workers, a.address, a.cpus_per_run, a.quiet, a.dry_run,
-                         split_list(a.algos, "algorithms") if a.algos else None, train=not a.draw_only)
+                         split_list(a.algos, "algorithms") if a.algos else None, train=not a.draw_only,
+                         gpus_per_run=a.gpus_per_run)
     if a.dry_run:
         return
     counts = {k: sum(r["state"] == k for r in result["results"]) for k in ("trained", "resumed", "skipped")}

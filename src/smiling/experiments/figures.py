@@ -174,7 +174,7 @@ def plan(number: int, budget: str, out: str | Path, demos: Mapping[str, str] | N
 def make_figure(number: int, budget: str = "cpu", out: str | Path | None = None, demos=None, steps=None,
                 seeds=None, tasks=None, overrides=None, executor: str = "local", workers: int | None = None,
                 address: str | None = None, cpus_per_run: float = 1.0, quiet: bool = False,
-                dry_run: bool = False, algos=None, train: bool = True) -> dict:
+                dry_run: bool = False, algos=None, train: bool = True, gpus_per_run: float = 0.0) -> dict:
     """Run (or resume) the runs of a figure that are not finished, then draw it from its run directories.
     Returns ``{"plan", "results", "paths", "table"}``; with ``dry_run`` only the plan (nothing trained or drawn);
     with ``train=False`` nothing is trained and the figure is drawn from the runs so far.
@@ -190,7 +190,7 @@ def make_figure(number: int, budget: str = "cpu", out: str | Path | None = None,
     check_existing(list(p.specs))
     if train:
         results = run_specs(list(p.specs), executor, workers, address, cpus_per_run, quiet,
-                            what=f"figure {number} ({budget}): {len(p.specs)} runs")
+                            what=f"figure {number} ({budget}): {len(p.specs)} runs", gpus_per_run=gpus_per_run)
     else:
         results = [{"run_dir": str(s.run_dir), "state": "not trained", "label": s.label} for s in p.specs]
     paths, table = draw(p, out, partial=not train)

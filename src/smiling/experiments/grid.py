@@ -237,13 +237,31 @@ def _write_grid(out: Path, tasks, algos, seeds, steps, overrides, demos) -> None
     atomic_write_json(path, grid)
 
 
+GPU_MEMORY_VARS = ("XLA_PYTHON_CLIENT_PREALLOCATE", "XLA_PYTHON_CLIENT_MEM_FRACTION", "XLA_CLIENT_MEM_FRACTION",
+                   "XLA_PYTHON_CLIENT_ALLOCATOR")
+
+
+def worker_env(environ=os.environ) -> dict[str, str]:
+    """Environment variables a grid's worker processes get beside the parent's: on a GPU JAX preallocates 75% of
+    the device's memory per process, so a second run on the same device would fail out of memory; the workers
+    therefore allocate as they need (``XLA_PYTHON_CLIENT_PREALLOCATE=false``) unless the user set how JAX uses
+    GPU memory. Changes nothing on a CPU."""
+    if any(v in environ for v in GPU_MEMORY_VARS):
+        return {}
+    return {"XLA_PYTHON_CLIENT_PREALLOCATE": "false"}
+
+
+def _set_env(env: dict[str, str]) -> None:
+    os.environ.update(env)  # a worker's first JAX computation, after this, reads it
+
+
 def default_workers() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def run_grid(out: str | Path, tasks, algos, seeds, steps: int, overrides: dict[str, str] | None = None,
              demos: dict[str, str] | None = None, executor: str = "local", workers: int | None = None, address: str | None = None,
-             cpus_per_run: float = 1.0, quiet: bool = False) -> list[dict]:
+             cpus_per_run: float = 1.0, quiet: bool = False, gpus_per_run: float = 0.0) -> list[dict]:
     """Run every cell of the grid that is not finished; returns one result per cell (skipped ones included), in
     grid order, each with the cell's ``label`` (its algorithm name, with any variant ``overrides`` add).
     Executors and workers as in `run_specs`."""
@@ -255,7 +273,7 @@ def run_grid(out: str | Path, tasks, algos, seeds, steps: int, overrides: dict[s
     check_existing(specs)
     _write_grid(out, tasks, algos, seeds, steps, overrides, demos or {})
     what = f"experiment {out}: {len(specs)} runs ({len(tasks)} tasks x {len(algos)} algorithms x {len(seeds)} seeds)"
-    return run_specs(specs, executor, workers, address, cpus_per_run, quiet, what)
+    return run_specs(specs, executor, workers, address, cpus_per_run, quiet, what, gpus_per_run=gpus_per_run)
 
 
 def check_existing(specs: list[RunSpec]) -> None:
@@ -276,15 +294,16 @@ def check_existing(specs: list[RunSpec]) -> None:
 
 def run_specs(specs: list[RunSpec], executor: str = "local", workers: int | None = None,
               address: str | None = None, cpus_per_run: float = 1.0, quiet: bool = False,
-              what: str = "") -> list[dict]:
+              what: str = "", gpus_per_run: float = 0.0) -> list[dict]:
     """Train every run of ``specs`` that is not finished (new ones start, partial ones resume); returns one
     result per spec, in order, each with its ``label``.
 
     ``executor="local"``: at most ``workers`` runs at once (default: the CPUs this process may use), each in its
     own process (one worker runs them in this process, one after another). ``executor="ray"``: each run is a Ray
-    task needing ``cpus_per_run`` CPUs, on the cluster at ``address`` (or the Ray instance already initialized in
-    this process, or a new local one); the run directories must be paths every node can write. A failed run does
-    not stop the others; the failures are raised together at the end.
+    task needing ``cpus_per_run`` CPUs and ``gpus_per_run`` GPUs (Ray hides the GPUs from a task that reserves
+    none), on the cluster at ``address`` (or the Ray instance already initialized in this process, or a new local
+    one); the run directories must be paths every node can write. Worker processes get `worker_env`, so several
+    runs can share a GPU. A failed run does not stop the others; the failures are raised together at the end.
     """
     if executor not in EXECUTORS:
         raise ValueError(f"unknown executor {executor!r}; choose {' or '.join(EXECUTORS)}")
@@ -325,7 +344,7 @@ def run_specs(specs: list[RunSpec], executor: str = "local", workers: int | None
 
     try:
         if executor == "ray":
-            _run_ray(payloads, address, cpus_per_run, record, progress)
+            _run_ray(payloads, address, cpus_per_run, gpus_per_run, record, progress)
         else:
             n = max(1, min(workers or default_workers(), len(payloads)))
             if n == 1:
@@ -350,12 +369,20 @@ def _in_grid_order(specs: list[RunSpec], results: list[dict]) -> list[dict]:
     return [{**by_dir[str(s.run_dir)], "label": s.label} for s in specs]
 
 
-def _run_pool(payloads, workers: int, record, progress) -> None:
+def process_pool(workers: int):
+    """The local executor's pool: ``workers`` spawned processes (not forked: a forked JAX process can deadlock)
+    with `worker_env` set."""
     import concurrent.futures as cf
     import multiprocessing as mp
 
-    # spawn, not fork: a forked JAX process can deadlock
-    with cf.ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as pool:
+    return cf.ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"), initializer=_set_env,
+                                  initargs=(worker_env(),))
+
+
+def _run_pool(payloads, workers: int, record, progress) -> None:
+    import concurrent.futures as cf
+
+    with process_pool(workers) as pool:
         futures = {pool.submit(run_one, c, d): d for c, d in payloads}
         pending = set(futures)
         while pending:
@@ -366,14 +393,15 @@ def _run_pool(payloads, workers: int, record, progress) -> None:
             progress([futures[f] for f in pending])
 
 
-def _run_ray(payloads, address: str | None, cpus_per_run: float, record, progress) -> None:
+def _run_ray(payloads, address: str | None, cpus_per_run: float, gpus_per_run: float, record, progress) -> None:
     try:
         import ray
     except ImportError:
         raise ImportError("--executor ray needs Ray: pip install 'smiling[ray]'") from None
     if not ray.is_initialized():
         ray.init(address=address, log_to_driver=False)
-    task = ray.remote(num_cpus=cpus_per_run, max_retries=0)(run_one)
+    task = ray.remote(num_cpus=cpus_per_run, num_gpus=gpus_per_run, max_retries=0,
+                      runtime_env={"env_vars": worker_env()})(run_one)
     refs = {task.remote(c, d): d for c, d in payloads}
     pending = list(refs)
     while pending:
