@@ -29,16 +29,16 @@ declare -A ROWS=(
 ORDER=(fix uncapped paper raw ddpm batch fifo current k500)
 [ $# -gt 0 ] && ORDER=("$@")
 PIN=()
-[ -n "${CORE:-}" ] && PIN=(taskset -c "$CORE")
+[ -n "${CORE:-}" ] && PIN=(taskset -c "$CORE")  # expanded as ${PIN[@]+...}: an empty array under set -u (bash < 4.4)
 for row in "${ORDER[@]}"; do
   [ -v "ROWS[$row]" ] || { echo "unknown row '$row'; rows: ${!ROWS[*]}" >&2; exit 2; }
   dir="$OUT/$row"
   if [ -f "$dir/config.json" ]; then
     echo "== $row: resuming $dir"
-    "${PIN[@]}" smiling imitate --quiet --resume "$dir"
+    ${PIN[@]+"${PIN[@]}"} smiling imitate --quiet --resume "$dir"
   else
     echo "== $row: smiling imitate $W ${ROWS[$row]}"
     # shellcheck disable=SC2086  # the flags are meant to split
-    "${PIN[@]}" smiling imitate --quiet --out "$dir" $W ${ROWS[$row]}
+    ${PIN[@]+"${PIN[@]}"} smiling imitate --quiet --out "$dir" $W ${ROWS[$row]}
   fi
 done

@@ -44,7 +44,8 @@ def test_train_evaluate_plot(smiling_cmd, tmp_path):
     assert res["checkpoint_step"] == 100
 
     # --keep-policies kept the 50-step policy (not its buffer): it can be evaluated on its own
-    assert sorted(f.name for f in (out / "checkpoints" / "step-000000050").iterdir()) == ["agent.msgpack", "loop.json"]
+    kept = out / "checkpoints" / "step-000000050"
+    assert sorted(f.name for f in kept.iterdir()) == ["agent.msgpack", "loop.json", "policy-kept"]
     r = run(smiling_cmd, "evaluate", str(out), "--episodes", "1", "--json", "--checkpoint", "50")
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["checkpoint_step"] == 50

@@ -220,9 +220,9 @@ def _written_run(path, seed, evals, references):
 
 
 def test_summary_until_a_step_and_with_the_references_config_json_recorded(tmp_path):
-    refs = {"expert": 110.0, "random": 10.0}  # not the bundled demos' returns: these must be the ones used
+    refs = {"expert": 110.0, "random": 10.0}  # not the bundled demos' returns: each run's own must be used
     _written_run(tmp_path / "a", 0, {0: 10.0, 50: 60.0, 100: 110.0}, refs)
-    _written_run(tmp_path / "b", 1, {0: 10.0, 50: 35.0, 100: 85.0}, refs)
+    _written_run(tmp_path / "b", 1, {0: 10.0, 50: 60.0, 100: 160.0}, {"expert": 210.0, "random": 10.0})  # its own
     whole = collect(tmp_path)["dmc:ball_in_cup-catch"]["dac"]
     assert sorted(v[-1] for _, v, _ in whole) == [0.75, 1.0]
     half = collect(tmp_path, until=50)["dmc:ball_in_cup-catch"]["dac"]
@@ -239,8 +239,18 @@ def test_grid_workers_allocate_gpu_memory_as_they_need_unless_the_user_says_othe
     from smiling.experiments import grid
 
     assert grid.worker_env({}) == {"XLA_PYTHON_CLIENT_PREALLOCATE": "false"}
-    assert grid.worker_env({"XLA_PYTHON_CLIENT_MEM_FRACTION": ".2"}) == {}
+    mine = {"XLA_PYTHON_CLIENT_MEM_FRACTION": ".2"}
+    assert grid.worker_env({**mine, "HOME": "/x"}) == mine  # the user's own settings, passed on (Ray nodes)
     for v in grid.GPU_MEMORY_VARS:
         monkeypatch.delenv(v, raising=False)
     with grid.process_pool(1) as pool:  # the local executor's workers get it
         assert pool.submit(_env_of_a_worker, "XLA_PYTHON_CLIENT_PREALLOCATE").result() == "false"
+
+
+def test_a_finished_run_of_an_algorithm_with_its_own_loop_is_done_only_at_its_budget(tmp_path):
+    cfg = TrainConfig(algo="bco", task="dmc:ball_in_cup-catch", steps=100)
+    tmp_path.mkdir(exist_ok=True)
+    atomic_write_json(tmp_path / "config.json", {**run_metadata(cfg), "finished": True})
+    assert run_state(tmp_path, 100) == "done" and run_state(tmp_path, 200) == "partial"  # BCO: a larger budget redoes it
+    atomic_write_json(tmp_path / "config.json", {**run_metadata(cfg), "finished": True, "x_axis": "grad_steps"})
+    assert run_state(tmp_path, 200) == "done"  # BC learns from no env steps: any budget

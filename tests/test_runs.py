@@ -105,8 +105,8 @@ def test_checkpoints_prune_or_keep_only_the_policy(tmp_path):
         plain.save(step, files)
         keeping.save(step, files)
     assert plain.steps() == [30] and keeping.steps() == [10, 20, 30]
-    assert sorted(f.name for f in keeping.at(10).iterdir()) == ["agent.msgpack", "loop.json"]
-    assert sorted(f.name for f in keeping.at().iterdir()) == ["agent.msgpack", "buffer.npz", "loop.json"]
+    assert sorted(f.name for f in keeping.at(10).iterdir()) == ["agent.msgpack", "loop.json", "policy-kept"]
+    assert sorted(f.name for f in keeping.at().iterdir()) == ["agent.msgpack", "buffer.npz", "loop.json", "policy-kept"]
     assert keeping.latest() == keeping.at(30)
     with pytest.raises(FileNotFoundError, match=r"no checkpoint at step 10 \(checkpoints on disk: 30;"):
         plain.at(10)
@@ -173,6 +173,27 @@ def test_extending_a_finished_run_continues_it(tmp_path):
     assert steps == [0, 50, 100, 150, 200, 250]
     with pytest.raises(ValueError, match=r"\['seed'\]; only steps, checkpoint_every, keep_policies"):
         train(tiny_config(steps=300, seed=9), tmp_path / "ext", resume=True, quiet=True)
+    with pytest.raises(ValueError, match="fewer than the run's 250; a budget can only grow"):
+        train(tiny_config(steps=200), tmp_path / "ext", resume=True, quiet=True)
+
+
+def test_a_finished_run_resumed_by_other_code_records_nothing(tmp_path, monkeypatch):
+    import smiling.algos.registry as registry
+
+    train(tiny_config(steps=50), tmp_path / "r", quiet=True)
+    before = read_json(tmp_path / "r" / "config.json")
+    monkeypatch.setattr(registry, "source_commit", lambda: "other")
+    train(tiny_config(steps=50, checkpoint_every=10), tmp_path / "r", resume=True, quiet=True)  # nothing to train
+    assert read_json(tmp_path / "r" / "config.json") == before
+
+
+def test_turning_keep_policies_off_keeps_the_policies_kept_so_far(tmp_path):
+    files = {"agent.msgpack": b"a", "buffer.npz": b"b", "loop.json": b"{}"}
+    for step in (10, 20):
+        Checkpoints(tmp_path, keep_policies=True).save(step, files)
+    for step in (30, 40):
+        Checkpoints(tmp_path).save(step, files)
+    assert Checkpoints(tmp_path).steps() == [10, 20, 40]  # 30's full checkpoint pruned, the kept policies stay
 
 
 

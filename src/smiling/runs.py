@@ -160,8 +160,11 @@ class Checkpoints:
 
     The newest ``keep`` folders are kept whole; older ones are deleted, or with ``keep_policies`` stripped to
     ``agent.msgpack`` and ``loop.json`` (no replay buffer), so that every checkpoint can still be evaluated or
-    rolled out (`at`) while only the newest can resume a run.
+    rolled out (`at`) while only the newest can resume a run. A folder saved with ``keep_policies`` is marked
+    (`KEPT`) and keeps its policy even if the run goes on without keep_policies.
     """
+
+    KEPT = "policy-kept"
 
     def __init__(self, run_dir: Path, keep: int = 1, keep_policies: bool = False):
         self.root = Path(run_dir) / "checkpoints"
@@ -193,7 +196,7 @@ class Checkpoints:
         if tmp.exists():
             shutil.rmtree(tmp)
         tmp.mkdir(parents=True)
-        for fname, data in files.items():
+        for fname, data in {**files, **({self.KEPT: b""} if self.keep_policies else {})}.items():
             with open(tmp / fname, "wb") as f:
                 f.write(data)
                 f.flush()
@@ -204,11 +207,13 @@ class Checkpoints:
         atomic_write_json(self.root / "latest.json", {"name": name, "step": step})
         old = sorted(p for p in self.root.glob("step-*") if p.is_dir() and p.name != name)
         for p in old[: max(0, len(old) - (self.keep - 1))]:
-            if not self.keep_policies:
+            # stripped already (kept before the marker existed) or saved with keep_policies: keep its policy
+            kept = (p / self.KEPT).exists() or ((p / "agent.msgpack").exists() and not (p / "buffer.npz").exists())
+            if not (self.keep_policies or kept):
                 shutil.rmtree(p, ignore_errors=True)
                 continue
             for f in p.iterdir():
-                if f.name not in ("agent.msgpack", "loop.json"):
+                if f.name not in ("agent.msgpack", "loop.json", self.KEPT):
                     shutil.rmtree(f) if f.is_dir() else f.unlink()
         return final
 

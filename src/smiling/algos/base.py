@@ -120,8 +120,9 @@ class Backend:
 
 RESUMABLE_CHANGES = ("steps", "checkpoint_every", "keep_policies", "tensorboard", "wandb", "wandb_project")
 """Settings of `RunConfig` a run may change when it resumes, or when a grid counts it as one of its cells: none of
-them changes what the run learns (a larger ``steps`` extends it; the others say how often it checkpoints and
-where it logs)."""
+them changes what the run learns. A larger ``steps`` extends it (exactly as one longer run would have gone when the
+old budget is a multiple of the horizon and of eval_every: otherwise the last episode was cut short, or an
+evaluation falls elsewhere); the others say how often it checkpoints and where it logs."""
 
 
 @dataclasses.dataclass(frozen=True)

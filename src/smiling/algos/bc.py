@@ -87,12 +87,14 @@ def make_bc_fit(agent: SAC, states: np.ndarray, actions: np.ndarray, bc: BCConfi
     return fit, tx.init(params)
 
 
-def already_finished(run_dir: Path, resume: bool) -> bool:
+def already_finished(run_dir: Path, resume: bool, steps: int | None = None) -> bool:
     """Run-directory set-up of the short algorithms that restart instead of resuming (BC, and the algorithms that
-    reuse it): True if ``resume`` finds the run finished; otherwise the directory is made ready for a fresh start
-    in place (an unfinished run's metrics are dropped)."""
+    reuse it): True if ``resume`` finds the run finished (with a budget of at least ``steps`` env steps, if
+    given); otherwise the directory is made ready for a fresh start in place (an unfinished run's metrics, or a
+    finished run's given a larger budget, are dropped: the same seed redoes them)."""
     if (run_dir / "config.json").exists() and resume:
-        if json.loads((run_dir / "config.json").read_text()).get("finished", False):
+        saved = json.loads((run_dir / "config.json").read_text())
+        if saved.get("finished", False) and (steps is None or saved["config"]["steps"] >= steps):
             return True
     (run_dir / "metrics.csv").unlink(missing_ok=True)
     run_dir.mkdir(parents=True, exist_ok=True)

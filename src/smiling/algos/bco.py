@@ -61,7 +61,7 @@ def train_bco(cfg, run_dir: Path, meta: dict, demos, resume: bool = False, quiet
     env = make_env(cfg.task, cfg.horizon, cfg.keep_termination)
     eval_env = make_env(cfg.task, cfg.horizon, cfg.keep_termination)
     obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
-    if already_finished(run_dir, resume):
+    if already_finished(run_dir, resume, cfg.steps):
         return {"run_dir": str(run_dir), "step": cfg.steps, "final_eval_return": None, "already_finished": True}
     meta = {**meta, "obs_dim": obs_dim, "action_dim": act_dim, "obs_keys": env.obs_keys, "finished": False}
     atomic_write_json(run_dir / "config.json", meta)

@@ -18,6 +18,7 @@ exactly like an uninterrupted one.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -27,7 +28,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from smiling.acting import evaluate
-from smiling.algos.base import RESUMABLE_CHANGES, Agent
+from smiling.algos.base import RESUMABLE_CHANGES, Agent, RunConfig
 from smiling.rewards import RewardModel
 from smiling.rl import ReplayBuffer, RewardCache
 from smiling.runs import (CORE_COLUMNS, Checkpoints, MetricsLogger, plot_run, read_checkpoint_file, truncate_metrics,
@@ -71,10 +72,11 @@ def _record_changes(run_dir: Path, cfg, step: int, commit: str | None) -> None:
     """Write into config.json what a resumed run changed: a longer budget under ``extended_from_steps`` (the
     earlier budgets), any other of `RESUMABLE_CHANGES` under ``resumed_with`` (field, old and new value, and the
     env step it took effect at), and source code of another commit than the run's last under ``resumed_at``
-    (step and commit), so the run's provenance stays complete."""
+    (step and commit, when the code knows its commit). The loop calls it only when training is left to do."""
     data = read_json(run_dir / "config.json")
     new = to_dict(cfg)
-    changed = [n for n in RESUMABLE_CHANGES if n in new and data["config"].get(n) != new[n]]
+    defaults = {f.name: f.default for f in dataclasses.fields(RunConfig)}  # what a run written before a field had
+    changed = [n for n in RESUMABLE_CHANGES if n in new and data["config"].get(n, defaults.get(n)) != new[n]]
     last_commit = (data.get("resumed_at") or [{"commit": data.get("commit")}])[-1]["commit"]
     if commit is not None and commit != last_commit:
         data.setdefault("resumed_at", []).append({"step": step, "commit": commit})
@@ -84,8 +86,8 @@ def _record_changes(run_dir: Path, cfg, step: int, commit: str | None) -> None:
         if n == "steps":
             data.setdefault("extended_from_steps", []).append(data["config"]["steps"])
         else:
-            data.setdefault("resumed_with", []).append({"field": n, "from": data["config"].get(n), "to": new[n],
-                                                        "step": step})
+            data.setdefault("resumed_with", []).append({"field": n, "from": data["config"].get(n, defaults.get(n)),
+                                                        "to": new[n], "step": step})
         data["config"][n] = new[n]
     atomic_write_json(run_dir / "config.json", data)
 
@@ -114,7 +116,8 @@ def train(cfg, run_dir: Path, meta: dict, env, eval_env, agent: Agent, reward_mo
             if cache is not None:
                 name = CACHE_FILE if (latest / CACHE_FILE).exists() else "reward-cache.npz"
                 cache.load_state_dict(read_checkpoint_file(latest / name, npz_from_bytes), reward_fn)
-        _record_changes(run_dir, cfg, loop["step"], meta.get("commit"))
+        if loop["step"] < cfg.steps:  # a finished run resumed again trains nothing: nothing to record
+            _record_changes(run_dir, cfg, loop["step"], meta.get("commit"))
         loop["next_ckpt"] = min(loop["next_ckpt"], loop["step"] + cfg.checkpoint_every)  # a new cadence applies now
         truncate_metrics(run_dir, loop["step"])
     else:

@@ -297,6 +297,10 @@ def check_run_dir(cfg, run_dir: Path, resume: bool) -> None:
         if diff:
             raise ValueError(f"{run_dir}: resuming with a config that differs from the saved one in {diff}; "
                              f"only {', '.join(RESUMABLE_CHANGES)} may change")
+        saved = load_config(run_dir).steps
+        if cfg.steps < saved:
+            raise ValueError(f"{run_dir}: resuming with steps={cfg.steps}, fewer than the run's {saved}; a budget can "
+                             f"only grow (`smiling plot --until STEP` compares runs at a shorter budget)")
     elif (run_dir / "config.json").exists():
         raise FileExistsError(f"{run_dir} already holds a run: pass --resume {run_dir} to continue it, "
                               f"or choose another --out")

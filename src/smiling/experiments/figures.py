@@ -27,7 +27,7 @@ from smiling.algos.registry import needs_actions
 from smiling.data import DemoError, load_demos
 from smiling.experiments.grid import RunSpec, check_existing, expand, run_specs, run_state
 from smiling.experiments.report import collect, plot_experiment, summary_table
-from smiling.runs import run_commits
+from smiling.runs import read_metrics, run_commits
 from smiling.utils.io import atomic_write_text, read_json
 
 BUDGETS = ("cpu", "paper")
@@ -202,9 +202,15 @@ def draw(p: Plan, out: str | Path, partial: bool = False) -> tuple[list[Path], s
     task, normalized return), and OUT/figure<N>.md (the summary table and where every run came from)."""
     out = Path(out)
     runs = [s.run_dir for s in p.specs if (s.run_dir / "metrics.csv").exists()]
-    if not runs:
+    evaluated = [r for r in runs if any(row.get("eval_return") for row in read_metrics(r))]
+    if not evaluated:
         raise ValueError(f"figure {p.figure.number}: no run has evaluations yet")
-    groups = collect(runs, "normalized")
+    groups: dict = {}
+    for steps in sorted({s.config.steps for s in p.specs}):  # a longer run counted as a cell is cut at its budget
+        at = [s.run_dir for s in p.specs if s.config.steps == steps and s.run_dir in evaluated]
+        for task, by_label in (collect(at, "normalized", until=steps) if at else {}).items():
+            for label, curves in by_label.items():
+                groups.setdefault(task, {}).setdefault(label, []).extend(curves)
     order = [panel.task for panel in p.figure.budgets[p.budget].panels]
     groups = {t: groups[t] for t in order if t in groups}
     paths = plot_experiment(groups, out / f"figure{p.figure.number}",

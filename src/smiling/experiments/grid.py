@@ -169,13 +169,14 @@ def expand(out: str | Path, tasks, algos, seeds, steps: int, overrides: dict[str
 
 
 def run_state(run_dir: Path, steps: int) -> str:
-    """'new' (no run yet), 'done' (reached ``steps``, or marked finished by an algorithm with its own loop) or
-    'partial' (resumable)."""
+    """'new' (no run yet), 'done' (reached ``steps``, or marked finished by an algorithm with its own loop: with a
+    budget of at least ``steps`` env steps, or learning from none, as BC) or 'partial' (resumable)."""
     run_dir = Path(run_dir)
     if not (run_dir / "config.json").exists():
         return "new"
-    if read_json(run_dir / "config.json").get("finished"):
-        return "done"
+    saved = read_json(run_dir / "config.json")
+    if saved.get("finished"):
+        return "done" if saved.get("x_axis") == "grad_steps" or saved["config"]["steps"] >= steps else "partial"
     latest = Checkpoints(run_dir).latest()
     if latest is not None and read_json(latest / "loop.json")["step"] >= steps:
         return "done"
@@ -245,10 +246,10 @@ def worker_env(environ=os.environ) -> dict[str, str]:
     """Environment variables a grid's worker processes get beside the parent's: on a GPU JAX preallocates 75% of
     the device's memory per process, so a second run on the same device would fail out of memory; the workers
     therefore allocate as they need (``XLA_PYTHON_CLIENT_PREALLOCATE=false``) unless the user set how JAX uses
-    GPU memory. Changes nothing on a CPU."""
-    if any(v in environ for v in GPU_MEMORY_VARS):
-        return {}
-    return {"XLA_PYTHON_CLIENT_PREALLOCATE": "false"}
+    GPU memory, and then they get the user's settings (a Ray worker on another node does not inherit them).
+    Changes nothing on a CPU."""
+    mine = {v: environ[v] for v in GPU_MEMORY_VARS if v in environ}
+    return mine or {"XLA_PYTHON_CLIENT_PREALLOCATE": "false"}
 
 
 def _set_env(env: dict[str, str]) -> None:

@@ -24,14 +24,17 @@ from smiling.utils.io import atomic_write_bytes, read_json
 METRICS = ("normalized", "raw")
 
 
-def references(cfg, run_dir: str | Path | None = None) -> tuple[float, float] | None:
-    """(expert, random) return of a run's demonstrations: as its config.json recorded them (runs written since
-    config.json carries ``references``), else read from its demos (its own, or the task's bundled ones); None if
-    neither has them."""
-    if run_dir is not None:
-        saved = read_json(Path(run_dir) / "config.json").get("references")
-        if isinstance(saved, dict) and saved.get("expert") is not None and saved.get("random") is not None:
-            return float(saved["expert"]), float(saved["random"])
+def recorded_references(run_dir: str | Path) -> tuple[float, float] | None:
+    """(expert, random) return of a run's demonstrations as its config.json recorded them (runs written since
+    config.json carries ``references``), or None."""
+    saved = read_json(Path(run_dir) / "config.json").get("references")
+    if isinstance(saved, dict) and saved.get("expert") is not None and saved.get("random") is not None:
+        return float(saved["expert"]), float(saved["random"])
+    return None
+
+
+def references(cfg) -> tuple[float, float] | None:
+    """(expert, random) return of a run's demonstrations (its own, or the task's bundled ones), or None."""
     try:
         return load_demos(cfg.demos or cfg.task, task=cfg.task).references
     except (DemoError, FileNotFoundError, ValueError):
@@ -46,7 +49,7 @@ def collect(root_or_runs, metric: str = "normalized", algos=None, tasks=None, un
         raise ValueError(f"unknown metric {metric!r}; choose {' or '.join(METRICS)}")
     runs = find_runs(root_or_runs) if isinstance(root_or_runs, (str, Path)) else [Path(r) for r in root_or_runs]
     out: dict = defaultdict(lambda: defaultdict(list))
-    refs_cache: dict = {}
+    demo_refs: dict = {}  # (task, demos) -> the demos' references, read once, for runs that recorded none
     for run in runs:
         cfg = load_config(run)
         label = run_label(cfg)
@@ -62,13 +65,16 @@ def collect(root_or_runs, metric: str = "normalized", algos=None, tasks=None, un
                 continue
             steps, returns = steps[keep], returns[keep]
         if metric == "normalized":
-            key = (cfg.task, cfg.demos)
-            if key not in refs_cache:
-                refs_cache[key] = references(cfg, run)
-            if refs_cache[key] is None:
+            refs = recorded_references(run)
+            if refs is None:
+                key = (cfg.task, cfg.demos)
+                if key not in demo_refs:
+                    demo_refs[key] = references(cfg)
+                refs = demo_refs[key]
+            if refs is None:
                 raise ValueError(f"{run}: its demonstrations carry no expert/random returns to normalize with; "
                                  f"use --metric raw")
-            returns = normalize(returns, *refs_cache[key])
+            returns = normalize(returns, *refs)
         out[cfg.task][label].append((steps, np.asarray(returns, np.float64), run))
     if not out:
         raise ValueError("no runs with evaluations match" + (f" algos {algos}" if algos else "")
