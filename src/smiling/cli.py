@@ -414,7 +414,10 @@ def cmd_figure(a: Figure) -> None:
     if a.dry_run:
         return
     counts = {k: sum(r["state"] == k for r in result["results"]) for k in ("trained", "resumed", "skipped")}
-    print(f"runs: {counts['trained']} trained, {counts['resumed']} resumed, {counts['skipped']} already finished")
+    if a.draw_only:
+        print("--draw-only: nothing trained (figure<N>.md lists the unfinished and not started runs)")
+    else:
+        print(f"runs: {counts['trained']} trained, {counts['resumed']} resumed, {counts['skipped']} already finished")
     print(result["table"])
     for path in result["paths"]:
         print(path)
