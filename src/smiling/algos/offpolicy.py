@@ -76,7 +76,8 @@ def _record_changes(run_dir: Path, cfg, step: int, commit: str | None) -> None:
     data = read_json(run_dir / "config.json")
     new = to_dict(cfg)
     defaults = {f.name: f.default for f in dataclasses.fields(RunConfig)}  # what a run written before a field had
-    changed = [n for n in RESUMABLE_CHANGES if n in new and data["config"].get(n, defaults.get(n)) != new[n]]
+    old = {n: data["config"].get(n, defaults[n]) for n in RESUMABLE_CHANGES}
+    changed = [n for n in RESUMABLE_CHANGES if old[n] != new[n]]
     last_commit = (data.get("resumed_at") or [{"commit": data.get("commit")}])[-1]["commit"]
     if commit is not None and commit != last_commit:
         data.setdefault("resumed_at", []).append({"step": step, "commit": commit})
@@ -84,10 +85,9 @@ def _record_changes(run_dir: Path, cfg, step: int, commit: str | None) -> None:
         return
     for n in changed:
         if n == "steps":
-            data.setdefault("extended_from_steps", []).append(data["config"]["steps"])
+            data.setdefault("extended_from_steps", []).append(old[n])
         else:
-            data.setdefault("resumed_with", []).append({"field": n, "from": data["config"].get(n, defaults.get(n)),
-                                                        "to": new[n], "step": step})
+            data.setdefault("resumed_with", []).append({"field": n, "from": old[n], "to": new[n], "step": step})
         data["config"][n] = new[n]
     atomic_write_json(run_dir / "config.json", data)
 

@@ -280,27 +280,31 @@ def _settings(cfg) -> list[str]:
 def config_differences(cfg, run_dir: str | Path) -> list[str]:
     """The settings (top-level fields and groups) in which ``cfg`` differs from the run saved in ``run_dir``,
     ignoring the settings groups of other algorithms."""
-    saved = load_config(run_dir)
+    return _differences(cfg, load_config(run_dir))
+
+
+def _differences(cfg, saved) -> list[str]:
     return [n for n in _settings(cfg) if getattr(cfg, n) != getattr(saved, n)]
 
 
-def learning_differences(cfg, run_dir: str | Path) -> list[str]:
-    """`config_differences` less `RESUMABLE_CHANGES`: the settings that would make ``run_dir``'s run another run."""
-    return [d for d in config_differences(cfg, run_dir) if d not in RESUMABLE_CHANGES]
+def learning_differences(cfg, saved) -> list[str]:
+    """The settings in which ``cfg`` differs from a run's ``saved`` config (`load_config`), less
+    `RESUMABLE_CHANGES`: those that would make the run another run."""
+    return [d for d in _differences(cfg, saved) if d not in RESUMABLE_CHANGES]
 
 
 def check_run_dir(cfg, run_dir: Path, resume: bool) -> None:
     """Refuse, before anything is created: a fresh run into a run directory, or resuming a directory that holds
     no run or a run with other settings (only `RESUMABLE_CHANGES` may change, e.g. steps to extend a run)."""
     if resume:
-        diff = learning_differences(cfg, run_dir)
+        saved = load_config(run_dir)
+        diff = learning_differences(cfg, saved)
         if diff:
             raise ValueError(f"{run_dir}: resuming with a config that differs from the saved one in {diff}; "
                              f"only {', '.join(RESUMABLE_CHANGES)} may change")
-        saved = load_config(run_dir).steps
-        if cfg.steps < saved:
-            raise ValueError(f"{run_dir}: resuming with steps={cfg.steps}, fewer than the run's {saved}; a budget can "
-                             f"only grow (`smiling plot --until STEP` compares runs at a shorter budget)")
+        if cfg.steps < saved.steps:
+            raise ValueError(f"{run_dir}: resuming with steps={cfg.steps}, fewer than the run's {saved.steps}; a "
+                             f"budget can only grow (`smiling plot --until STEP` compares runs at a shorter budget)")
     elif (run_dir / "config.json").exists():
         raise FileExistsError(f"{run_dir} already holds a run: pass --resume {run_dir} to continue it, "
                               f"or choose another --out")

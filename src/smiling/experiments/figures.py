@@ -205,12 +205,10 @@ def draw(p: Plan, out: str | Path, partial: bool = False) -> tuple[list[Path], s
     evaluated = [r for r in runs if any(row.get("eval_return") for row in read_metrics(r))]
     if not evaluated:
         raise ValueError(f"figure {p.figure.number}: no run has evaluations yet")
-    groups: dict = {}
-    for steps in sorted({s.config.steps for s in p.specs}):  # a longer run counted as a cell is cut at its budget
-        at = [s.run_dir for s in p.specs if s.config.steps == steps and s.run_dir in evaluated]
-        for task, by_label in (collect(at, "normalized", until=steps) if at else {}).items():
-            for label, curves in by_label.items():
-                groups.setdefault(task, {}).setdefault(label, []).extend(curves)
+    budget = {s.run_dir: s.config.steps for s in p.specs}  # a longer run counted as a cell is cut at its budget
+    groups = {t: {label: [(s[s <= budget[d]], v[s <= budget[d]], d) for s, v, d in curves]
+                  for label, curves in by_label.items()}
+              for t, by_label in collect(evaluated, "normalized").items()}
     order = [panel.task for panel in p.figure.budgets[p.budget].panels]
     groups = {t: groups[t] for t in order if t in groups}
     paths = plot_experiment(groups, out / f"figure{p.figure.number}",

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from smiling.algos.presets import apply_preset
 from smiling.algos.registry import (TrainConfig, apply_label, config_from_dict, config_to_dict,
-                                    label_presets, learning_differences, run_label, train)
+                                    label_presets, learning_differences, load_config, run_label, train)
 from smiling.runs import Checkpoints
 from smiling.utils.cache import enable_compilation_cache
 from smiling.utils.io import atomic_write_json, read_json
@@ -284,7 +284,7 @@ def check_existing(specs: list[RunSpec]) -> None:
     wrong = []
     for s in specs:
         if (s.run_dir / "config.json").exists():
-            diff = learning_differences(s.config, s.run_dir)
+            diff = learning_differences(s.config, load_config(s.run_dir))
             if diff:
                 wrong.append(f"{s.run_dir} (differs in {', '.join(diff)})")
     if wrong:
