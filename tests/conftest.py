@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 # Compiling, not running, is most of the suite's time: its networks are tiny. XLA's CPU backend at LLVM
-# optimization level 0 compiles a Dreamer update in about 60 % of the time of the default level; the tests compare
+# optimization level 0 compiles much faster (measured in docs/benchmarks.md, `make test` rows); the tests compare
 # runs made under the same flags, never against numbers computed under others. Set before JAX starts its backend
 # and inherited by the CLI subprocesses; a user's own XLA_FLAGS that set the level are left alone.
 if "xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
