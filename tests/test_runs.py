@@ -1,15 +1,18 @@
 import dataclasses
 import json
+import pickle
+import signal
+import threading
 
 import numpy as np
 import pytest
 
 from smiling.algos import load_config, train
 from smiling.algos.registry import config_from_dict, config_to_dict
-from smiling.runs import Checkpoints, read_metrics, truncate_metrics
+from smiling.runs import Checkpoints, StopSignals, TrainingStopped, read_metrics, truncate_metrics
 from smiling.utils.io import atomic_save_npz, atomic_write_json, load_npz, read_json
 
-from conftest import comparable, crash_after_row, tiny_config
+from conftest import TINY_CLI, comparable, crash_after_row, tiny_config
 
 def agent_bytes(run_dir):
     return (Checkpoints(run_dir).latest() / "agent.msgpack").read_bytes()
@@ -55,9 +58,16 @@ def test_sampled_evaluation_changes_only_the_eval_columns(tmp_path):
     assert all(r["eval_return"] != "" for r in sampled if r["step"] in ("0", "50", "100"))
 
 
-def test_interrupted_run_resumes_exactly(tmp_path, monkeypatch):
+@pytest.fixture(scope="module")
+def full_250(tmp_path_factory):
+    """An uninterrupted run of ``tiny_config(steps=250)``, for the interrupted ones to be compared with."""
+    run_dir = tmp_path_factory.mktemp("full") / "run"
+    train(tiny_config(steps=250), run_dir, quiet=True)
+    return run_dir
+
+
+def test_interrupted_run_resumes_exactly(tmp_path, monkeypatch, full_250):
     cfg = tiny_config(steps=250)
-    train(cfg, tmp_path / "full", quiet=True)
     # Crash right after the row of step 150 is written: the checkpoint is at step 100, so the rows of
     # steps 150 must be dropped and redone on resume.
     crash_after_row(cfg, tmp_path / "cut", monkeypatch, 150)
@@ -65,13 +75,87 @@ def test_interrupted_run_resumes_exactly(tmp_path, monkeypatch):
     assert json.loads((Checkpoints(tmp_path / "cut").latest() / "loop.json").read_text())["step"] == 100
 
     train(cfg, tmp_path / "cut", resume=True, quiet=True)
-    full, cut = read_metrics(tmp_path / "full"), read_metrics(tmp_path / "cut")
+    full, cut = read_metrics(full_250), read_metrics(tmp_path / "cut")
     assert [int(r["step"]) for r in cut] == [0, 50, 100, 150, 200, 250]
     assert comparable(cut) == comparable(full)
-    assert agent_bytes(tmp_path / "cut") == agent_bytes(tmp_path / "full")
+    assert agent_bytes(tmp_path / "cut") == agent_bytes(full_250)
     # wall time keeps growing across the resume
     walls = [float(r["wall_time"]) for r in cut]
     assert walls == sorted(walls)
+
+
+def signal_after_row(monkeypatch, step: int, *signals) -> None:
+    """Make the loop receive ``signals`` (delivered at once: this is the main thread) right after it writes the
+    metrics row of ``step``."""
+    import smiling.algos.offpolicy as loop_mod
+
+    original = loop_mod.MetricsLogger.log
+
+    def log_then_signal(self, row):
+        original(self, row)
+        if row["step"] == step:
+            for s in signals:
+                signal.raise_signal(s)
+
+    monkeypatch.setattr(loop_mod.MetricsLogger, "log", log_then_signal)
+
+
+def test_sigterm_checkpoints_at_the_episode_end_and_the_run_resumes_exactly(tmp_path, monkeypatch, full_250):
+    assert threading.current_thread() is threading.main_thread(), "only the main thread receives signals"
+    cfg = tiny_config(steps=250)
+    before = signal.getsignal(signal.SIGTERM)
+    signal_after_row(monkeypatch, 150, signal.SIGTERM)  # between the checkpoints of steps 100 and 200
+    with pytest.raises(TrainingStopped, match="SIGTERM at step 150 .*--resume") as stopped:
+        train(cfg, tmp_path / "cut", quiet=True)
+    assert stopped.value.signum == signal.SIGTERM
+    assert signal.getsignal(signal.SIGTERM) is before  # the loop gives the handler back
+    assert json.loads((Checkpoints(tmp_path / "cut").latest() / "loop.json").read_text())["step"] == 150
+    assert [int(r["step"]) for r in read_metrics(tmp_path / "cut")] == [0, 50, 100, 150]  # nothing to redo
+    back = pickle.loads(pickle.dumps(stopped.value))  # as a grid's worker process sends it
+    assert (type(back), str(back), back.signum) == (TrainingStopped, str(stopped.value), signal.SIGTERM)
+
+    monkeypatch.undo()
+    train(cfg, tmp_path / "cut", resume=True, quiet=True)
+    assert comparable(read_metrics(tmp_path / "cut")) == comparable(read_metrics(full_250))  # run unchanged
+    assert agent_bytes(tmp_path / "cut") == agent_bytes(full_250)
+
+
+def test_an_ignored_signal_stays_ignored():
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN)  # as in a job started with `&`
+    try:
+        with StopSignals() as stop:
+            signal.raise_signal(signal.SIGINT)
+            assert stop.requested is None
+            signal.raise_signal(signal.SIGTERM)
+            assert stop.requested == signal.SIGTERM
+        assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, before)
+
+
+def test_the_cli_says_how_to_continue_a_stopped_run(tmp_path, monkeypatch, capsys):
+    from smiling.cli import main
+
+    signal_after_row(monkeypatch, 100, signal.SIGTERM)
+    out = tmp_path / "run"
+    assert main(["train-expert", "--task", "dmc:ball_in_cup-catch", "--steps", "250", "--out", str(out),
+                 *TINY_CLI]) == 128 + signal.SIGTERM
+    err = capsys.readouterr().err
+    assert f"stopped by SIGTERM at step 100 after a checkpoint: continue with --resume {out}" in err
+    assert "Traceback" not in err
+
+
+def test_a_second_ctrl_c_stops_at_once_without_a_checkpoint(tmp_path, monkeypatch):
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)  # a worker process may ignore SIGINT
+    try:
+        signal_after_row(monkeypatch, 150, signal.SIGINT, signal.SIGINT)
+        with pytest.raises(KeyboardInterrupt) as stopped:
+            train(tiny_config(steps=250), tmp_path / "cut", quiet=True)
+        assert type(stopped.value) is KeyboardInterrupt  # not TrainingStopped: no wait for the episode's end
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        assert json.loads((Checkpoints(tmp_path / "cut").latest() / "loop.json").read_text())["step"] == 100
+    finally:
+        signal.signal(signal.SIGINT, before)
 
 
 def test_refuses_to_overwrite_and_to_resume_nothing(tmp_path):

@@ -21,7 +21,7 @@ from smiling.evaluation import demos_from_run, evaluate_run
 from smiling.experiments.grid import parse_demos, parse_overrides, parse_seeds, run_grid, split_list
 from smiling.experiments.figures import make_figure
 from smiling.experiments.report import collect, is_experiment, plot_experiment, summary_table
-from smiling.runs import plot_run
+from smiling.runs import TrainingStopped, plot_run
 from smiling.utils.cache import enable_compilation_cache
 
 
@@ -526,6 +526,11 @@ def main(argv: list[str] | None = None) -> int:
             FloatingPointError, RuntimeError, ImportError) as e:
         print(f"smiling: error: {e}", file=sys.stderr)
         return 2
+    except TrainingStopped as e:  # SIGTERM or Ctrl-C during training: checkpointed at the episode's end
+        grid = isinstance(args, (Experiment, Figure))
+        print(f"smiling: {e}" + (" (or rerun the same command: it keeps finished runs)" if grid else ""),
+              file=sys.stderr)
+        return 128 + e.signum
     except KeyboardInterrupt:
         print("smiling: interrupted (continue with --resume RUN_DIR for imitate and train-expert; rerun the same "
               "command for experiment and figure, which keep finished runs)", file=sys.stderr)

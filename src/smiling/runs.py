@@ -10,7 +10,8 @@ Layout of a run directory::
     curve.png              learning curve (written at the end)
 
 A checkpoint folder is written under a temporary name and renamed into place; only then is latest.json
-(atomically) pointed at it, so a run killed at any moment resumes from its last complete checkpoint.
+(atomically) pointed at it, so a run killed at any moment resumes from its last complete checkpoint. A run sent
+SIGTERM or SIGINT (Ctrl-C) loses nothing: it checkpoints at the end of its episode and stops (`StopSignals`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ import io
 import os
 import secrets
 import shutil
+import signal
+import sys
+import threading
 from pathlib import Path
 from typing import Any, Callable
 
@@ -235,6 +239,64 @@ class Checkpoints:
             raise FileNotFoundError(f"{self.root.parent}: no checkpoint at step {step} (checkpoints on disk: {have}; "
                                     "train with keep_policies=True to keep every checkpoint's policy)")
         return path
+
+
+class TrainingStopped(KeyboardInterrupt):
+    """A training loop stopped on a signal after saving a checkpoint; resuming the run continues it exactly."""
+
+    def __init__(self, message: str, signum: int):
+        super().__init__(message)
+        self.signum = signum
+
+    def __reduce__(self):  # pickles whole, e.g. back from a grid's worker process
+        return type(self), (str(self), self.signum)
+
+
+class StopSignals:
+    """For a training loop (`install` ... `restore`, or a ``with`` block): while installed, the first SIGTERM or
+    SIGINT only sets ``requested`` (the signal's number), so that the loop can finish its episode, checkpoint and
+    raise `TrainingStopped`; a second one acts as it would have without this (SIGINT: KeyboardInterrupt at once;
+    SIGTERM: the previous handler, by default the end of the process), for when waiting is not wanted. So a
+    cluster's preemption notice costs no steps. A signal that is being ignored (SIGINT in a job started with ``&``)
+    stays ignored; only the main thread can receive signals, so in any other thread this does nothing."""
+
+    SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+    def __init__(self):
+        self.requested: int | None = None
+        self._previous: dict[int, Any] = {}
+
+    def _handle(self, signum, frame) -> None:
+        if self.requested is None:
+            self.requested = signum
+            print(f"\nsmiling: {signal.Signals(signum).name}: stopping at the end of this episode after a checkpoint "
+                  f"(send it again to stop now, losing the steps since the last checkpoint)", file=sys.stderr,
+                  flush=True)
+            return
+        previous = self._previous.get(signum, signal.SIG_DFL)
+        self.restore()
+        if callable(previous):
+            previous(signum, frame)
+        elif previous == signal.SIG_DFL:
+            signal.raise_signal(signum)
+
+    def install(self) -> "StopSignals":
+        if threading.current_thread() is threading.main_thread():
+            for s in self.SIGNALS:
+                if signal.getsignal(s) != signal.SIG_IGN:
+                    self._previous[s] = signal.signal(s, self._handle)
+        return self
+
+    def restore(self) -> None:
+        """Give the signals back their handlers from before `install`."""
+        for s, handler in self._previous.items():
+            signal.signal(s, handler if handler is not None else signal.SIG_DFL)
+        self._previous = {}
+
+    __enter__ = install
+
+    def __exit__(self, *exc) -> None:
+        self.restore()
 
 
 def read_checkpoint_file(path: Path, parse: Callable[[bytes], Any]):

@@ -8,7 +8,7 @@ stored since its last update (the buffer's newest), update the agent every ``upd
 it draws (`Agent.batches`) whose rewards the reward model relabels at sample time (or, with
 ``relabel="update"``, reads from a `RewardCache` recomputed after each reward-model update), log a row per
 episode, evaluate with the mean action on a separate env (true env return: reported, never learned from),
-checkpoint at episode ends.
+checkpoint at episode ends (and stop after one on SIGTERM/SIGINT: `smiling.runs.StopSignals`).
 
 Determinism: episode ``k`` of training is reset with ``derive_seed(seed, 0, k)`` and evaluation episodes
 with ``derive_seed(seed, 1, step, j)``, so an env's randomness depends on the episode's index, not on
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import signal
 import time
 from pathlib import Path
 
@@ -31,8 +32,8 @@ from smiling.acting import evaluate
 from smiling.algos.base import RESUMABLE_CHANGES, Agent, RunConfig
 from smiling.rewards import RewardModel
 from smiling.rl import ReplayBuffer, RewardCache
-from smiling.runs import (CORE_COLUMNS, Checkpoints, MetricsLogger, plot_run, read_checkpoint_file, truncate_metrics,
-                         wandb_settings)
+from smiling.runs import (CORE_COLUMNS, Checkpoints, MetricsLogger, StopSignals, TrainingStopped, plot_run,
+                          read_checkpoint_file, truncate_metrics, wandb_settings)
 from smiling.utils.config import to_dict
 from smiling.utils.io import atomic_write_json, npz_bytes, npz_from_bytes, read_json
 from smiling.utils.seeding import EVAL_STREAM, TRAIN_STREAM, derive_seed
@@ -149,7 +150,9 @@ def train(cfg, run_dir: Path, meta: dict, env, eval_env, agent: Agent, reward_mo
         loop["next_eval"] = step + cfg.eval_every
         return {"eval_return": float(rets.mean()), "eval_return_std": float(rets.std())}
 
+    stop = StopSignals()  # SIGTERM/SIGINT: finish the episode, checkpoint, raise TrainingStopped
     try:
+        stop.install()
         if step == 0 and loop["next_eval"] == 0:
             logger.log({"step": 0, "episode": 0, "wall_time": wall(), **do_eval()})
         steps_at_resume, t_resume = step, time.perf_counter()
@@ -196,12 +199,18 @@ def train(cfg, run_dir: Path, meta: dict, env, eval_env, agent: Agent, reward_mo
             bar.set_postfix(ret=f"{ep_return:.0f}", eval=f"{last_eval:.0f}" if last_eval is not None else "-",
                             refresh=False)
             loop.update(step=step, episode=episode, wall_time=wall(), last_eval=last_eval)
-            if step >= loop["next_ckpt"] or step >= cfg.steps:
+            due = step >= loop["next_ckpt"] or step >= cfg.steps
+            if due:
                 loop["next_ckpt"] = step + cfg.checkpoint_every
+            if due or stop.requested:  # a stop's checkpoint keeps the cadence: the resumed run is unchanged
                 loop["np_rng"] = rng.bit_generator.state
                 loop["act_key"] = np.asarray(act_key).tolist()
                 _save_checkpoint(ckpts, agent, state, buffer, loop, reward_model, cache)
+            if stop.requested and step < cfg.steps:
+                raise TrainingStopped(f"stopped by {signal.Signals(stop.requested).name} at step {step} after a "
+                                      f"checkpoint: continue with --resume {run_dir}", stop.requested)
     finally:
+        stop.restore()
         bar.close()
         logger.close()
     plot_run(run_dir)
