@@ -20,7 +20,7 @@ from smiling.envs.rollout import rollout
 from smiling.experiments.grid import (_run_progress, apply_override, expand, parse_overrides, parse_seeds, run_grid,
                                       run_state)
 from smiling.experiments.report import area_under_curve, collect, mean_se, plot_experiment, summary_table
-from smiling.runs import Checkpoints
+from smiling.runs import Checkpoints, TrainingStopped
 from smiling.utils.io import atomic_write_json
 
 
@@ -254,3 +254,45 @@ def test_a_finished_run_of_an_algorithm_with_its_own_loop_is_done_only_at_its_bu
     assert run_state(tmp_path, 100) == "done" and run_state(tmp_path, 200) == "partial"  # BCO: a larger budget redoes it
     atomic_write_json(tmp_path / "config.json", {**run_metadata(cfg), "finished": True, "x_axis": "grad_steps"})
     assert run_state(tmp_path, 200) == "done"  # BC learns from no env steps: any budget
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_stopped_grid_starts_no_more_runs_and_says_what_is_left(tmp_path, monkeypatch, workers):
+    """Seed 0's run gets SIGTERM and stops after its checkpoint: the grid starts no more runs and says what is left.
+    Threads stand in for the pool's processes and a stand-in `train` for training (what is tested is the grid's
+    bookkeeping; tests/test_runs.py tests the loop's stop)."""
+    import concurrent.futures as cf
+
+    import smiling.experiments.grid as grid
+
+    import threading
+
+    started, got, seed_1_running = [], [], threading.Event()
+
+    def fake_train(cfg, path, resume=False, quiet=False):
+        started.append(cfg.seed)
+        if cfg.seed == 1:
+            seed_1_running.set()
+        if cfg.seed == 0:
+            if workers == 2:  # both workers busy when the signal comes
+                assert seed_1_running.wait(10)
+            signal.raise_signal(signal.SIGTERM)  # handled in the main thread, whichever thread raises it
+            raise TrainingStopped("stopped by SIGTERM at step 50 after a checkpoint", signal.SIGTERM)
+        time.sleep(0.3)
+        return {"step": cfg.steps}
+
+    monkeypatch.setattr(grid, "train", fake_train)
+    monkeypatch.setattr(grid, "process_pool", lambda n: cf.ThreadPoolExecutor(n))
+    # stands in for the real loop's handler with one worker (no pool, no grid handler); never the end of pytest
+    before = signal.signal(signal.SIGTERM, lambda *_: got.append(1))
+    mine = signal.getsignal(signal.SIGTERM)
+    try:
+        with pytest.raises(TrainingStopped, match=rf"SIGTERM \(of 4 runs to do: 1 checkpointed mid-way, "
+                                                  rf"{4 - workers} not started, 0 failed\): rerun the same command"):
+            run_grid(tmp_path / "exp", ["dmc:point_mass-easy"], ["sac"], [0, 1, 2, 3], 100, parse_overrides(TINY),
+                     workers=workers, quiet=True)
+        assert sorted(started) == list(range(workers))  # on two workers seed 1 had started beside seed 0
+        assert got == ([1] if workers == 1 else [])  # with a pool, the grid's own handler took it
+        assert signal.getsignal(signal.SIGTERM) is mine
+    finally:
+        signal.signal(signal.SIGTERM, before)

@@ -1,3 +1,4 @@
+import contextlib
 import dataclasses
 import json
 import pickle
@@ -84,6 +85,19 @@ def test_interrupted_run_resumes_exactly(tmp_path, monkeypatch, full_250):
     assert walls == sorted(walls)
 
 
+@contextlib.contextmanager
+def sigterm_fails_the_test():
+    """A SIGTERM that reaches no handler of the loop fails the test instead of ending pytest; yields the handler."""
+    def fail(*_):
+        raise AssertionError("SIGTERM reached the test's handler, not the training loop's")
+
+    before = signal.signal(signal.SIGTERM, fail)
+    try:
+        yield fail
+    finally:
+        signal.signal(signal.SIGTERM, before)
+
+
 def signal_after_row(monkeypatch, step: int, *signals) -> None:
     """Make the loop receive ``signals`` (delivered at once: this is the main thread) right after it writes the
     metrics row of ``step``."""
@@ -103,13 +117,14 @@ def signal_after_row(monkeypatch, step: int, *signals) -> None:
 def test_sigterm_checkpoints_at_the_episode_end_and_the_run_resumes_exactly(tmp_path, monkeypatch, full_250):
     assert threading.current_thread() is threading.main_thread(), "only the main thread receives signals"
     cfg = tiny_config(steps=250)
-    before = signal.getsignal(signal.SIGTERM)
-    signal_after_row(monkeypatch, 150, signal.SIGTERM)  # between the checkpoints of steps 100 and 200
-    with pytest.raises(TrainingStopped, match="SIGTERM at step 150 .*--resume") as stopped:
-        train(cfg, tmp_path / "cut", quiet=True)
+    with sigterm_fails_the_test() as before:
+        signal_after_row(monkeypatch, 150, signal.SIGTERM)  # between the checkpoints of steps 100 and 200
+        with pytest.raises(TrainingStopped, match="SIGTERM at step 150 .*--resume") as stopped:
+            train(cfg, tmp_path / "cut", quiet=True)
+        assert signal.getsignal(signal.SIGTERM) is before  # the loop gives the handler back
     assert stopped.value.signum == signal.SIGTERM
-    assert signal.getsignal(signal.SIGTERM) is before  # the loop gives the handler back
-    assert json.loads((Checkpoints(tmp_path / "cut").latest() / "loop.json").read_text())["step"] == 150
+    loop = json.loads((Checkpoints(tmp_path / "cut").latest() / "loop.json").read_text())
+    assert (loop["step"], loop["next_ckpt"]) == (150, 200)  # the stop's checkpoint keeps the cadence
     assert [int(r["step"]) for r in read_metrics(tmp_path / "cut")] == [0, 50, 100, 150]  # nothing to redo
     back = pickle.loads(pickle.dumps(stopped.value))  # as a grid's worker process sends it
     assert (type(back), str(back), back.signum) == (TrainingStopped, str(stopped.value), signal.SIGTERM)
@@ -133,16 +148,27 @@ def test_an_ignored_signal_stays_ignored():
         signal.signal(signal.SIGINT, before)
 
 
+def test_a_signal_in_the_last_episode_finishes_the_run_then_stops(tmp_path, monkeypatch):
+    signal_after_row(monkeypatch, 100, signal.SIGTERM)
+    with sigterm_fails_the_test(), pytest.raises(TrainingStopped, match="at step 100, the run's last .finished"):
+        train(tiny_config(steps=100), tmp_path / "r", quiet=True)  # (in a grid: start no next run)
+    assert [int(r["step"]) for r in read_metrics(tmp_path / "r")] == [0, 50, 100]
+    assert (tmp_path / "r" / "curve.png").exists()
+
+
 def test_the_cli_says_how_to_continue_a_stopped_run(tmp_path, monkeypatch, capsys):
     from smiling.cli import main
 
-    signal_after_row(monkeypatch, 100, signal.SIGTERM)
+    signal_after_row(monkeypatch, 150, signal.SIGTERM)
     out = tmp_path / "run"
-    assert main(["train-expert", "--task", "dmc:ball_in_cup-catch", "--steps", "250", "--out", str(out),
-                 *TINY_CLI]) == 128 + signal.SIGTERM
+    with sigterm_fails_the_test():
+        code = main(["train-expert", "--task", "dmc:ball_in_cup-catch", "--steps", "250", "--out", str(out),
+                     *TINY_CLI])
+    assert code == 128 + signal.SIGTERM
     err = capsys.readouterr().err
-    assert f"stopped by SIGTERM at step 100 after a checkpoint: continue with --resume {out}" in err
+    assert f"stopped by SIGTERM at step 150 after a checkpoint: continue with --resume {out}" in err
     assert "Traceback" not in err
+    assert Checkpoints(out).steps() == [150]
 
 
 def test_a_second_ctrl_c_stops_at_once_without_a_checkpoint(tmp_path, monkeypatch):

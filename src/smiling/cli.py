@@ -527,9 +527,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"smiling: error: {e}", file=sys.stderr)
         return 2
     except TrainingStopped as e:  # SIGTERM or Ctrl-C during training: checkpointed at the episode's end
-        grid = isinstance(args, (Experiment, Figure))
-        print(f"smiling: {e}" + (" (or rerun the same command: it keeps finished runs)" if grid else ""),
-              file=sys.stderr)
+        print(f"smiling: {e}", file=sys.stderr)
         return 128 + e.signum
     except KeyboardInterrupt:
         print("smiling: interrupted (continue with --resume RUN_DIR for imitate and train-expert; rerun the same "

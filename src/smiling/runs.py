@@ -262,22 +262,22 @@ class StopSignals:
 
     SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
-    def __init__(self):
+    def __init__(self, message: str = "stopping at the end of this episode after a checkpoint"):
+        self.message = message
         self.requested: int | None = None
         self._previous: dict[int, Any] = {}
 
     def _handle(self, signum, frame) -> None:
         if self.requested is None:
             self.requested = signum
-            print(f"\nsmiling: {signal.Signals(signum).name}: stopping at the end of this episode after a checkpoint "
-                  f"(send it again to stop now, losing the steps since the last checkpoint)", file=sys.stderr,
-                  flush=True)
-            return
-        previous = self._previous.get(signum, signal.SIG_DFL)
+            print(f"\nsmiling: {signal.Signals(signum).name}: {self.message} (send it again to stop now, losing "
+                  f"the steps since the last checkpoint)", file=sys.__stderr__ or sys.stderr, flush=True)
+            return  # (the process's own stderr: a grid's run has its sys.stderr in its log file)
+        previous = self._previous.get(signum)
         self.restore()
         if callable(previous):
             previous(signum, frame)
-        elif previous == signal.SIG_DFL:
+        elif previous != signal.SIG_IGN:  # SIG_DFL, or None: a handler not set from Python
             signal.raise_signal(signum)
 
     def install(self) -> "StopSignals":
@@ -288,7 +288,8 @@ class StopSignals:
         return self
 
     def restore(self) -> None:
-        """Give the signals back their handlers from before `install`."""
+        """Give the signals back their handlers from before `install` (a request already made stays in
+        ``requested``)."""
         for s, handler in self._previous.items():
             signal.signal(s, handler if handler is not None else signal.SIG_DFL)
         self._previous = {}

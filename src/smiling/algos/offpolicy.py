@@ -214,5 +214,8 @@ def train(cfg, run_dir: Path, meta: dict, env, eval_env, agent: Agent, reward_mo
         bar.close()
         logger.close()
     plot_run(run_dir)
+    if stop.requested:  # it came in the last episode: the run is finished, but whoever sent it wants a stop
+        raise TrainingStopped(f"stopped by {signal.Signals(stop.requested).name} at step {step}, the run's last "
+                              f"(finished: {run_dir})", stop.requested)
     return {"run_dir": str(run_dir), "step": step, "episodes": episode, "final_eval_return": last_eval,
             "wall_time": wall()}

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import signal
 import sys
 import time
 import traceback
@@ -26,7 +27,7 @@ from pathlib import Path
 from smiling.algos.presets import apply_preset
 from smiling.algos.registry import (TrainConfig, apply_label, config_from_dict, config_to_dict,
                                     label_presets, learning_differences, load_config, run_label, train)
-from smiling.runs import Checkpoints
+from smiling.runs import Checkpoints, StopSignals, TrainingStopped
 from smiling.utils.cache import enable_compilation_cache
 from smiling.utils.io import atomic_write_json, read_json
 
@@ -200,9 +201,17 @@ def _run_progress(run_dir: Path) -> int:
     return 0
 
 
+_stopped_by: int | None = None
+"""The signal that stopped a run in this process (SIGTERM/SIGINT): a pool's worker then starts no more runs,
+not even the one its pool had already queued for it."""
+
+
 def run_one(config: dict, run_dir: str) -> dict:
     """Train one cell of the grid (fresh or resumed); its stdout/stderr go to RUN_DIR/log.txt. Runs in a worker
     process (local pool or Ray), so it takes and returns plain data."""
+    global _stopped_by
+    if _stopped_by is not None:
+        return {"run_dir": run_dir, "state": "not started"}
     enable_compilation_cache()
     cfg = config_from_dict(config)
     path = Path(run_dir)
@@ -215,6 +224,10 @@ def run_one(config: dict, run_dir: str) -> dict:
               f"{cfg.algo} on {cfg.task}, seed {cfg.seed}, {cfg.steps} steps", flush=True)
         try:
             summary = train(cfg, path, resume=state == "partial", quiet=True)
+        except TrainingStopped as e:
+            _stopped_by = e.signum
+            traceback.print_exc(file=log)
+            raise
         except BaseException:
             traceback.print_exc(file=log)
             raise
@@ -308,6 +321,8 @@ def run_specs(specs: list[RunSpec], executor: str = "local", workers: int | None
     """
     if executor not in EXECUTORS:
         raise ValueError(f"unknown executor {executor!r}; choose {' or '.join(EXECUTORS)}")
+    global _stopped_by
+    _stopped_by = None  # (this process may have run a stopped grid before)
     todo = [s for s in specs if run_state(s.run_dir, s.config.steps) != "done"]
     results = [{"run_dir": str(s.run_dir), "state": "skipped"} for s in specs if s not in todo]
     if not quiet:
@@ -334,15 +349,22 @@ def run_specs(specs: list[RunSpec], executor: str = "local", workers: int | None
         bar.refresh()
 
     finished: set[str] = set()
+    stopped: list[TrainingStopped] = []
 
     def record(run_dir: str, result: dict | None, error: BaseException | None) -> None:
+        if result is not None and result["state"] == "not started":
+            return
         finished.add(run_dir)
-        if error is not None:
+        if isinstance(error, TrainingStopped):  # checkpointed: not a failure
+            stopped.append(error)
+            results.append({"run_dir": run_dir, "state": "stopped", "error": str(error)})
+        elif error is not None:
             failures.append(f"{run_dir}: {type(error).__name__}: {error} (see {run_dir}/log.txt)")
             results.append({"run_dir": run_dir, "state": "failed", "error": str(error)})
         else:
             results.append(result)
 
+    signum = None  # a stop signal the local pool got
     try:
         if executor == "ray":
             _run_ray(payloads, address, cpus_per_run, gpus_per_run, record, progress)
@@ -353,13 +375,21 @@ def run_specs(specs: list[RunSpec], executor: str = "local", workers: int | None
                     progress([run_dir])
                     try:
                         record(run_dir, run_one(cfg_dict, run_dir), None)
+                    except TrainingStopped as e:  # SIGTERM/Ctrl-C: checkpointed; start no more runs
+                        record(run_dir, None, e)
+                        break
                     except Exception as e:  # noqa: BLE001 - reported with the others at the end
                         record(run_dir, None, e)
             else:
-                _run_pool(payloads, n, record, progress)
+                signum = _run_pool(payloads, n, record, progress)
         progress([])
     finally:
         bar.close()
+    if stopped or signum:
+        signum = signum or stopped[0].signum
+        raise TrainingStopped(f"stopped by {signal.Signals(signum).name} (of {len(todo)} runs to do: "
+                              f"{len(stopped)} checkpointed mid-way, {len(todo) - len(finished)} not started, "
+                              f"{len(failures)} failed): rerun the same command to continue", signum)
     if failures:
         raise RuntimeError(f"{len(failures)} of {len(todo)} runs failed:\n  " + "\n  ".join(failures))
     return _in_grid_order(specs, results)
@@ -380,18 +410,27 @@ def process_pool(workers: int):
                                   initargs=(worker_env(),))
 
 
-def _run_pool(payloads, workers: int, record, progress) -> None:
+def _run_pool(payloads, workers: int, record, progress) -> int | None:
+    """Run ``payloads`` on a local pool; returns the number of a stop signal it got (None: none)."""
     import concurrent.futures as cf
 
-    with process_pool(workers) as pool:
+    # The first SIGTERM/SIGINT here starts no more runs; each running run stops at its episode's end after a
+    # checkpoint if it got the signal too (Ctrl-C and a cluster's preemption send it to every process).
+    stop = StopSignals("starting no more runs; the running ones stop at their episode's end after a checkpoint")
+    with stop, process_pool(workers) as pool:
         futures = {pool.submit(run_one, c, d): d for c, d in payloads}
         pending = set(futures)
         while pending:
             done, pending = cf.wait(pending, timeout=2.0, return_when=cf.FIRST_COMPLETED)
+            if stop.requested:
+                pending = {f for f in pending if not f.cancel()}  # the runs not started yet
             for f in done:
+                if f.cancelled():
+                    continue
                 e = f.exception()
                 record(futures[f], None if e else f.result(), e)
             progress([futures[f] for f in pending])
+    return stop.requested
 
 
 def _run_ray(payloads, address: str | None, cpus_per_run: float, gpus_per_run: float, record, progress) -> None:
