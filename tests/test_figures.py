@@ -106,6 +106,13 @@ def test_paper_budget_starts_checkpoints_resumes_and_redraws_without_training(tm
     md = (out / "figure3.md").read_text()
     assert "--draw-only` from 1 run directories" in md
     assert f"Not finished yet (1): {run}" in md and f"Not started yet (1): {run.parent / 's1'}" in md
+    # a copy of the finished run without its checkpoints (as docs/ keeps one) is drawn as finished
+    copy = tmp_path / "copy"
+    (copy / run.relative_to(out)).mkdir(parents=True)
+    for name in ("config.json", "metrics.csv"):
+        (copy / run.relative_to(out) / name).write_bytes((run / name).read_bytes())
+    redrawn = make_figure(3, steps=100, train=False, **{**args, "out": copy})
+    assert redrawn["table"] == third["table"] and "Not finished" not in (copy / "figure3.md").read_text()
 
     # the run records its source commit and the references its curve.png draws
     saved = json.loads((run / "config.json").read_text())
