@@ -349,15 +349,18 @@ def run_specs(specs: list[RunSpec], executor: str = "local", workers: int | None
         bar.refresh()
 
     finished: set[str] = set()
-    stopped: list[TrainingStopped] = []
+    stops: list[int] = []  # the signals that stopped runs
+    mid_way: list[str] = []  # the runs they stopped before their budget
 
     def record(run_dir: str, result: dict | None, error: BaseException | None) -> None:
         if result is not None and result["state"] == "not started":
             return
         finished.add(run_dir)
-        if isinstance(error, TrainingStopped):  # checkpointed: not a failure
-            stopped.append(error)
-            results.append({"run_dir": run_dir, "state": "stopped", "error": str(error)})
+        if isinstance(error, TrainingStopped):  # checkpointed: not a failure (nor unfinished, in its last episode)
+            stops.append(error.signum)
+            done = run_state(Path(run_dir), target[run_dir]) == "done"
+            mid_way.extend([] if done else [run_dir])
+            results.append({"run_dir": run_dir, "state": "trained" if done else "stopped", "error": str(error)})
         elif error is not None:
             failures.append(f"{run_dir}: {type(error).__name__}: {error} (see {run_dir}/log.txt)")
             results.append({"run_dir": run_dir, "state": "failed", "error": str(error)})
@@ -385,10 +388,10 @@ def run_specs(specs: list[RunSpec], executor: str = "local", workers: int | None
         progress([])
     finally:
         bar.close()
-    if stopped or signum:
-        signum = signum or stopped[0].signum
+    if stops or signum:
+        signum = signum or stops[0]
         raise TrainingStopped(f"stopped by {signal.Signals(signum).name} (of {len(todo)} runs to do: "
-                              f"{len(stopped)} checkpointed mid-way, {len(todo) - len(finished)} not started, "
+                              f"{len(mid_way)} checkpointed mid-way, {len(todo) - len(finished)} not started, "
                               f"{len(failures)} failed): rerun the same command to continue", signum)
     if failures:
         raise RuntimeError(f"{len(failures)} of {len(todo)} runs failed:\n  " + "\n  ".join(failures))
