@@ -227,8 +227,13 @@ def test_summary_until_a_step_and_with_the_references_config_json_recorded(tmp_p
     assert sorted(v[-1] for _, v, _ in whole) == [0.75, 1.0]
     half = collect(tmp_path, until=50)["dmc:ball_in_cup-catch"]["dac"]
     assert all(list(s) == [0, 50] for s, _, _ in half)
-    assert "| dmc:ball_in_cup-catch | dac | 2 | 50 | 0.38 ± 0.12 | 0.19 ± 0.06 |" in summary_table(
+    assert "| dmc:ball_in_cup-catch | dac | 2 | 50 | 0.38 ± 0.12 | 0.19 ± 0.06 | 0.38 ± 0.12 |" in summary_table(
         {"dmc:ball_in_cup-catch": {"dac": half}})
+    # best: each seed's highest evaluation (0.9 and 0.7), not its last (0.5 and 0.7)
+    steps = np.array([0, 50, 100])
+    dips = [(steps, np.array([0.0, 0.9, 0.5]), "a"), (steps, np.array([0.0, 0.7, 0.7]), "b")]
+    row = summary_table({"t": {"bc": dips}}).splitlines()[-1].split(" | ")
+    assert (row[4], row[6]) == ("0.60 ± 0.10", "0.80 ± 0.10 |")
 
 
 def _env_of_a_worker(name):

@@ -226,7 +226,8 @@ def draw(p: Plan, out: str | Path, partial: bool = False) -> tuple[list[Path], s
              + f"` from {len(runs)} run directories.", "",
              f"The paper's claim: {p.figure.claim}.", "", table, "",
              "Final: the last evaluation's normalized return; AUC: the mean normalized return over training "
-             "(trapezoids over evaluations); mean ± standard error over seeds.", "",
+             "(trapezoids over evaluations); best: each seed's highest evaluation (how the paper reports BC; "
+             "biased upward by evaluation noise); mean ± standard error over seeds.", "",
              f"Source commits of the runs: {', '.join(commits)}."]
     if unfinished:
         lines += ["", f"Not finished yet ({len(unfinished)}): " + ", ".join(unfinished)]
