@@ -148,6 +148,20 @@ def test_an_ignored_signal_stays_ignored():
         signal.signal(signal.SIGINT, before)
 
 
+def test_a_stopped_demo_says_to_run_it_again(tmp_path, monkeypatch, capsys):
+    import smiling.cli as cli
+
+    def stopped(*a, **k):
+        raise TrainingStopped("stopped by SIGINT at step 5000 after a checkpoint: continue with --resume X",
+                              signal.SIGINT)
+
+    monkeypatch.setattr(cli, "train", stopped)
+    assert cli.main(["demo", "--out", str(tmp_path / "demo"), "--quiet"]) == 128 + signal.SIGINT
+    err = capsys.readouterr().err
+    assert "demo stopped by SIGINT after a checkpoint: run the same command (make demo) again" in err
+    assert "--resume" not in err
+
+
 def test_a_signal_in_the_last_episode_finishes_the_run_then_stops(tmp_path, monkeypatch):
     signal_after_row(monkeypatch, 100, signal.SIGTERM)
     with sigterm_fails_the_test(), pytest.raises(TrainingStopped, match="at step 100, the run's last .finished"):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import signal
 import sys
 import typing
 from pathlib import Path
@@ -434,7 +435,11 @@ def cmd_demo(a: Demo) -> None:
     print(f"demo: SMILING on {a.task} for {a.steps} env steps, imitating the bundled state-only demos "
           f"(expert return {meta['expert_return_mean']:.0f}, random policy {meta['random_return_mean']:.0f}); "
           f"the true return is only reported, never learned from", file=sys.stderr)
-    summary = train(cfg, out, resume=resume, quiet=a.quiet)
+    try:
+        summary = train(cfg, out, resume=resume, quiet=a.quiet)
+    except TrainingStopped as e:  # the demo resumes by itself: say so instead of --resume
+        raise TrainingStopped(f"demo stopped by {signal.Signals(e.signum).name} after a checkpoint: run the same "
+                              f"command (make demo) again to continue", e.signum) from None
     png = plot_run(out)
     final = summary["final_eval_return"]
     norm = (final - meta["random_return_mean"]) / (meta["expert_return_mean"] - meta["random_return_mean"])
