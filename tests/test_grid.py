@@ -267,10 +267,9 @@ def test_a_stopped_grid_starts_no_more_runs_and_says_what_is_left(tmp_path, monk
     Threads stand in for the pool's processes and a stand-in `train` for training (what is tested is the grid's
     bookkeeping; tests/test_runs.py tests the loop's stop)."""
     import concurrent.futures as cf
+    import threading
 
     import smiling.experiments.grid as grid
-
-    import threading
 
     started, got, seed_1_running = [], [], threading.Event()
 

@@ -224,11 +224,9 @@ def run_one(config: dict, run_dir: str) -> dict:
               f"{cfg.algo} on {cfg.task}, seed {cfg.seed}, {cfg.steps} steps", flush=True)
         try:
             summary = train(cfg, path, resume=state == "partial", quiet=True)
-        except TrainingStopped as e:
-            _stopped_by = e.signum
-            traceback.print_exc(file=log)
-            raise
-        except BaseException:
+        except BaseException as e:
+            if isinstance(e, TrainingStopped):
+                _stopped_by = e.signum
             traceback.print_exc(file=log)
             raise
     return {"run_dir": run_dir, "state": "resumed" if state == "partial" else "trained", **summary}
@@ -428,8 +426,6 @@ def _run_pool(payloads, workers: int, record, progress) -> int | None:
             if stop.requested:
                 pending = {f for f in pending if not f.cancel()}  # the runs not started yet
             for f in done:
-                if f.cancelled():
-                    continue
                 e = f.exception()
                 record(futures[f], None if e else f.result(), e)
             progress([futures[f] for f in pending])
