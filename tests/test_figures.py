@@ -91,6 +91,7 @@ def test_paper_budget_starts_checkpoints_resumes_and_redraws_without_training(tm
     def no_training(*a, **k):
         raise AssertionError("a finished figure must not train")
 
+    real_train = grid.train
     monkeypatch.setattr(grid, "train", no_training)
     (out / "figure3.png").unlink()
     third = make_figure(3, steps=100, **args)
@@ -113,6 +114,15 @@ def test_paper_budget_starts_checkpoints_resumes_and_redraws_without_training(tm
         (copy / run.relative_to(out) / name).write_bytes((run / name).read_bytes())
     redrawn = make_figure(3, steps=100, train=False, **{**args, "out": copy})
     assert redrawn["table"] == third["table"] and "Not finished" not in (copy / "figure3.md").read_text()
+    # ... and so does the figure's command with training on (train is still patched to fail)
+    assert [r["state"] for r in make_figure(3, steps=100, **{**args, "out": copy})["results"]] == ["skipped"]
+    # a larger budget cannot extend the copy (it has no checkpoint): refused, and its metrics are kept
+    monkeypatch.setattr(grid, "train", real_train)
+    copied = copy / run.relative_to(out) / "metrics.csv"
+    before = copied.read_bytes()
+    with pytest.raises(RuntimeError, match="its metrics reach env step 100 but it holds no checkpoint"):
+        make_figure(3, steps=150, **{**args, "out": copy})
+    assert copied.read_bytes() == before
 
     # the run records its source commit and the references its curve.png draws
     saved = json.loads((run / "config.json").read_text())

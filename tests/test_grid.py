@@ -17,10 +17,10 @@ from smiling.algos.registry import apply_label, run_label, run_metadata
 from smiling.data import Demos, save_npz
 from smiling.envs import make_env
 from smiling.envs.rollout import rollout
-from smiling.experiments.grid import (_run_progress, apply_override, expand, parse_overrides, parse_seeds, run_grid,
+from smiling.experiments.grid import (apply_override, expand, parse_overrides, parse_seeds, run_grid,
                                       run_state)
 from smiling.experiments.report import area_under_curve, collect, mean_se, plot_experiment, summary_table
-from smiling.runs import Checkpoints, TrainingStopped
+from smiling.runs import Checkpoints, TrainingStopped, last_metrics_step
 from smiling.utils.io import atomic_write_json
 
 
@@ -90,12 +90,12 @@ def test_dreamer_variant_and_runs_named_by_what_they_are(tmp_path):
 
 
 def test_progress_reads_the_last_complete_row_of_a_long_metrics_file(tmp_path):
-    assert _run_progress(tmp_path) == 0  # no metrics.csv yet
+    assert last_metrics_step(tmp_path) == 0  # no metrics.csv yet
     rows = "".join(f"{step},{step / 100:.1f},{'x' * 40}\n" for step in range(0, 500_000, 1000))
     (tmp_path / "metrics.csv").write_text("step,wall_time,pad\n" + rows + "\n")
-    assert _run_progress(tmp_path) == 499_000
+    assert last_metrics_step(tmp_path) == 499_000
     (tmp_path / "metrics.csv").write_text("step,wall_time,pad\n")
-    assert _run_progress(tmp_path) == 0
+    assert last_metrics_step(tmp_path) == 0
 
 
 def test_summary_statistics():
@@ -259,6 +259,32 @@ def test_a_finished_run_of_an_algorithm_with_its_own_loop_is_done_only_at_its_bu
     assert run_state(tmp_path, 100) == "done" and run_state(tmp_path, 200) == "partial"  # BCO: a larger budget redoes it
     atomic_write_json(tmp_path / "config.json", {**run_metadata(cfg), "finished": True, "x_axis": "grad_steps"})
     assert run_state(tmp_path, 200) == "done"  # BC learns from no env steps: any budget
+
+
+def test_a_run_without_checkpoints_is_done_when_its_metrics_reach_the_budget(tmp_path):
+    atomic_write_json(tmp_path / "config.json", run_metadata(TrainConfig(task="dmc:ball_in_cup-catch", steps=100)))
+    (tmp_path / "metrics.csv").write_text("step,eval_return\n0,1.0\n40,2.0\n")
+    assert run_state(tmp_path, 100) == "partial"  # killed before its first checkpoint: it starts over
+    (tmp_path / "metrics.csv").write_text("step,eval_return\n0,1.0\n40,2.0\n100,3.0\n")
+    assert run_state(tmp_path, 100) == "done"  # a copy of a finished run (as docs/ keeps one)
+    assert run_state(tmp_path, 200) == "partial"  # (which cannot be extended: the loop refuses, tested in figures)
+
+
+def test_copy_figure_runs_copies_finished_runs_only(tmp_path):
+    src, dst = tmp_path / "runs", tmp_path / "copy"
+    for seed, last in ((0, 100), (1, 40)):
+        run = src / "dmc-ball_in_cup-catch" / "sac" / f"s{seed}"
+        run.mkdir(parents=True)
+        atomic_write_json(run / "config.json", run_metadata(TrainConfig(task="dmc:ball_in_cup-catch", steps=100)))
+        (run / "metrics.csv").write_text(f"step,eval_return\n0,1.0\n{last},2.0\n")
+        (run / "checkpoints").mkdir()
+    script = Path(__file__).parents[1] / "benchmarks" / "copy_figure_runs.sh"
+    done = subprocess.run(["bash", str(script), f"{src}/", str(dst)], capture_output=True, text=True, check=True)
+    assert "copied 1 finished runs" in done.stdout and "left out" in done.stderr and "s1: not finished" in done.stderr
+    copied = dst / "dmc-ball_in_cup-catch" / "sac"
+    assert sorted(p.name for p in copied.iterdir()) == ["s0"]
+    assert sorted(p.name for p in (copied / "s0").iterdir()) == ["config.json", "metrics.csv"]
+    assert (copied / "s0" / "metrics.csv").read_text() == (src / "dmc-ball_in_cup-catch/sac/s0/metrics.csv").read_text()
 
 
 @pytest.mark.parametrize("workers", [1, 2])

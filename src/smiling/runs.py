@@ -142,6 +142,23 @@ def read_metrics(path: str | os.PathLike) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
+def last_metrics_step(run_dir: str | os.PathLike) -> int:
+    """Env step of the last row of RUN_DIR/metrics.csv (0 if none): reads only the file's tail, so polling a
+    long run every few seconds stays cheap."""
+    try:
+        with open(Path(run_dir) / "metrics.csv", "rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - 8192))
+            lines = [ln for ln in f.read().splitlines() if ln.strip()]
+    except OSError:
+        return 0
+    for line in reversed(lines):
+        head = line.split(b",", 1)[0]
+        if head.isdigit():
+            return int(head)
+    return 0
+
+
 def truncate_metrics(run_dir: Path, last_step: int) -> int:
     """Drop rows with step > last_step (written after the checkpoint we resume from); returns rows kept."""
     path = Path(run_dir) / "metrics.csv"

@@ -33,7 +33,7 @@ from smiling.algos.base import RESUMABLE_CHANGES, Agent, RunConfig
 from smiling.rewards import RewardModel
 from smiling.rl import ReplayBuffer, RewardCache
 from smiling.runs import (CORE_COLUMNS, Checkpoints, MetricsLogger, StopSignals, TrainingStopped, plot_run,
-                          read_checkpoint_file, truncate_metrics, wandb_settings)
+                          last_metrics_step, read_checkpoint_file, truncate_metrics, wandb_settings)
 from smiling.utils.config import to_dict
 from smiling.utils.io import atomic_write_json, npz_bytes, npz_from_bytes, read_json
 from smiling.utils.seeding import EVAL_STREAM, TRAIN_STREAM, derive_seed
@@ -93,6 +93,18 @@ def _record_changes(run_dir: Path, cfg, step: int, commit: str | None) -> None:
     atomic_write_json(run_dir / "config.json", data)
 
 
+def _check_restartable(run_dir: Path) -> None:
+    """Refuse to start over in place a run without checkpoints whose metrics go past its first checkpoint's step:
+    it is not a run killed early but a copy without its checkpoints (as `benchmarks/copy_figure_runs.sh` makes),
+    and starting over would overwrite the metrics it holds."""
+    reached, first = last_metrics_step(run_dir), read_json(run_dir / "config.json")["config"]["checkpoint_every"]
+    if reached > first:
+        raise FileNotFoundError(
+            f"{run_dir}: its metrics reach env step {reached:,} but it holds no checkpoint to continue from (a copy "
+            f"of a run without its checkpoints?); it cannot be extended: train it in another directory, or remove "
+            f"its metrics.csv to start it over in place")
+
+
 def train(cfg, run_dir: Path, meta: dict, env, eval_env, agent: Agent, reward_model: RewardModel | None,
           resume: bool = False, quiet: bool = False) -> dict:
     """Train ``agent`` on ``env`` with the rewards of ``reward_model`` (None: the env's), writing to ``run_dir``
@@ -122,7 +134,8 @@ def train(cfg, run_dir: Path, meta: dict, env, eval_env, agent: Agent, reward_mo
         loop["next_ckpt"] = min(loop["next_ckpt"], loop["step"] + cfg.checkpoint_every)  # a new cadence applies now
         truncate_metrics(run_dir, loop["step"])
     else:
-        if resume:  # killed before the first checkpoint: start over in place
+        if resume:  # killed before the first checkpoint: start over in place (after checking that is what it was)
+            _check_restartable(run_dir)
             truncate_metrics(run_dir, -1)
         run_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_json(run_dir / "config.json", {**meta, "obs_dim": obs_dim, "action_dim": act_dim,

@@ -25,7 +25,7 @@ from typing import Mapping
 
 from smiling.algos.registry import needs_actions
 from smiling.data import DemoError, load_demos
-from smiling.experiments.grid import RunSpec, _run_progress, check_existing, expand, run_specs, run_state
+from smiling.experiments.grid import RunSpec, check_existing, expand, run_specs, run_state
 from smiling.experiments.report import collect, plot_experiment, summary_table
 from smiling.runs import read_metrics, run_commits
 from smiling.utils.io import atomic_write_text, read_json
@@ -215,9 +215,8 @@ def draw(p: Plan, out: str | Path, partial: bool = False) -> tuple[list[Path], s
                             title=f"{p.figure.title} ({p.budget} budget)")
     table = summary_table(groups)
     commits = sorted({str(c or "not recorded") for r in runs for c in run_commits(read_json(r / "config.json"))})
-    # finished: by its checkpoint, or, for a copy without checkpoints (as committed under docs/), by its metrics
     unfinished = [str(s.run_dir) for s in p.specs if s.run_dir in runs and run_state(s.run_dir, s.config.steps)
-                  != "done" and _run_progress(s.run_dir) < s.config.steps]
+                  != "done"]
     not_started = [str(s.run_dir) for s in p.specs if s.run_dir not in runs]
     lines = [f"# {p.figure.title} ({p.budget} budget)", "",
              f"Drawn {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} by `smiling figure {p.figure.number} "

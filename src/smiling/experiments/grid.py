@@ -27,7 +27,7 @@ from pathlib import Path
 from smiling.algos.presets import apply_preset
 from smiling.algos.registry import (TrainConfig, apply_label, config_from_dict, config_to_dict,
                                     label_presets, learning_differences, load_config, run_label, train)
-from smiling.runs import Checkpoints, StopSignals, TrainingStopped
+from smiling.runs import Checkpoints, StopSignals, TrainingStopped, last_metrics_step
 from smiling.utils.cache import enable_compilation_cache
 from smiling.utils.io import atomic_write_json, read_json
 
@@ -171,7 +171,8 @@ def expand(out: str | Path, tasks, algos, seeds, steps: int, overrides: dict[str
 
 def run_state(run_dir: Path, steps: int) -> str:
     """'new' (no run yet), 'done' (reached ``steps``, or marked finished by an algorithm with its own loop: with a
-    budget of at least ``steps`` env steps, or learning from none, as BC) or 'partial' (resumable)."""
+    budget of at least ``steps`` env steps, or learning from none, as BC; a copy without checkpoints: its metrics
+    reach ``steps``) or 'partial' (resumable)."""
     run_dir = Path(run_dir)
     if not (run_dir / "config.json").exists():
         return "new"
@@ -179,26 +180,11 @@ def run_state(run_dir: Path, steps: int) -> str:
     if saved.get("finished"):
         return "done" if saved.get("x_axis") == "grad_steps" or saved["config"]["steps"] >= steps else "partial"
     latest = Checkpoints(run_dir).latest()
-    if latest is not None and read_json(latest / "loop.json")["step"] >= steps:
-        return "done"
-    return "partial"
-
-
-def _run_progress(run_dir: Path) -> int:
-    """Env step of the last row of RUN_DIR/metrics.csv (0 if none): reads only the file's tail, so polling a
-    long run every few seconds stays cheap."""
-    try:
-        with open(Path(run_dir) / "metrics.csv", "rb") as f:
-            f.seek(0, os.SEEK_END)
-            f.seek(max(0, f.tell() - 8192))
-            lines = [ln for ln in f.read().splitlines() if ln.strip()]
-    except OSError:
-        return 0
-    for line in reversed(lines):
-        head = line.split(b",", 1)[0]
-        if head.isdigit():
-            return int(head)
-    return 0
+    if latest is not None:
+        return "done" if read_json(latest / "loop.json")["step"] >= steps else "partial"
+    # no checkpoint: killed before its first one, or a copy of a finished run without checkpoints (as committed
+    # under docs/), which its metrics tell
+    return "done" if last_metrics_step(run_dir) >= steps else "partial"
 
 
 _stopped_by: int | None = None
@@ -336,11 +322,11 @@ def run_specs(specs: list[RunSpec], executor: str = "local", workers: int | None
     bar = tqdm(total=total, unit="step", disable=quiet, dynamic_ncols=True, desc="runs", mininterval=2.0)
 
     target = {str(s.run_dir): s.config.steps for s in todo}
-    reached = {d: min(n, _run_progress(Path(d))) for d, n in target.items()}  # resumed runs start part-way
+    reached = {d: min(n, last_metrics_step(Path(d))) for d, n in target.items()}  # resumed runs start part-way
 
     def progress(running_dirs) -> None:
         for d in running_dirs:  # only running runs move: poll their metrics' last row
-            reached[d] = min(target[d], _run_progress(Path(d)))
+            reached[d] = min(target[d], last_metrics_step(Path(d)))
         done_steps = sum(target[d] if d in finished else reached[d] for d in target)
         bar.n = done_steps
         bar.set_postfix(runs=f"{len(finished)}/{len(todo)}", running=len(running_dirs), refresh=False)
