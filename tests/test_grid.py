@@ -19,7 +19,7 @@ from smiling.envs import make_env
 from smiling.envs.rollout import rollout
 from smiling.experiments.grid import (apply_override, expand, parse_overrides, parse_seeds, run_grid,
                                       run_state)
-from smiling.experiments.report import area_under_curve, collect, mean_se, plot_experiment, summary_table
+from smiling.experiments.report import Curve, area_under_curve, collect, mean_se, plot_experiment, summary_table
 from smiling.runs import Checkpoints, TrainingStopped, last_metrics_step
 from smiling.utils.io import atomic_write_json
 
@@ -224,16 +224,29 @@ def test_summary_until_a_step_and_with_the_references_config_json_recorded(tmp_p
     _written_run(tmp_path / "a", 0, {0: 10.0, 50: 60.0, 100: 110.0}, refs)
     _written_run(tmp_path / "b", 1, {0: 10.0, 50: 60.0, 100: 160.0}, {"expert": 210.0, "random": 10.0})  # its own
     whole = collect(tmp_path)["dmc:ball_in_cup-catch"]["dac"]
-    assert sorted(v[-1] for _, v, _ in whole) == [0.75, 1.0]
+    assert sorted(c.values[-1] for c in whole) == [0.75, 1.0]
     half = collect(tmp_path, until=50)["dmc:ball_in_cup-catch"]["dac"]
-    assert all(list(s) == [0, 50] for s, _, _ in half)
+    assert all(list(c.steps) == [0, 50] and c.best == c.values[-1] for c in half)
     assert "| dmc:ball_in_cup-catch | dac | 2 | 50 | 0.38 ± 0.12 | 0.19 ± 0.06 | 0.38 ± 0.12 |" in summary_table(
         {"dmc:ball_in_cup-catch": {"dac": half}})
     # best: each seed's highest evaluation (0.9 and 0.7), not its last (0.5 and 0.7)
     steps = np.array([0, 50, 100])
-    dips = [(steps, np.array([0.0, 0.9, 0.5]), "a"), (steps, np.array([0.0, 0.7, 0.7]), "b")]
-    row = summary_table({"t": {"bc": dips}}).splitlines()[-1].split(" | ")
+    dips = [Curve(steps, np.array([0.0, 0.9, 0.5]), Path("a"), 0.9),
+            Curve(steps, np.array([0.0, 0.7, 0.7]), Path("b"), 0.7)]
+    row = summary_table({"t": {"dac": dips}}).splitlines()[-1].split(" | ")
     assert (row[4], row[6]) == ("0.60 ± 0.10", "0.80 ± 0.10 |")
+
+
+def test_bc_is_summarized_by_its_last_evaluation_and_its_best_along_its_gradient_steps(tmp_path):
+    cfg = TrainConfig(algo="bc", task="dmc:ball_in_cup-catch", seed=0, steps=100)
+    tmp_path.mkdir(exist_ok=True)
+    atomic_write_json(tmp_path / "config.json", {**run_metadata(cfg), "references": {"expert": 110.0, "random": 10.0},
+                                                 "finished": True})
+    (tmp_path / "metrics.csv").write_text("step,eval_return,grad_steps\n0,10.0,0\n0,100.0,2000\n0,60.0,4000\n")
+    (curve,) = collect([tmp_path])["dmc:ball_in_cup-catch"]["bc"]
+    assert list(curve.steps) == [0] and list(curve.values) == [0.5] and curve.best == 0.9  # a line at its last
+    row = summary_table({"t": {"bc": [curve]}}).splitlines()[-1]
+    assert row == "| t | bc | 1 | 0 | 0.50 | 0.50 | 0.90 |"
 
 
 def _env_of_a_worker(name):

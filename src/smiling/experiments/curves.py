@@ -22,20 +22,28 @@ def normalize(returns, expert: float, random: float) -> np.ndarray:
     return (np.asarray(returns, np.float64) - random) / (expert - random)
 
 
+def evaluations(run_dir: str | Path) -> tuple[np.ndarray, np.ndarray, bool]:
+    """(x, eval returns, whether x is env steps) of every evaluation in a run's metrics.csv; x is the run's
+    curve axis (`smiling.runs.curve_axis`): env steps, or for an algorithm that learns from no env steps (e.g.
+    behavioural cloning) its own (gradient steps)."""
+    all_rows = read_metrics(run_dir)
+    rows = [r for r in all_rows if r.get("eval_return")]
+    if not rows:
+        raise ValueError(f"{run_dir}: no evaluations in metrics.csv yet")
+    path = Path(run_dir) / "config.json"
+    axis = curve_axis(read_json(path) if path.exists() else {}, all_rows)
+    x = np.array([int(float(r.get(axis) or 0)) for r in rows])
+    return x, np.array([float(r["eval_return"]) for r in rows]), axis == "step"
+
+
 def eval_curve(run_dir: str | Path) -> tuple[np.ndarray, np.ndarray]:
     """(env steps, eval returns) of a run, from its metrics.csv.
 
     An algorithm that learns from no env steps (its curve is drawn against another axis, e.g. behavioural
     cloning's gradient steps) gets its final evaluation at step 0 (plotted as a horizontal line).
     """
-    all_rows = read_metrics(run_dir)
-    rows = [r for r in all_rows if r.get("eval_return")]
-    if not rows:
-        raise ValueError(f"{run_dir}: no evaluations in metrics.csv yet")
-    path = Path(run_dir) / "config.json"
-    if curve_axis(read_json(path) if path.exists() else {}, all_rows) != "step":
-        return np.array([0]), np.array([float(rows[-1]["eval_return"])])
-    return (np.array([int(r["step"]) for r in rows]), np.array([float(r["eval_return"]) for r in rows]))
+    x, returns, on_env_steps = evaluations(run_dir)
+    return (x, returns) if on_env_steps else (np.array([0]), returns[-1:])
 
 
 def aggregate(run_dirs, expert: float, random: float) -> dict:

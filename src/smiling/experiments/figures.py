@@ -23,10 +23,12 @@ import time
 from pathlib import Path
 from typing import Mapping
 
+import numpy as np
+
 from smiling.algos.registry import needs_actions
 from smiling.data import DemoError, load_demos
 from smiling.experiments.grid import RunSpec, check_existing, expand, run_specs, run_state
-from smiling.experiments.report import collect, plot_experiment, summary_table
+from smiling.experiments.report import Curve, collect, plot_experiment, summary_table
 from smiling.runs import read_metrics, run_commits
 from smiling.utils.io import atomic_write_text, read_json
 
@@ -197,6 +199,14 @@ def make_figure(number: int, budget: str = "cpu", out: str | Path | None = None,
     return {"plan": p, "results": results, "paths": paths, "table": table}
 
 
+def _cut(c: Curve, steps: int) -> Curve:
+    """A run's curve up to env step ``steps`` (a longer run counted as a cell is cut at the cell's budget)."""
+    keep = c.steps <= steps
+    if keep.all():
+        return c
+    return c._replace(steps=c.steps[keep], values=c.values[keep], best=float(np.max(c.values[keep])))
+
+
 def draw(p: Plan, out: str | Path, partial: bool = False) -> tuple[list[Path], str]:
     """Draw a figure from the runs of its plan that have evaluations: OUT/figure<N>.png and .svg (one panel per
     task, normalized return), and OUT/figure<N>.md (the summary table and where every run came from)."""
@@ -206,8 +216,7 @@ def draw(p: Plan, out: str | Path, partial: bool = False) -> tuple[list[Path], s
     if not evaluated:
         raise ValueError(f"figure {p.figure.number}: no run has evaluations yet")
     budget = {s.run_dir: s.config.steps for s in p.specs}  # a longer run counted as a cell is cut at its budget
-    groups = {t: {label: [(s[s <= budget[d]], v[s <= budget[d]], d) for s, v, d in curves]
-                  for label, curves in by_label.items()}
+    groups = {t: {label: [_cut(c, budget[c.run]) for c in curves] for label, curves in by_label.items()}
               for t, by_label in collect(evaluated, "normalized").items()}
     order = [panel.task for panel in p.figure.budgets[p.budget].panels]
     groups = {t: groups[t] for t in order if t in groups}

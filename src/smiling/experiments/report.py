@@ -4,7 +4,8 @@ Statistics over seeds are mean ± standard error (sample std / sqrt(n)). Two num
 * final: its last evaluation's normalized return;
 * AUC: the area under its normalized curve divided by the span of env steps it covers (trapezoid rule over
   its evaluations), i.e. its average normalized return over training; it rewards learning early.
-BC learns from no env steps: its final evaluation stands for its whole curve (both numbers).
+BC learns from no env steps: its final evaluation stands for its whole curve (both numbers). A third number,
+best (each run's highest evaluation, BC's over its gradient steps), is how the paper reports BC.
 """
 
 from __future__ import annotations
@@ -12,16 +13,29 @@ from __future__ import annotations
 import io
 from collections import defaultdict
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
-from smiling.experiments.curves import common_steps, draw_group, eval_curve, normalize
+from smiling.experiments.curves import common_steps, draw_group, evaluations, normalize
 from smiling.algos.registry import load_config, run_label
 from smiling.data import DemoError, load_demos
 from smiling.experiments.grid import find_runs
 from smiling.utils.io import atomic_write_bytes, read_json
 
 METRICS = ("normalized", "raw")
+
+
+class Curve(NamedTuple):
+    """One run's evaluations as `collect` gives them."""
+
+    steps: np.ndarray
+    """Env steps of its evaluations ([0] for an algorithm that learns from none, e.g. BC)."""
+    values: np.ndarray
+    """Its (normalized or raw) evaluation returns at those steps (BC: its final one)."""
+    run: Path
+    best: float
+    """Its highest evaluation (up to ``until``; BC: over all its evaluations, along its gradient steps)."""
 
 
 def recorded_references(run_dir: str | Path) -> tuple[float, float] | None:
@@ -42,7 +56,7 @@ def references(cfg) -> tuple[float, float] | None:
 
 
 def collect(root_or_runs, metric: str = "normalized", algos=None, tasks=None, until: int | None = None) -> dict:
-    """{task: {label: [(steps, values, run_dir), ...]}} for the runs under a directory (or a list of runs),
+    """{task: {label: [`Curve`, ...]}} for the runs under a directory (or a list of runs),
     kept to the given labels and tasks, and to the evaluations at env steps <= ``until`` if given (to compare
     runs at a shorter budget than they ran); ``metric`` normalized needs the demos' expert/random returns."""
     if metric not in METRICS:
@@ -56,14 +70,16 @@ def collect(root_or_runs, metric: str = "normalized", algos=None, tasks=None, un
         if (algos and label not in algos) or (tasks and cfg.task not in tasks):
             continue
         try:
-            steps, returns = eval_curve(run)
+            x, every, on_env_steps = evaluations(run)
         except ValueError:
             continue  # no evaluation yet
+        steps, returns = (x, every) if on_env_steps else (np.array([0]), every[-1:])
         if until is not None:
             keep = steps <= until
             if not keep.any():
                 continue
             steps, returns = steps[keep], returns[keep]
+            every = returns if on_env_steps else every
         if metric == "normalized":
             refs = recorded_references(run)
             if refs is None:
@@ -74,8 +90,8 @@ def collect(root_or_runs, metric: str = "normalized", algos=None, tasks=None, un
             if refs is None:
                 raise ValueError(f"{run}: its demonstrations carry no expert/random returns to normalize with; "
                                  f"use --metric raw")
-            returns = normalize(returns, *refs)
-        out[cfg.task][label].append((steps, np.asarray(returns, np.float64), run))
+            returns, every = normalize(returns, *refs), normalize(every, *refs)
+        out[cfg.task][label].append(Curve(steps, np.asarray(returns, np.float64), run, float(np.max(every))))
     if not out:
         raise ValueError("no runs with evaluations match" + (f" algos {algos}" if algos else "")
                          + (f" tasks {tasks}" if tasks else ""))
@@ -103,10 +119,10 @@ def summary_table(groups: dict, metric: str = "normalized") -> str:
              "|---" * 7 + "|"]
     for task, by_label in groups.items():
         for label, runs in by_label.items():
-            finals = [v[-1] for _, v, _ in runs]
-            aucs = [area_under_curve(s, v) for s, v, _ in runs]
-            bests = [float(np.max(v)) for _, v, _ in runs]
-            steps = sorted({int(s[-1]) for s, _, _ in runs})
+            finals = [c.values[-1] for c in runs]
+            aucs = [area_under_curve(c.steps, c.values) for c in runs]
+            bests = [c.best for c in runs]
+            steps = sorted({int(c.steps[-1]) for c in runs})
             span = f"{steps[0]}" if len(steps) == 1 else f"{steps[0]}-{steps[-1]}"
             lines.append(f"| {task} | {label} | {len(runs)} | {span} | {_pm(*mean_se(finals))} | "
                          f"{_pm(*mean_se(aucs))} | {_pm(*mean_se(bests))} |")
@@ -134,7 +150,7 @@ def plot_experiment(groups: dict, out: str | Path, metric: str = "normalized", t
     fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 3.4 * rows), dpi=120, squeeze=False)
     for ax, (task, by_label) in zip(axes.flat, groups.items()):
         for label, runs in by_label.items():
-            curves = [(s, v) for s, v, _ in runs]
+            curves = [(c.steps, c.values) for c in runs]
             steps, vals = common_steps(curves)
             mean = vals.mean(0)
             se = vals.std(0, ddof=1) / np.sqrt(len(runs)) if len(runs) > 1 else np.zeros_like(mean)
