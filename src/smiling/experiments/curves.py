@@ -42,7 +42,12 @@ def eval_curve(run_dir: str | Path) -> tuple[np.ndarray, np.ndarray]:
     An algorithm that learns from no env steps (its curve is drawn against another axis, e.g. behavioural
     cloning's gradient steps) gets its final evaluation at step 0 (plotted as a horizontal line).
     """
-    x, returns, on_env_steps = evaluations(run_dir)
+    return as_curve(*evaluations(run_dir))
+
+
+def as_curve(x, returns, on_env_steps: bool) -> tuple[np.ndarray, np.ndarray]:
+    """`evaluations` as a curve over env steps: as they are, or for a run that learns from no env steps its final
+    evaluation at step 0."""
     return (x, returns) if on_env_steps else (np.array([0]), returns[-1:])
 
 

@@ -23,12 +23,10 @@ import time
 from pathlib import Path
 from typing import Mapping
 
-import numpy as np
-
 from smiling.algos.registry import needs_actions
 from smiling.data import DemoError, load_demos
 from smiling.experiments.grid import RunSpec, check_existing, expand, run_specs, run_state
-from smiling.experiments.report import Curve, collect, plot_experiment, summary_table
+from smiling.experiments.report import collect, plot_experiment, summary_table
 from smiling.runs import read_metrics, run_commits
 from smiling.utils.io import atomic_write_text, read_json
 
@@ -199,14 +197,6 @@ def make_figure(number: int, budget: str = "cpu", out: str | Path | None = None,
     return {"plan": p, "results": results, "paths": paths, "table": table}
 
 
-def _cut(c: Curve, steps: int) -> Curve:
-    """A run's curve up to env step ``steps`` (a longer run counted as a cell is cut at the cell's budget)."""
-    keep = c.steps <= steps
-    if keep.all():
-        return c
-    return c._replace(steps=c.steps[keep], values=c.values[keep], best=float(np.max(c.values[keep])))
-
-
 def draw(p: Plan, out: str | Path, partial: bool = False) -> tuple[list[Path], str]:
     """Draw a figure from the runs of its plan that have evaluations: OUT/figure<N>.png and .svg (one panel per
     task, normalized return), and OUT/figure<N>.md (the summary table and where every run came from)."""
@@ -215,9 +205,11 @@ def draw(p: Plan, out: str | Path, partial: bool = False) -> tuple[list[Path], s
     evaluated = [r for r in runs if any(row.get("eval_return") for row in read_metrics(r))]
     if not evaluated:
         raise ValueError(f"figure {p.figure.number}: no run has evaluations yet")
-    budget = {s.run_dir: s.config.steps for s in p.specs}  # a longer run counted as a cell is cut at its budget
-    groups = {t: {label: [_cut(c, budget[c.run]) for c in curves] for label, curves in by_label.items()}
-              for t, by_label in collect(evaluated, "normalized").items()}
+    by_task: dict[str, tuple[int, list[Path]]] = {}  # a panel's runs and budget (a longer run is cut at it)
+    for s in p.specs:
+        if s.run_dir in evaluated:
+            by_task.setdefault(s.task, (s.config.steps, []))[1].append(s.run_dir)
+    groups = {t: collect(dirs, "normalized", until=steps)[t] for t, (steps, dirs) in by_task.items()}
     order = [panel.task for panel in p.figure.budgets[p.budget].panels]
     groups = {t: groups[t] for t in order if t in groups}
     paths = plot_experiment(groups, out / f"figure{p.figure.number}",

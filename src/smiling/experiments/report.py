@@ -17,7 +17,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from smiling.experiments.curves import common_steps, draw_group, evaluations, normalize
+from smiling.experiments.curves import as_curve, common_steps, draw_group, evaluations, normalize
 from smiling.algos.registry import load_config, run_label
 from smiling.data import DemoError, load_demos
 from smiling.experiments.grid import find_runs
@@ -73,7 +73,7 @@ def collect(root_or_runs, metric: str = "normalized", algos=None, tasks=None, un
             x, every, on_env_steps = evaluations(run)
         except ValueError:
             continue  # no evaluation yet
-        steps, returns = (x, every) if on_env_steps else (np.array([0]), every[-1:])
+        steps, returns = as_curve(x, every, on_env_steps)
         if until is not None:
             keep = steps <= until
             if not keep.any():
