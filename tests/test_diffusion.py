@@ -159,18 +159,15 @@ def test_divergence_cli(tmp_path, smiling_cmd):
     rng = np.random.default_rng(0)
     mk = lambda shift: Demos((rng.normal(size=(4, 1001, 3)) + [shift, 0, 0]).astype(np.float32))  # noqa: E731
     save_npz(mk(0.0), tmp_path / "a.npz")
-    save_npz(mk(0.0), tmp_path / "b.npz")
     save_npz(mk(1.5), tmp_path / "c.npz")
-    out = {}
-    for name in ("b", "c"):
-        r = subprocess.run([*smiling_cmd, "divergence", "--expert", str(tmp_path / "a.npz"), "--learner",
-                            str(tmp_path / f"{name}.npz"), "--steps", "1000", "--json"],
-                           capture_output=True, text=True, timeout=300)
-        assert r.returncode == 0, r.stderr
-        out[name] = json.loads(r.stdout)
-    assert {"ds_divergence", "stderr"} <= set(out["b"])
-    assert out["c"]["ds_divergence"] > 10 * abs(out["b"]["ds_divergence"])
-    assert out["c"]["ds_divergence"] > 5 * out["c"]["stderr"]
+    # (a distribution against itself, near 0: test_ds_divergence_of_a_distribution_with_itself_is_about_zero)
+    r = subprocess.run([*smiling_cmd, "divergence", "--expert", str(tmp_path / "a.npz"), "--learner",
+                        str(tmp_path / "c.npz"), "--steps", "1000", "--json"], capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert {"ds_divergence", "stderr"} <= set(out)
+    assert out["ds_divergence"] > 5 * out["stderr"] and out["ds_divergence"] > 0.1
     r = subprocess.run([*smiling_cmd, "divergence", "--expert", str(tmp_path / "a.npz"), "--learner",
                         str(tmp_path / "missing.npz")], capture_output=True, text=True, timeout=300)
     assert r.returncode == 2 and "missing.npz: file not found" in r.stderr

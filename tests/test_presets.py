@@ -161,19 +161,7 @@ def test_paper_preset_runs_from_the_cli(smiling_cmd, tmp_path):
     rows = read_metrics(out)
     assert any(r["score_loss_learner"] != "" for r in rows)  # the reward model was updated
     assert np.isfinite(float(rows[-1]["critic_loss"]))           # and SAC trained on its per-batch rewards
-    # the same preset as a grid variant: --set overrides it, and the run is named after it
-    grid = tmp_path / "grid"
-    r = subprocess.run([*smiling_cmd, "experiment", "--tasks", "dmc:ball_in_cup-catch", "--algos", "smiling+paper",
-                        "--seeds", "0", "--steps", "150", "--out", str(grid), "--workers", "1", "--quiet", "--set",
-                        "relabel=update", "smiling.expert_steps=50", "reward_update_every=50", "horizon=50",
-                        "seed_steps=50", "update_every=10", "eval_every=50", "eval_episodes=1", "checkpoint_every=50",
-                        "sac.hidden_dims=32,32", "sac.batch_size=32"], capture_output=True, text=True, timeout=600,
-                       env={**os.environ, "SMILING_CACHE": str(tmp_path / "cache")})
-    assert r.returncode == 0, r.stderr[-3000:]
-    assert "| dmc:ball_in_cup-catch | smiling+paper | 1 |" in r.stdout
-    cell = json.loads((grid / "dmc-ball_in_cup-catch" / "smiling+paper" / "s0" / "config.json").read_text())["config"]
-    assert cell["smiling"]["levels"] == "even" and cell["smiling"]["num_levels"] == 500
-    assert cell["relabel"] == "update" and cell["smiling"]["expert_steps"] == 50
+    # (the same preset as a grid variant: test_grid_variants_apply_presets_before_overrides)
     r = subprocess.run([*smiling_cmd, "imitate", "--preset", "paper,nope", "--steps", "10"],
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 2 and "unknown preset 'nope'" in r.stderr and "Traceback" not in r.stderr

@@ -54,12 +54,15 @@ class ScoreModel:
         self.std = jnp.asarray(std, jnp.float32).reshape(dim)
         self.net = ScoreNet(dim, config.width, config.depth, config.time_dim, config.linear)
         self.tx = optax.adamw(config.lr, weight_decay=config.weight_decay)
-        key = jax.random.PRNGKey(seed)
-        self.key, init_key = jax.random.split(key)
-        self.params = self.net.init(init_key, jnp.zeros((1, dim)), jnp.zeros((1,)))
-        self.opt_state = self.tx.init(self.params)
+        # one compiled call: run op by op, the initializers would compile dozens of tiny programs
+        self.key, self.params, self.opt_state = jax.jit(self._initial)(jax.random.PRNGKey(seed))
         self._fit = jax.jit(self._fit_impl, static_argnums=(4,))
         self._loss = jax.jit(self._loss_impl)
+
+    def _initial(self, key):
+        key, init_key = jax.random.split(key)
+        params = self.net.init(init_key, jnp.zeros((1, self.dim)), jnp.zeros((1,)))
+        return key, params, self.tx.init(params)
 
     @staticmethod
     def standardization(states: np.ndarray, eps: float = 1e-3) -> tuple[np.ndarray, np.ndarray]:

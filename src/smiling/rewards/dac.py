@@ -101,15 +101,18 @@ class DacReward(RewardModel):
         self.mean, self.std = ScoreModel.standardization(expert_features)  # the score models' standardization
         self.expert = jnp.asarray(self._standardize(expert_features))
         self.net = Discriminator(config.width, config.depth, config.linear)
-        key = jax.random.PRNGKey(seed)
-        self.key, k = jax.random.split(key)
-        self.params = self.net.init(k, jnp.zeros((1, dim)))
         self.tx = optax.adamw(config.lr, weight_decay=config.weight_decay)
-        self.opt_state = self.tx.init(self.params)
+        # one compiled call: run op by op, the initializers would compile dozens of tiny programs
+        self.key, self.params, self.opt_state = jax.jit(self._initial, static_argnums=1)(jax.random.PRNGKey(seed), dim)
         self.memory = Reservoir(dim, config.memory, seed=seed + 2)
         self.updates = 0
         self._fit = jax.jit(self._fit_impl)
         self._logits = jax.jit(lambda p, x: self.net.apply(p, x))
+
+    def _initial(self, key, dim: int):
+        key, k = jax.random.split(key)
+        params = self.net.init(k, jnp.zeros((1, dim)))
+        return key, params, self.tx.init(params)
 
     def _standardize(self, x) -> np.ndarray:
         return ((np.asarray(x, np.float32) - self.mean) / self.std).astype(np.float32)

@@ -88,10 +88,15 @@ class SAC:
         self._update = jax.jit(self._update_many, donate_argnums=0)
         self._act_sample = jax.jit(self._sample_action)
         self._act_mean = jax.jit(self._mean_action)
+        self._init = jax.jit(self._init_state)
 
     # --- state ---------------------------------------------------------------------------------------
     def init(self, seed: int) -> SACState:
-        key = jax.random.PRNGKey(seed)
+        """A fresh state: the networks' initial parameters and empty optimizer states. One compiled call (run op
+        by op, the initializers would compile dozens of tiny programs, a second or more of every run's start)."""
+        return self._init(jax.random.PRNGKey(seed))
+
+    def _init_state(self, key) -> SACState:
         key, k_actor, k_critic = jax.random.split(key, 3)
         obs = jnp.zeros((1, self.obs_dim), jnp.float32)
         act = jnp.zeros((1, self.action_dim), jnp.float32)

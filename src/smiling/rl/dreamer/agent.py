@@ -154,10 +154,14 @@ class Dreamer:
         self.critic_tx = opt(c.critic_lr, c.ac_clip)
         self._update_jit = jax.jit(self._update_many)
         self._policy_jit = jax.jit(self._policy, static_argnames="deterministic")
+        self._init_jit = jax.jit(self._init_state)
 
     # --- set-up and (de)serialisation ------------------------------------------------------------------
     def init(self, seed: int) -> DreamerState:
-        key = jax.random.PRNGKey(seed)
+        """A fresh state, in one compiled call (run op by op, the initializers would compile many tiny programs)."""
+        return self._init_jit(jax.random.PRNGKey(seed), jax.random.PRNGKey(seed + 1))
+
+    def _init_state(self, key, state_key) -> DreamerState:
         keys = dict(zip(self.nets, jax.random.split(key, len(self.nets) + 1)[1:]))
         obs0, feat = jnp.zeros((1, self.obs_dim)), jnp.zeros((1, self.deter + self.latent))
         h, z = jnp.zeros((1, self.deter)), jnp.zeros((1, self.latent))
@@ -171,7 +175,7 @@ class Dreamer:
         return DreamerState(params=params, model_opt=self.model_tx.init(model),
                             actor_opt=self.actor_tx.init(params["actor"]),
                             critic_opt=self.critic_tx.init(params["critic"]), slow_critic=params["critic"],
-                            return_scale=jnp.zeros(()), key=jax.random.PRNGKey(seed + 1),
+                            return_scale=jnp.zeros(()), key=state_key,
                             steps=jnp.zeros((), jnp.int32))
 
     def to_bytes(self, state: DreamerState) -> bytes:
