@@ -265,6 +265,29 @@ def test_grid_workers_allocate_gpu_memory_as_they_need_unless_the_user_says_othe
         assert pool.submit(_env_of_a_worker, "XLA_PYTHON_CLIENT_PREALLOCATE").result() == "false"
 
 
+def _cpus_of_a_worker(folder: str):
+    Path(folder, str(os.getpid())).touch()  # then wait for the other task: each runs in a process of its own
+    deadline = time.time() + 120
+    while len(os.listdir(folder)) < 2 and time.time() < deadline:
+        time.sleep(0.05)
+    return os.getpid(), sorted(os.sched_getaffinity(0))
+
+
+def test_pool_workers_each_keep_to_their_own_share_of_the_cpus(tmp_path):
+    from smiling.experiments.grid import cpu_shares, process_pool
+
+    assert cpu_shares(2, [0, 1]) == [[0], [1]]
+    assert cpu_shares(2, [4, 0, 1, 5]) == [[0, 1], [4, 5]]
+    assert cpu_shares(3, range(8)) == [[0, 1, 2], [3, 4, 5], [6, 7]]
+    assert cpu_shares(1, range(8)) is None and cpu_shares(3, [0, 1]) is None  # one worker, or too few CPUs: no pin
+    shares = cpu_shares(2)
+    if shares is None:
+        pytest.skip("fewer than 2 CPUs here")
+    with process_pool(2) as pool:
+        seen = dict(f.result() for f in [pool.submit(_cpus_of_a_worker, str(tmp_path)) for _ in range(2)])
+    assert len(seen) == 2 and sorted(seen.values()) == sorted(shares)  # two processes, one share each
+
+
 def test_a_finished_run_of_an_algorithm_with_its_own_loop_is_done_only_at_its_budget(tmp_path):
     cfg = TrainConfig(algo="bco", task="dmc:ball_in_cup-catch", steps=100)
     tmp_path.mkdir(exist_ok=True)

@@ -339,3 +339,13 @@ def test_a_run_resumed_by_other_code_records_the_commit(tmp_path):
     assert saved["extended_from_steps"] == [200] and saved["config"]["steps"] == 400
     assert run_commits(saved) == ["aaa", "bbb+dirty", "ccc"]
     assert run_commits({"config": {}}) == [None]  # a run written before runs recorded their commit
+    # another count of usable CPUs (XLA splits some sums by it) is recorded too; a run that recorded none is not
+    _record_changes(tmp_path / "r", dataclasses.replace(cfg, steps=400), 300, "ccc", cpus=saved["cpus"])
+    assert read_json(tmp_path / "r" / "config.json")["resumed_at"] == saved["resumed_at"]
+    _record_changes(tmp_path / "r", dataclasses.replace(cfg, steps=400), 300, "ccc", cpus=saved["cpus"] + 1)
+    assert read_json(tmp_path / "r" / "config.json")["resumed_at"][-1] == {"step": 300, "commit": "ccc",
+                                                                          "cpus": saved["cpus"] + 1}
+    (tmp_path / "old").mkdir()
+    atomic_write_json(tmp_path / "old" / "config.json", {k: v for k, v in run_metadata(cfg).items() if k != "cpus"})
+    _record_changes(tmp_path / "old", cfg, 100, None, cpus=64)
+    assert "resumed_at" not in read_json(tmp_path / "old" / "config.json")

@@ -69,19 +69,24 @@ def load_reward_state(reward_model, ckpt: Path) -> None:
                          f"({type(e).__name__}: {e})") from e
 
 
-def _record_changes(run_dir: Path, cfg, step: int, commit: str | None) -> None:
+def _record_changes(run_dir: Path, cfg, step: int, commit: str | None, cpus: int | None = None) -> None:
     """Write into config.json what a resumed run changed: a longer budget under ``extended_from_steps`` (the
     earlier budgets), any other of `RESUMABLE_CHANGES` under ``resumed_with`` (field, old and new value, and the
-    env step it took effect at), and source code of another commit than the run's last under ``resumed_at``
-    (step and commit, when the code knows its commit). The loop calls it only when training is left to do."""
+    env step it took effect at), and source code of another commit than the run's last (when the code knows its
+    commit) or another count of usable CPUs (its results repeat bitwise only on the same count) under
+    ``resumed_at`` (step, commit and, when given, CPUs). The loop calls it only when training is left to do."""
     data = read_json(run_dir / "config.json")
     new = to_dict(cfg)
     defaults = {f.name: f.default for f in dataclasses.fields(RunConfig)}  # what a run written before a field had
     old = {n: data["config"].get(n, defaults[n]) for n in RESUMABLE_CHANGES}
     changed = [n for n in RESUMABLE_CHANGES if old[n] != new[n]]
-    last_commit = (data.get("resumed_at") or [{"commit": data.get("commit")}])[-1]["commit"]
-    if commit is not None and commit != last_commit:
-        data.setdefault("resumed_at", []).append({"step": step, "commit": commit})
+    resumed = data.get("resumed_at") or []
+    last_commit = (resumed or [{"commit": data.get("commit")}])[-1]["commit"]
+    last_cpus = next((r["cpus"] for r in reversed(resumed) if "cpus" in r), data.get("cpus"))
+    other_cpus = cpus is not None and last_cpus is not None and cpus != last_cpus  # (older runs recorded none)
+    if (commit is not None and commit != last_commit) or other_cpus:
+        data.setdefault("resumed_at", []).append({"step": step, "commit": commit,
+                                                  **({} if cpus is None else {"cpus": cpus})})
     elif not changed:
         return
     for n in changed:
@@ -130,7 +135,7 @@ def train(cfg, run_dir: Path, meta: dict, env, eval_env, agent: Agent, reward_mo
                 name = CACHE_FILE if (latest / CACHE_FILE).exists() else "reward-cache.npz"
                 cache.load_state_dict(read_checkpoint_file(latest / name, npz_from_bytes), reward_fn)
         if loop["step"] < cfg.steps:  # a finished run resumed again trains nothing: nothing to record
-            _record_changes(run_dir, cfg, loop["step"], meta.get("commit"))
+            _record_changes(run_dir, cfg, loop["step"], meta.get("commit"), meta.get("cpus"))
         loop["next_ckpt"] = min(loop["next_ckpt"], loop["step"] + cfg.checkpoint_every)  # a new cadence applies now
         truncate_metrics(run_dir, loop["step"])
     else:

@@ -32,7 +32,7 @@ from smiling.rl import SAC, SACConfig
 from smiling.rl.dreamer import Dreamer, DreamerConfig
 from smiling.utils.config import from_dict, to_dict
 from smiling.utils.io import read_json
-from smiling.utils.provenance import source_commit
+from smiling.utils.provenance import source_commit, usable_cpus
 
 
 def _paper(cfg) -> bool:
@@ -259,11 +259,12 @@ def run_label(cfg, detail: bool = False) -> str:
 
 def run_metadata(cfg, demos=None) -> dict:
     """What config.json holds besides the config: the algorithm, the run's name, its curve's x axis, the source
-    commit (None outside a git checkout) and, when the demonstrations carry them, the expert's and the random
-    policy's mean returns (``references``: what normalized returns and plots measure against)."""
+    commit (None outside a git checkout), the CPUs it may use (`usable_cpus`) and, when the demonstrations carry
+    them, the expert's and the random policy's mean returns (``references``: what normalized returns and plots
+    measure against)."""
     meta = {"config": config_to_dict(cfg), "algo": cfg.algo, "label": run_label(cfg),
             "x_axis": ALGORITHMS[cfg.algo].x_axis, "smiling_version": __version__,
-            "commit": source_commit()}
+            "commit": source_commit(), "cpus": usable_cpus()}
     if demos is not None and demos.references is not None:
         meta["references"] = dict(zip(("expert", "random"), demos.references))
     return meta

@@ -30,6 +30,7 @@ from smiling.algos.registry import (TrainConfig, apply_label, config_from_dict, 
 from smiling.runs import Checkpoints, StopSignals, TrainingStopped, last_metrics_step
 from smiling.utils.cache import enable_compilation_cache
 from smiling.utils.io import atomic_write_json, read_json
+from smiling.utils.provenance import usable_cpus
 
 EXECUTORS = ("local", "ray")
 
@@ -249,12 +250,40 @@ def worker_env(environ=os.environ) -> dict[str, str]:
     return mine or {"XLA_PYTHON_CLIENT_PREALLOCATE": "false"}
 
 
-def _set_env(env: dict[str, str]) -> None:
-    os.environ.update(env)  # a worker's first JAX computation, after this, reads it
+def cpu_shares(workers: int, cpus: typing.Iterable[int] | None = None) -> list[list[int]] | None:
+    """The CPUs each of ``workers`` pool processes keeps to: ``cpus`` (default: this process's) split into
+    ``workers`` contiguous shares, e.g. 2 workers on 4 CPUs: [[0, 1], [2, 3]]. None (no pinning) for one worker or
+    for more workers than CPUs. Unpinned, each run's XLA thread pool spreads over every CPU and the runs
+    contend for them; pinned, each run's pool is sized to its share (timed in docs/benchmarks.md)."""
+    if cpus is None:
+        if not hasattr(os, "sched_getaffinity"):
+            return None
+        cpus = os.sched_getaffinity(0)
+    cpus = sorted(cpus)
+    if workers < 2 or workers > len(cpus):
+        return None
+    size, extra = divmod(len(cpus), workers)
+    shares, start = [], 0
+    for i in range(workers):
+        end = start + size + (i < extra)
+        shares.append(cpus[start:end])
+        start = end
+    return shares
+
+
+def _init_worker(env: dict[str, str], shares: list[list[int]] | None = None, counter=None) -> None:
+    """A pool process's set-up, before its first JAX computation (which reads both): `worker_env`, and its own
+    share of the CPUs (`cpu_shares`), the n-th process started taking the n-th share."""
+    os.environ.update(env)
+    if shares and counter is not None:
+        with counter.get_lock():
+            index = counter.value
+            counter.value += 1
+        os.sched_setaffinity(0, shares[index % len(shares)])
 
 
 def default_workers() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return usable_cpus()
 
 
 def run_grid(out: str | Path, tasks, algos, seeds, steps: int, overrides: dict[str, str] | None = None,
@@ -389,12 +418,13 @@ def _in_grid_order(specs: list[RunSpec], results: list[dict]) -> list[dict]:
 
 def process_pool(workers: int):
     """The local executor's pool: ``workers`` spawned processes (not forked: a forked JAX process can deadlock)
-    with `worker_env` set."""
+    with `worker_env` set, each kept to its own share of the CPUs where there are enough (`cpu_shares`)."""
     import concurrent.futures as cf
     import multiprocessing as mp
 
-    return cf.ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"), initializer=_set_env,
-                                  initargs=(worker_env(),))
+    ctx = mp.get_context("spawn")
+    return cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
+                                  initargs=(worker_env(), cpu_shares(workers), ctx.Value("i", 0)))
 
 
 def _run_pool(payloads, workers: int, record, progress) -> int | None:

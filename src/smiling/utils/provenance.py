@@ -1,8 +1,9 @@
-"""Where a result came from: the source commit of the running code."""
+"""Where a result came from: the source commit of the running code, and the CPUs it ran on."""
 
 from __future__ import annotations
 
 import functools
+import os
 import subprocess
 from pathlib import Path
 
@@ -20,3 +21,10 @@ def source_commit() -> str | None:
     except (OSError, subprocess.SubprocessError):
         return None
     return f"{sha}+dirty" if dirty else sha
+
+
+def usable_cpus() -> int:
+    """How many CPUs this process may run on (its affinity: `taskset`, or a grid worker's share). XLA's CPU
+    thread pool is sized to it and splits some sums by it, so a run repeats its results bitwise only on the same
+    count."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
