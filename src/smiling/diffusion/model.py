@@ -22,6 +22,7 @@ import optax
 
 from smiling.diffusion.network import ScoreNet
 from smiling.diffusion.schedules import Schedule, stratified_levels
+from smiling.utils.cache import shared_jit
 from smiling.utils.shapes import pad_rows_pow2
 
 
@@ -55,7 +56,8 @@ class ScoreModel:
         self.net = ScoreNet(dim, config.width, config.depth, config.time_dim, config.linear)
         self.tx = optax.adamw(config.lr, weight_decay=config.weight_decay)
         # one compiled call: run op by op, the initializers would compile dozens of tiny programs
-        self.key, self.params, self.opt_state = jax.jit(self._initial)(jax.random.PRNGKey(seed))
+        init = shared_jit((ScoreModel, self.dim, repr(config)), self._initial)
+        self.key, self.params, self.opt_state = init(jax.random.PRNGKey(seed))
         self._fit = jax.jit(self._fit_impl, static_argnums=(4,))
         self._loss = jax.jit(self._loss_impl)
 

@@ -30,6 +30,7 @@ import optax
 
 from smiling.diffusion.model import ScoreModel
 from smiling.rewards.base import Reservoir, RewardModel
+from smiling.utils.cache import shared_jit
 from smiling.utils.shapes import pad_rows_pow2
 from smiling.utils.config import at_least_one, check_choice
 from smiling.utils.io import npz_bytes
@@ -103,15 +104,16 @@ class DacReward(RewardModel):
         self.net = Discriminator(config.width, config.depth, config.linear)
         self.tx = optax.adamw(config.lr, weight_decay=config.weight_decay)
         # one compiled call: run op by op, the initializers would compile dozens of tiny programs
-        self.key, self.params, self.opt_state = jax.jit(self._initial, static_argnums=1)(jax.random.PRNGKey(seed), dim)
+        init = shared_jit((DacReward, dim, repr(config)), self._initial)
+        self.key, self.params, self.opt_state = init(jax.random.PRNGKey(seed), jnp.zeros((1, dim)))
         self.memory = Reservoir(dim, config.memory, seed=seed + 2)
         self.updates = 0
         self._fit = jax.jit(self._fit_impl)
         self._logits = jax.jit(lambda p, x: self.net.apply(p, x))
 
-    def _initial(self, key, dim: int):
+    def _initial(self, key, features):
         key, k = jax.random.split(key)
-        params = self.net.init(k, jnp.zeros((1, dim)))
+        params = self.net.init(k, features)
         return key, params, self.tx.init(params)
 
     def _standardize(self, x) -> np.ndarray:

@@ -25,6 +25,7 @@ import optax
 
 from smiling.rl.fused import run_update, scan_updates
 from smiling.rl.networks import Actor, CriticEnsemble, sample_tanh_gaussian
+from smiling.utils.cache import shared_jit
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,13 +89,13 @@ class SAC:
         self._update = jax.jit(self._update_many, donate_argnums=0)
         self._act_sample = jax.jit(self._sample_action)
         self._act_mean = jax.jit(self._mean_action)
-        self._init = jax.jit(self._init_state)
 
     # --- state ---------------------------------------------------------------------------------------
     def init(self, seed: int) -> SACState:
         """A fresh state: the networks' initial parameters and empty optimizer states. One compiled call (run op
         by op, the initializers would compile dozens of tiny programs, a second or more of every run's start)."""
-        return self._init(jax.random.PRNGKey(seed))
+        init = shared_jit((type(self), self.obs_dim, self.action_dim, repr(self.config)), self._init_state)
+        return init(jax.random.PRNGKey(seed))
 
     def _init_state(self, key) -> SACState:
         key, k_actor, k_critic = jax.random.split(key, 3)

@@ -1,4 +1,4 @@
-"""On-disk caches: the root folder, and JAX's persistent compilation cache.
+"""Caches: the root folder on disk, JAX's persistent compilation cache, and jitted functions shared in memory.
 
 Root: ``$SMILING_CACHE`` (default ``~/.cache/smiling``). It holds fitted expert score models
 (``expert_scores/``) and compiled XLA executables (``jax/``, or ``$SMILING_JAX_CACHE``; ``off`` disables it).
@@ -9,6 +9,7 @@ updates; an entry is keyed by the computation, the JAX version and the flags, so
 from __future__ import annotations
 
 import os
+import typing
 from pathlib import Path
 
 
@@ -29,3 +30,19 @@ def enable_compilation_cache() -> Path | None:
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
     return path
+
+
+_SHARED_JITS: dict = {}
+
+
+def shared_jit(key: typing.Hashable, fn: typing.Callable) -> typing.Callable:
+    """``jax.jit(fn)``, made once per ``key`` in this process and kept. For a method of objects built alike (key:
+    the class, the sizes and the config's repr): each object's own ``jax.jit(self.method)`` would trace anew,
+    while objects with one key share one traced and compiled function (the first object's: ``fn`` must depend on
+    nothing but what ``key`` names)."""
+    jitted = _SHARED_JITS.get(key)
+    if jitted is None:
+        import jax
+
+        jitted = _SHARED_JITS[key] = jax.jit(fn)
+    return jitted

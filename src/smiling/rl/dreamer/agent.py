@@ -35,6 +35,7 @@ import optax
 from smiling.rl.dreamer import core
 from smiling.rl.dreamer.networks import ActorHead, Cell, Trunk
 from smiling.rl.fused import run_update, scan_updates
+from smiling.utils.cache import shared_jit
 
 PRESETS = {
     # name: (recurrent units, dense units, MLP layers, latents, classes per latent)
@@ -154,12 +155,12 @@ class Dreamer:
         self.critic_tx = opt(c.critic_lr, c.ac_clip)
         self._update_jit = jax.jit(self._update_many)
         self._policy_jit = jax.jit(self._policy, static_argnames="deterministic")
-        self._init_jit = jax.jit(self._init_state)
 
     # --- set-up and (de)serialisation ------------------------------------------------------------------
     def init(self, seed: int) -> DreamerState:
         """A fresh state, in one compiled call (run op by op, the initializers would compile many tiny programs)."""
-        return self._init_jit(jax.random.PRNGKey(seed), jax.random.PRNGKey(seed + 1))
+        init = shared_jit((type(self), self.obs_dim, self.action_dim, repr(self.config)), self._init_state)
+        return init(jax.random.PRNGKey(seed), jax.random.PRNGKey(seed + 1))
 
     def _init_state(self, key, state_key) -> DreamerState:
         keys = dict(zip(self.nets, jax.random.split(key, len(self.nets) + 1)[1:]))
