@@ -56,6 +56,28 @@ def smiling_cmd():
     return [str(exe)] if exe.exists() else [sys.executable, "-m", "smiling.cli"]
 
 
+@pytest.fixture
+def smiling_main(capsys):
+    """The CLI called in this process (`smiling.cli.main`), for commands that end before they train: no
+    subprocess to start (importing JAX and the rest costs seconds each time). Returns what `subprocess.run` would:
+    ``returncode``, ``stdout``, ``stderr``."""
+    import subprocess
+
+    from smiling.cli import main
+
+    def call(*args):
+        argv = [str(a) for a in args]
+        capsys.readouterr()
+        try:
+            code = main(argv)
+        except SystemExit as e:  # argument parsing: usage errors exit 2
+            code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+        out, err = capsys.readouterr()
+        return subprocess.CompletedProcess(argv, code, out, err)
+
+    return call
+
+
 @pytest.fixture(autouse=True)
 def _quiet_env(monkeypatch):
     monkeypatch.setenv("PYTHONWARNINGS", "ignore")

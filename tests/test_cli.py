@@ -17,17 +17,17 @@ def run(cmd, *args, env=None, timeout=300):
     return subprocess.run([*cmd, *args], capture_output=True, text=True, timeout=timeout, env=full_env)
 
 
-def test_tasks(smiling_cmd):
-    r = run(smiling_cmd, "tasks")
+def test_tasks(smiling_main):
+    r = smiling_main("tasks")
     assert r.returncode == 0
     lines = r.stdout.split()
     assert "dmc:cheetah-run" in lines and "gym:Hopper-v5" in lines
-    r = run(smiling_cmd, "tasks", "--prefix", "dmc")
+    r = smiling_main("tasks", "--prefix", "dmc")
     assert r.returncode == 0 and all(x.startswith("dmc:") for x in r.stdout.split())
 
 
 @pytest.mark.slow
-def test_train_evaluate_plot(smiling_cmd, tmp_path):
+def test_train_evaluate_plot(smiling_cmd, smiling_main, tmp_path):
     out = tmp_path / "run"
     r = run(smiling_cmd, "train-expert", "--task", "dmc:ball_in_cup-catch", "--steps", "100", "--seed", "3",
             "--out", str(out), "--tensorboard", *TINY_CLI, "--checkpoint-every", "50", "--keep-policies")
@@ -49,14 +49,14 @@ def test_train_evaluate_plot(smiling_cmd, tmp_path):
     r = run(smiling_cmd, "evaluate", str(out), "--episodes", "1", "--json", "--checkpoint", "50")
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["checkpoint_step"] == 50
-    r = run(smiling_cmd, "evaluate", str(out), "--checkpoint", "70")
+    r = smiling_main("evaluate", out, "--checkpoint", "70")
     assert r.returncode == 2 and "no checkpoint at step 70 (checkpoints on disk: 50, 100;" in r.stderr
 
     r = run(smiling_cmd, "plot", str(out), "--out", str(tmp_path / "c.png"))
     assert r.returncode == 0 and (tmp_path / "c.png").stat().st_size > 1000
 
     # rerunning into the same directory without --resume must not clobber it
-    r = run(smiling_cmd, "train-expert", "--steps", "100", "--out", str(out), *TINY_CLI)
+    r = smiling_main("train-expert", "--steps", "100", "--out", out, *TINY_CLI)
     assert r.returncode == 2 and "--resume" in r.stderr and "Traceback" not in r.stderr
 
 
@@ -118,17 +118,17 @@ def test_sigkill_and_resume_continue_metrics_without_gaps(smiling_cmd, tmp_path)
     (["evaluate", "/nonexistent/run"], "run directory not found"),
     (["train-expert", "--resume", "/nonexistent/run"], "config.json"),
 ])
-def test_bad_inputs_give_one_line_errors(smiling_cmd, args, message, tmp_path):
-    r = run(smiling_cmd, *args, "--quiet") if args[0] == "train-expert" else run(smiling_cmd, *args)
+def test_bad_inputs_give_one_line_errors(smiling_main, args, message, tmp_path):
+    r = smiling_main(*args, "--quiet") if args[0] == "train-expert" else smiling_main(*args)
     assert r.returncode == 2
     assert message in r.stderr and "Traceback" not in r.stderr
 
 
-def test_evaluate_needs_a_checkpoint(smiling_cmd, tmp_path):
+def test_evaluate_needs_a_checkpoint(smiling_main, tmp_path):
     d = tmp_path / "run"
     d.mkdir()
     (d / "config.json").write_text("{broken")
-    r = run(smiling_cmd, "evaluate", str(d))
+    r = smiling_main("evaluate", d)
     assert r.returncode == 2 and "not valid JSON" in r.stderr
 
 

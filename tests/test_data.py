@@ -281,7 +281,7 @@ def test_generate_demos_takes_any_policy():
     assert "expert_run" not in d.metadata
 
 
-def test_demos_cli(tiny_expert, tmp_path, smiling_cmd):
+def test_demos_cli(tiny_expert, tmp_path, smiling_cmd, smiling_main):
     import subprocess
 
     out = tmp_path / "d.npz"
@@ -289,13 +289,12 @@ def test_demos_cli(tiny_expert, tmp_path, smiling_cmd):
                         "--random-episodes", "10"], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     assert load_npz(out, task="dmc:ball_in_cup-catch").num_episodes == 2
-    r = subprocess.run([*smiling_cmd, "demos", "--expert", str(tiny_expert), "--episodes", "1", "--out", str(out)],
-                       capture_output=True, text=True, timeout=300)
+    r = smiling_main("demos", "--expert", tiny_expert, "--episodes", "1", "--out", out)
     assert r.returncode == 2 and "--force" in r.stderr  # an existing file is not overwritten silently
     assert load_npz(out).num_episodes == 2
-    r = subprocess.run([*smiling_cmd, "demos", "info", str(out)], capture_output=True, text=True, timeout=300)
+    r = smiling_main("demos", "info", out)
     assert r.returncode == 0 and "2 episodes x 50 steps" in r.stdout and "random-policy return" in r.stdout
     bad = tmp_path / "bad.npz"
     np.savez(bad, observations=np.full((1, 3, 8), np.nan, np.float32))
-    r = subprocess.run([*smiling_cmd, "demos", "info", str(bad)], capture_output=True, text=True, timeout=300)
+    r = smiling_main("demos", "info", bad)
     assert r.returncode == 2 and f"{bad}: observations contain NaN" in r.stderr and "Traceback" not in r.stderr

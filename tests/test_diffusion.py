@@ -150,7 +150,7 @@ def test_score_model_round_trip_and_validation_loss(tmp_path):
 
 
 @pytest.mark.slow
-def test_divergence_cli(tmp_path, smiling_cmd):
+def test_divergence_cli(tmp_path, smiling_cmd, smiling_main):
     import json
     import subprocess
 
@@ -168,8 +168,7 @@ def test_divergence_cli(tmp_path, smiling_cmd):
     out = json.loads(r.stdout)
     assert {"ds_divergence", "stderr"} <= set(out)
     assert out["ds_divergence"] > 5 * out["stderr"] and out["ds_divergence"] > 0.1
-    r = subprocess.run([*smiling_cmd, "divergence", "--expert", str(tmp_path / "a.npz"), "--learner",
-                        str(tmp_path / "missing.npz")], capture_output=True, text=True, timeout=300)
+    r = smiling_main("divergence", "--expert", tmp_path / "a.npz", "--learner", tmp_path / "missing.npz")
     assert r.returncode == 2 and "missing.npz: file not found" in r.stderr
 
 

@@ -154,15 +154,11 @@ def test_figures_4_and_5_at_the_paper_budget_start_checkpoint_and_resume(tmp_pat
         assert "humanoid:h1-crawl (smiling+actions+dreamer" in plan(4, "paper", tmp_path).describe()
 
 
-def test_the_figure_command_plans_from_the_cli(smiling_cmd, tmp_path):
-    import subprocess
-
-    res = subprocess.run([*smiling_cmd, "figure", "5", "--dry-run", "--algos", "smiling+linear,dac+linear",
-                          "--out", str(tmp_path)], capture_output=True, text=True, timeout=120)
+def test_the_figure_command_plans_from_the_cli(smiling_main, tmp_path):
+    res = smiling_main("figure", "5", "--dry-run", "--algos", "smiling+linear,dac+linear", "--out", tmp_path)
     assert res.returncode == 0, res.stderr[-2000:]
     assert res.stdout.splitlines()[:2] == [
         "Fig. 5: linear score functions and discriminators on cheetah-run, cpu budget: 6 runs (1 task, seeds 2,3,4), "
         "1.20M env steps in all", "  dmc:cheetah-run: 200,000 env steps; smiling+linear, dac+linear"]
-    res = subprocess.run([*smiling_cmd, "figure", "5", "--draw-only", "--out", str(tmp_path)], capture_output=True,
-                         text=True, timeout=120)
+    res = smiling_main("figure", "5", "--draw-only", "--out", tmp_path)
     assert res.returncode == 2 and "figure 5: no run has evaluations yet" in res.stderr

@@ -116,7 +116,7 @@ def test_demos_of_another_task_are_refused(tmp_path):
 
 
 @pytest.mark.slow
-def test_imitate_cli(smiling_cmd, tmp_path):
+def test_imitate_cli(smiling_cmd, smiling_main, tmp_path):
     env = {"SMILING_CACHE": str(tmp_path / "cache")}
     import os
 
@@ -129,11 +129,9 @@ def test_imitate_cli(smiling_cmd, tmp_path):
     cfg = json.loads((tmp_path / "im" / "config.json").read_text())["config"]
     assert cfg["algo"] == "smiling" and cfg["smiling"]["num_levels"] == 8
     assert cfg["smiling"]["score"]["schedule"]["kind"] == "cosine"
-    r = subprocess.run([*smiling_cmd, "imitate", "--algo", "sac", "--steps", "10", "--quiet"],
-                       capture_output=True, text=True, timeout=300)
+    r = smiling_main("imitate", "--algo", "sac", "--steps", "10", "--quiet")
     assert r.returncode == 2 and "train-expert" in r.stderr
-    r = subprocess.run([*smiling_cmd, "imitate", "--schedule", "linear9", "--steps", "10", "--quiet"],
-                       capture_output=True, text=True, timeout=300)
+    r = smiling_main("imitate", "--schedule", "linear9", "--steps", "10", "--quiet")
     assert r.returncode == 2 and "'linear9'" in r.stderr and "Traceback" not in r.stderr
 
 

@@ -140,7 +140,7 @@ def test_reference_switches_resume_exactly(tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
-def test_paper_preset_runs_from_the_cli(smiling_cmd, tmp_path):
+def test_paper_preset_runs_from_the_cli(smiling_cmd, smiling_main, tmp_path):
     import os
 
     out = tmp_path / "paper"
@@ -162,6 +162,5 @@ def test_paper_preset_runs_from_the_cli(smiling_cmd, tmp_path):
     assert any(r["score_loss_learner"] != "" for r in rows)  # the reward model was updated
     assert np.isfinite(float(rows[-1]["critic_loss"]))           # and SAC trained on its per-batch rewards
     # (the same preset as a grid variant: test_grid_variants_apply_presets_before_overrides)
-    r = subprocess.run([*smiling_cmd, "imitate", "--preset", "paper,nope", "--steps", "10"],
-                       capture_output=True, text=True, timeout=300)
+    r = smiling_main("imitate", "--preset", "paper,nope", "--steps", "10")
     assert r.returncode == 2 and "unknown preset 'nope'" in r.stderr and "Traceback" not in r.stderr
