@@ -10,7 +10,10 @@ from smiling.diffusion import Schedule, ScoreConfig, ScoreModel, denoising_error
 FAST = dict(width=128, depth=2, batch_size=512, lr=3e-3)
 
 
-def fitted(states, mean, std, steps=3000, seed=0, schedule=Schedule("cosine", 1000), **kw):
+# The fits below end at a constant learning rate, so their estimates jitter from one budget to the next by about as
+# much as these tests' tolerances allow, at 1,500 steps as at 3,000 (the first test's rtol is its edge): they pass
+# at their fixed seeds, and a change of budget or seed may need a second look rather than a looser bound.
+def fitted(states, mean, std, steps=1500, seed=0, schedule=Schedule("cosine", 1000), **kw):
     cfg = ScoreConfig(schedule=schedule, **{**FAST, **kw})
     m = ScoreModel(states.shape[1], cfg, mean, std, seed=seed)
     m.fit(states, steps)
