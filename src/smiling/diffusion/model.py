@@ -56,7 +56,7 @@ class ScoreModel:
         self.net = ScoreNet(dim, config.width, config.depth, config.time_dim, config.linear)
         self.tx = optax.adamw(config.lr, weight_decay=config.weight_decay)
         # one compiled call: run op by op, the initializers would compile dozens of tiny programs
-        init = shared_jit((ScoreModel, self.dim, repr(config)), self._initial)
+        init = shared_jit((type(self), self.dim, repr(config)), self._initial)
         self.key, self.params, self.opt_state = init(jax.random.PRNGKey(seed))
         self._fit = jax.jit(self._fit_impl, static_argnums=(4,))
         self._loss = jax.jit(self._loss_impl)

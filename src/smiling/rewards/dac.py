@@ -104,7 +104,7 @@ class DacReward(RewardModel):
         self.net = Discriminator(config.width, config.depth, config.linear)
         self.tx = optax.adamw(config.lr, weight_decay=config.weight_decay)
         # one compiled call: run op by op, the initializers would compile dozens of tiny programs
-        init = shared_jit((DacReward, dim, repr(config)), self._initial)
+        init = shared_jit((type(self), dim, repr(config)), self._initial)
         self.key, self.params, self.opt_state = init(jax.random.PRNGKey(seed), jnp.zeros((1, dim)))
         self.memory = Reservoir(dim, config.memory, seed=seed + 2)
         self.updates = 0
