@@ -1,7 +1,6 @@
 """Behavioural cloning: the likelihood on hand-made data, a linear expert recovered, the CLI."""
 
 import json
-import subprocess
 
 import jax
 import jax.numpy as jnp
@@ -46,37 +45,34 @@ def test_bc_recovers_a_linear_expert():
     assert np.sqrt(np.mean(err**2)) < 0.05
 
 
-def test_bc_cli_trains_evaluates_and_refuses_state_only_demos(smiling_cmd, tmp_path, capsys):
+def test_bc_cli_trains_evaluates_and_refuses_state_only_demos(smiling_main, tmp_path):
     out = tmp_path / "bc"
-    r = subprocess.run([*smiling_cmd, "imitate", "--algo", "bc", "--task", "dmc:ball_in_cup-catch", "--out",
-                        str(out), "--bc.steps", "200", "--bc.eval-every", "100", *TINY_CLI],
-                       capture_output=True, text=True, timeout=300)
+    r = smiling_main("imitate", "--algo", "bc", "--task", "dmc:ball_in_cup-catch", "--out", out, "--bc.steps",
+                     "200", "--bc.eval-every", "100", *TINY_CLI)
     assert r.returncode == 0, r.stderr
     rows = list(__import__("csv").DictReader(open(out / "metrics.csv")))
     assert [int(x["grad_steps"]) for x in rows] == [100, 200] and all(x["eval_return"] != "" for x in rows)
     assert json.loads((out / "config.json").read_text())["finished"] is True
     assert (out / "curve.png").exists()
-    from smiling.cli import main
     from smiling.data import load_demos, save_npz
     from smiling.evaluation import evaluate_run
 
     assert evaluate_run(out, episodes=1)["episodes"] == 1
     save_npz(load_demos("dmc:ball_in_cup-catch").without_actions(), tmp_path / "so.npz")
-    assert main(["imitate", "--algo", "bc", "--task", "dmc:ball_in_cup-catch", "--demos", str(tmp_path / "so.npz"),
-                 "--out", str(tmp_path / "x"), *TINY_CLI]) == 2
-    assert "no actions" in capsys.readouterr().err
+    r = smiling_main("imitate", "--algo", "bc", "--task", "dmc:ball_in_cup-catch", "--demos", tmp_path / "so.npz",
+                     "--out", tmp_path / "x", *TINY_CLI)
+    assert r.returncode == 2 and "no actions" in r.stderr
 
 
 @pytest.mark.slow
-def test_bco_cli_learns_from_state_only_demos(smiling_cmd, tmp_path):
+def test_bco_cli_learns_from_state_only_demos(smiling_main, tmp_path):
     from smiling.data import load_demos, save_npz
 
     save_npz(load_demos("dmc:ball_in_cup-catch").without_actions(), tmp_path / "so.npz")
     out = tmp_path / "bco"
-    r = subprocess.run([*smiling_cmd, "imitate", "--algo", "bco", "--task", "dmc:ball_in_cup-catch", "--demos",
-                        str(tmp_path / "so.npz"), "--steps", "300", "--out", str(out), "--bco.pre-steps", "100",
-                        "--bco.alpha", "1.0", "--bco.idm-steps", "50", "--bco.policy-steps", "50", *TINY_CLI],
-                       capture_output=True, text=True, timeout=300)
+    r = smiling_main("imitate", "--algo", "bco", "--task", "dmc:ball_in_cup-catch", "--demos", tmp_path / "so.npz",
+                     "--steps", "300", "--out", out, "--bco.pre-steps", "100", "--bco.alpha", "1.0",
+                     "--bco.idm-steps", "50", "--bco.policy-steps", "50", *TINY_CLI)
     assert r.returncode == 0, r.stderr
     rows = list(__import__("csv").DictReader(open(out / "metrics.csv")))
     assert [int(x["step"]) for x in rows] == [100, 200, 300]

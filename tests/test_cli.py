@@ -27,9 +27,9 @@ def test_tasks(smiling_main):
 
 
 @pytest.mark.slow
-def test_train_evaluate_plot(smiling_cmd, smiling_main, tmp_path):
+def test_train_evaluate_plot(smiling_main, tmp_path):
     out = tmp_path / "run"
-    r = run(smiling_cmd, "train-expert", "--task", "dmc:ball_in_cup-catch", "--steps", "100", "--seed", "3",
+    r = smiling_main("train-expert", "--task", "dmc:ball_in_cup-catch", "--steps", "100", "--seed", "3",
             "--out", str(out), "--tensorboard", *TINY_CLI, "--checkpoint-every", "50", "--keep-policies")
     assert r.returncode == 0, r.stderr
     summary = json.loads(r.stdout.strip().splitlines()[-1])
@@ -37,7 +37,7 @@ def test_train_evaluate_plot(smiling_cmd, smiling_main, tmp_path):
     assert json.loads((out / "config.json").read_text())["config"]["seed"] == 3
     assert any((out / "tb").iterdir())
 
-    r = run(smiling_cmd, "evaluate", str(out), "--episodes", "2", "--json")
+    r = smiling_main("evaluate", out, "--episodes", "2", "--json")
     assert r.returncode == 0, r.stderr
     res = json.loads(r.stdout)
     assert res["episodes"] == 2 and len(res["returns"]) == 2 and res["task"] == "dmc:ball_in_cup-catch"
@@ -46,13 +46,13 @@ def test_train_evaluate_plot(smiling_cmd, smiling_main, tmp_path):
     # --keep-policies kept the 50-step policy (not its buffer): it can be evaluated on its own
     kept = out / "checkpoints" / "step-000000050"
     assert sorted(f.name for f in kept.iterdir()) == ["agent.msgpack", "loop.json", "policy-kept"]
-    r = run(smiling_cmd, "evaluate", str(out), "--episodes", "1", "--json", "--checkpoint", "50")
+    r = smiling_main("evaluate", out, "--episodes", "1", "--json", "--checkpoint", "50")
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["checkpoint_step"] == 50
     r = smiling_main("evaluate", out, "--checkpoint", "70")
     assert r.returncode == 2 and "no checkpoint at step 70 (checkpoints on disk: 50, 100;" in r.stderr
 
-    r = run(smiling_cmd, "plot", str(out), "--out", str(tmp_path / "c.png"))
+    r = smiling_main("plot", out, "--out", tmp_path / "c.png")
     assert r.returncode == 0 and (tmp_path / "c.png").stat().st_size > 1000
 
     # rerunning into the same directory without --resume must not clobber it
@@ -61,11 +61,12 @@ def test_train_evaluate_plot(smiling_cmd, smiling_main, tmp_path):
 
 
 @pytest.mark.slow
-def test_video_or_clear_gl_error(smiling_cmd, tmp_path):
+def test_video_or_clear_gl_error(smiling_cmd, smiling_main, tmp_path):
     """`evaluate --video` writes a video where an OpenGL backend loads; otherwise, and when MUJOCO_GL names a
-    backend that is not installed, it fails with a message that names it and writes nothing."""
+    backend that is not installed, it fails with a message that names it and writes nothing. (The evaluations run
+    in their own processes: MUJOCO_GL is read when dm_control is first imported.)"""
     out = tmp_path / "run"
-    assert run(smiling_cmd, "train-expert", "--steps", "50", "--out", str(out), *TINY_CLI).returncode == 0
+    assert smiling_main("train-expert", "--steps", "50", "--out", out, *TINY_CLI).returncode == 0
     video = tmp_path / "ep.mp4"
     r = run(smiling_cmd, "evaluate", str(out), "--episodes", "1", "--video", str(video))
     if ctypes.util.find_library("EGL") or ctypes.util.find_library("OSMesa"):
@@ -84,10 +85,12 @@ def test_video_or_clear_gl_error(smiling_cmd, tmp_path):
 
 
 @pytest.mark.slow
-def test_sigkill_and_resume_continue_metrics_without_gaps(smiling_cmd, tmp_path):
+def test_sigkill_and_resume_continue_metrics_without_gaps(smiling_cmd, smiling_main, tmp_path):
+    """A run killed in its own process (the console script) resumes, here in this process, to the metrics of an
+    uninterrupted run."""
     args = ["train-expert", "--task", "dmc:ball_in_cup-catch", "--steps", "400", "--seed", "1", *TINY_CLI]
     full = tmp_path / "full"
-    assert run(smiling_cmd, *args, "--out", str(full)).returncode == 0
+    assert smiling_main(*args, "--out", full).returncode == 0
 
     cut = tmp_path / "cut"
     proc = subprocess.Popen([*smiling_cmd, *args, "--out", str(cut)], stdout=subprocess.DEVNULL,
@@ -105,7 +108,7 @@ def test_sigkill_and_resume_continue_metrics_without_gaps(smiling_cmd, tmp_path)
     before = [int(r["step"]) for r in read_metrics(cut)]
     assert before[-1] < 400
 
-    r = run(smiling_cmd, "train-expert", "--resume", str(cut), "--quiet")
+    r = smiling_main("train-expert", "--resume", cut, "--quiet")
     assert r.returncode == 0, r.stderr
     steps = [int(r["step"]) for r in read_metrics(cut)]
     assert steps == list(range(0, 401, 50))  # every episode once: no gap, no duplicate

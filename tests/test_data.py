@@ -281,12 +281,9 @@ def test_generate_demos_takes_any_policy():
     assert "expert_run" not in d.metadata
 
 
-def test_demos_cli(tiny_expert, tmp_path, smiling_cmd, smiling_main):
-    import subprocess
-
+def test_demos_cli(tiny_expert, tmp_path, smiling_main):
     out = tmp_path / "d.npz"
-    r = subprocess.run([*smiling_cmd, "demos", "--expert", str(tiny_expert), "--episodes", "2", "--out", str(out),
-                        "--random-episodes", "10"], capture_output=True, text=True, timeout=300)
+    r = smiling_main("demos", "--expert", tiny_expert, "--episodes", "2", "--out", out, "--random-episodes", "10")
     assert r.returncode == 0, r.stderr
     assert load_npz(out, task="dmc:ball_in_cup-catch").num_episodes == 2
     r = smiling_main("demos", "--expert", tiny_expert, "--episodes", "1", "--out", out)

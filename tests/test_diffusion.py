@@ -153,9 +153,8 @@ def test_score_model_round_trip_and_validation_loss(tmp_path):
 
 
 @pytest.mark.slow
-def test_divergence_cli(tmp_path, smiling_cmd, smiling_main):
+def test_divergence_cli(tmp_path, smiling_main):
     import json
-    import subprocess
 
     from smiling.data import Demos, save_npz
 
@@ -164,9 +163,8 @@ def test_divergence_cli(tmp_path, smiling_cmd, smiling_main):
     save_npz(mk(0.0), tmp_path / "a.npz")
     save_npz(mk(1.5), tmp_path / "c.npz")
     # (a distribution against itself, near 0: test_ds_divergence_of_a_distribution_with_itself_is_about_zero)
-    r = subprocess.run([*smiling_cmd, "divergence", "--expert", str(tmp_path / "a.npz"), "--learner",
-                        str(tmp_path / "c.npz"), "--steps", "1000", "--json"], capture_output=True, text=True,
-                       timeout=300)
+    r = smiling_main("divergence", "--expert", tmp_path / "a.npz", "--learner", tmp_path / "c.npz", "--steps",
+                     "1000", "--json")
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert {"ds_divergence", "stderr"} <= set(out)

@@ -221,19 +221,17 @@ def test_buffer_sequences_mark_episode_starts_relabel_and_respect_the_write_posi
 
 
 @pytest.mark.slow
-def test_dreamer_cli_smoke_train_resume_and_evaluate(tmp_path):
+def test_dreamer_cli_smoke_train_resume_and_evaluate(tmp_path, smiling_main):
     import json
-    import subprocess
-    import sys
 
     run = tmp_path / "dr"
-    base = [sys.executable, "-m", "smiling.cli", "train-expert", "--task", "dmc:cartpole-swingup", "--rl", "dreamer",
-            "--horizon", "50", "--seed-steps", "50", "--update-every", "25", "--eval-every", "100",
-            "--eval-episodes", "1", "--checkpoint-every", "100", "--dreamer.batch-size", "2",
-            "--dreamer.seq-len", "8", "--dreamer.train-ratio", "16", "--quiet"]
-    subprocess.run(base + ["--steps", "100", "--out", str(run)], check=True, capture_output=True, timeout=600)
-    subprocess.run([sys.executable, "-m", "smiling.cli", "train-expert", "--resume", str(run), "--extend-to", "150",
-                    "--quiet"], check=True, capture_output=True, timeout=600)
+    base = ["train-expert", "--task", "dmc:cartpole-swingup", "--rl", "dreamer", "--horizon", "50", "--seed-steps",
+            "50", "--update-every", "25", "--eval-every", "100", "--eval-episodes", "1", "--checkpoint-every", "100",
+            "--dreamer.batch-size", "2", "--dreamer.seq-len", "8", "--dreamer.train-ratio", "16", "--quiet"]
+    r = smiling_main(*base, "--steps", "100", "--out", run)
+    assert r.returncode == 0, r.stderr
+    r = smiling_main("train-expert", "--resume", run, "--extend-to", "150", "--quiet")
+    assert r.returncode == 0, r.stderr
     from smiling.runs import read_metrics
 
     steps = [int(r["step"]) for r in read_metrics(run)]
@@ -241,7 +239,7 @@ def test_dreamer_cli_smoke_train_resume_and_evaluate(tmp_path):
     rows = read_metrics(run)
     assert all(np.isfinite(float(r["model_loss"])) for r in rows if r["step"] in ("100", "150"))
     assert json.loads((run / "config.json").read_text())["config"]["rl"] == "dreamer"
-    # (`smiling evaluate` calls evaluate_run: the same code, without a third process)
+    # (`smiling evaluate` calls evaluate_run: the same code)
     # sampled actions (and latents), as DreamerV3 evaluates: seeded, so repeatable, and not the mean-action policy
     from smiling.evaluation import evaluate_run
 

@@ -135,7 +135,8 @@ def _done_runs(out):
 
 
 @pytest.mark.slow
-def test_killed_grid_resumes_without_redoing_finished_runs(smiling_cmd, tmp_path, point_mass_demos):
+def test_killed_grid_resumes_without_redoing_finished_runs(smiling_cmd, smiling_main, tmp_path, point_mass_demos,
+                                                           monkeypatch):
     out = tmp_path / "exp"
     env = {**os.environ, "SMILING_CACHE": str(tmp_path / "cache")}
     proc = subprocess.Popen(_grid_cmd(smiling_cmd, out, point_mass_demos, 1), env=env,
@@ -149,8 +150,8 @@ def test_killed_grid_resumes_without_redoing_finished_runs(smiling_cmd, tmp_path
     assert 2 <= len(finished) < 4, proc.stderr.read().decode()[-2000:]
     stamps = {p: (p / "checkpoints" / "latest.json").stat().st_mtime_ns for p in finished}
 
-    res = subprocess.run(_grid_cmd(smiling_cmd, out, point_mass_demos, 2), env=env, capture_output=True,
-                         text=True, timeout=400)
+    monkeypatch.setenv("SMILING_CACHE", env["SMILING_CACHE"])
+    res = smiling_main(*_grid_cmd([], out, point_mass_demos, 2))  # resumed in this process
     assert res.returncode == 0, res.stderr[-3000:]
     assert f"{len(finished)} already finished" in res.stdout
     assert len(_done_runs(out)) == 4
@@ -161,8 +162,7 @@ def test_killed_grid_resumes_without_redoing_finished_runs(smiling_cmd, tmp_path
     assert grid["seeds"] == [0] and grid["demos"] == {"dmc:point_mass-easy": point_mass_demos}
 
     # the plot command filters runs by label and task, on raw or normalized returns
-    res = subprocess.run([*smiling_cmd, "plot", str(out), "--algos", "dac", "--tasks", TASKS[1],
-                          "--out", str(tmp_path / "fig")], capture_output=True, text=True)
+    res = smiling_main("plot", out, "--algos", "dac", "--tasks", TASKS[1], "--out", tmp_path / "fig")
     assert res.returncode == 0, res.stderr
     assert "| sac |" not in res.stdout and "ball_in_cup" not in res.stdout
     assert (tmp_path / "fig.svg").exists()

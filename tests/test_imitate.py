@@ -2,7 +2,6 @@
 
 import dataclasses
 import json
-import subprocess
 
 import numpy as np
 
@@ -116,15 +115,12 @@ def test_demos_of_another_task_are_refused(tmp_path):
 
 
 @pytest.mark.slow
-def test_imitate_cli(smiling_cmd, smiling_main, tmp_path):
-    env = {"SMILING_CACHE": str(tmp_path / "cache")}
-    import os
-
-    r = subprocess.run([*smiling_cmd, "imitate", "--task", "dmc:ball_in_cup-catch", "--steps", "100", "--out",
-                        str(tmp_path / "im"), "--reward-update-every", "50", "--num-noise-samples", "8",
-                        "--schedule", "cosine", "--smiling.expert-steps", "200", "--smiling.learner-steps", "20",
-                        "--smiling.score.width", "32", *TINY_CLI],
-                       capture_output=True, text=True, timeout=300, env={**os.environ, **env})
+def test_imitate_cli(smiling_main, tmp_path, monkeypatch):
+    monkeypatch.setenv("SMILING_CACHE", str(tmp_path / "cache"))
+    r = smiling_main("imitate", "--task", "dmc:ball_in_cup-catch", "--steps", "100", "--out", tmp_path / "im",
+                     "--reward-update-every", "50", "--num-noise-samples", "8", "--schedule", "cosine",
+                     "--smiling.expert-steps", "200", "--smiling.learner-steps", "20", "--smiling.score.width", "32",
+                     *TINY_CLI)
     assert r.returncode == 0, r.stderr
     cfg = json.loads((tmp_path / "im" / "config.json").read_text())["config"]
     assert cfg["algo"] == "smiling" and cfg["smiling"]["num_levels"] == 8

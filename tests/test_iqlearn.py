@@ -1,7 +1,6 @@
 """IQ-Learn: its critic loss on hand-made data, the loop with --algo iqlearn, evaluation of its runs."""
 
 import json
-import subprocess
 
 import jax
 import jax.numpy as jnp
@@ -69,6 +68,26 @@ def test_iqlearn_keeps_its_temperature_fixed_and_uses_one_critic():
         IQLearnAgent(2, 1, SACConfig(), IQLearnConfig(loss="gail"))
 
 
+def test_agents_built_alike_share_their_jitted_update_and_no_others_do():
+    """`shared_jit`: a second agent with the same class, sizes and configs reuses the first one's compiled update;
+    an agent that differs in any of them (here the SAC discount, or IQ-Learn's loss, which only the subclass's
+    key names) gets its own, and each agent's update equals a jit of its own method."""
+    sac, iq = SACConfig(hidden_dims=(16,), batch_size=16), IQLearnConfig(use_actions=True)
+    first, alike = IQLearnAgent(2, 1, sac, iq), IQLearnAgent(2, 1, sac, iq)
+    assert alike._update is first._update and alike._act_mean is first._act_mean
+    others = [IQLearnAgent(2, 1, SACConfig(hidden_dims=(16,), batch_size=16, discount=0.9), iq),
+              IQLearnAgent(2, 1, sac, IQLearnConfig(use_actions=True, loss="v0"))]
+    b = batches(np.random.default_rng(0), 3, 16, 0.5, -0.5)
+    losses = set()
+    for agent in [first, *others]:
+        assert agent is first or agent._update is not first._update
+        _, m = agent.update(agent.init(0), b)
+        _, own = jax.jit(agent._update_many)(agent.init(0), {k: jnp.asarray(v) for k, v in b.items()})
+        assert m["critic_loss"] == float(own["critic_loss"])
+        losses.add(m["critic_loss"])
+    assert len(losses) == 3
+
+
 def test_iqlearn_run_resumes_exactly_and_never_sees_the_env_reward(tmp_path, monkeypatch):
     import smiling.algos.iqlearn as iq_mod
 
@@ -90,11 +109,10 @@ def test_iqlearn_run_resumes_exactly_and_never_sees_the_env_reward(tmp_path, mon
     assert comparable(read_metrics(tmp_path / "cut")) == comparable(read_metrics(tmp_path / "full"))
 
 
-def test_iqlearn_cli_and_evaluate(smiling_cmd, tmp_path):
+def test_iqlearn_cli_and_evaluate(smiling_main, tmp_path):
     out = tmp_path / "iq"
-    r = subprocess.run([*smiling_cmd, "imitate", "--algo", "iqlearn", "--task", "dmc:ball_in_cup-catch", "--steps",
-                        "100", "--out", str(out), "--iqlearn.loss", "v0", *TINY_CLI],
-                       capture_output=True, text=True, timeout=300)
+    r = smiling_main("imitate", "--algo", "iqlearn", "--task", "dmc:ball_in_cup-catch", "--steps", "100", "--out",
+                     out, "--iqlearn.loss", "v0", *TINY_CLI)
     assert r.returncode == 0, r.stderr
     assert json.loads((out / "config.json").read_text())["config"]["iqlearn"]["loss"] == "v0"
     from smiling.evaluation import evaluate_run

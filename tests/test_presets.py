@@ -2,7 +2,6 @@
 
 import dataclasses
 import json
-import subprocess
 
 import jax
 import numpy as np
@@ -140,14 +139,12 @@ def test_reference_switches_resume_exactly(tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
-def test_paper_preset_runs_from_the_cli(smiling_cmd, smiling_main, tmp_path):
-    import os
-
+def test_paper_preset_runs_from_the_cli(smiling_main, tmp_path, monkeypatch):
+    monkeypatch.setenv("SMILING_CACHE", str(tmp_path / "cache"))
     out = tmp_path / "paper"
-    r = subprocess.run([*smiling_cmd, "imitate", "--preset", "paper", "--relabel", "update", "--task",
-                        "dmc:ball_in_cup-catch", "--steps", "300", "--out", str(out), "--smiling.expert-steps",
-                        "50", "--reward-update-every", "100", *TINY_CLI], capture_output=True, text=True, timeout=600,
-                       env={**os.environ, "SMILING_CACHE": str(tmp_path / "cache")})
+    r = smiling_main("imitate", "--preset", "paper", "--relabel", "update", "--task", "dmc:ball_in_cup-catch",
+                     "--steps", "300", "--out", out, "--smiling.expert-steps", "50", "--reward-update-every", "100",
+                     *TINY_CLI)
     assert r.returncode == 0, r.stderr
     saved = json.loads((out / "config.json").read_text())["config"]
     for key, want in PRESET_FIELDS["paper"].items():

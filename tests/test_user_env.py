@@ -1,7 +1,6 @@
 """A user's own Gymnasium environment, from a module of its own, through the CLI: `gym:<module>:<id>`."""
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -19,24 +18,30 @@ TINY = ["--horizon", "50", "--seed-steps", "50", "--update-every", "10", "--eval
 
 
 @pytest.mark.slow
-def test_own_env_module_through_train_expert_demos_imitate_and_a_grid(smiling_cmd, tmp_path):
+def test_own_env_module_through_train_expert_demos_imitate_and_a_grid(smiling_cmd, smiling_main, tmp_path,
+                                                                     monkeypatch):
     (tmp_path / "user_point_env.py").write_text(MODULE)
-    env = {**os.environ, "SMILING_CACHE": str(tmp_path / "cache")}
+    monkeypatch.setenv("SMILING_CACHE", str(tmp_path / "cache"))
+    # from the module's folder, as a user would: the console script finds the module there
+    r = subprocess.run([*smiling_cmd, "train-expert", "--task", TASK, "--steps", "100", "--out", "expert", *TINY],
+                       capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-2000:]
+    # the rest in this process, from the same folder (its sys.path gains the folder: undone after the test)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", list(sys.path))
 
-    def run(*args):  # from the module's folder, as a user would: the console script finds it there
-        r = subprocess.run([*smiling_cmd, *args], capture_output=True, text=True, timeout=300, env=env,
-                           cwd=tmp_path)
+    def run(*args):
+        r = smiling_main(*args)
         assert r.returncode == 0, r.stderr[-2000:]
         return r
 
-    run("train-expert", "--task", TASK, "--steps", "100", "--out", "expert", *TINY)
     run("demos", "--expert", "expert", "--episodes", "2", "--out", "demos.npz")
     r = run("imitate", "--task", TASK, "--demos", "demos.npz", "--steps", "100", "--out", "smiling", *TINY,
             "--smiling.expert-steps", "20")
     assert json.loads(r.stdout.strip().splitlines()[-1])["step"] == 100
     assert json.loads((tmp_path / "smiling" / "config.json").read_text())["config"]["task"] == TASK
     assert [int(x["step"]) for x in read_metrics(tmp_path / "smiling")][-1] == 100
-
+    # the grid's worker processes import the module too
     r = run("experiment", "--tasks", TASK, "--algos", "dac", "--seeds", "0-1", "--steps", "100", "--out", "grid",
             "--workers", "2", "--quiet", "--demos", f"{TASK}=demos.npz", "--set", "horizon=50", "seed_steps=50",
             "update_every=10", "eval_every=100", "eval_episodes=1", "sac.hidden_dims=32,32", "sac.batch_size=32",
@@ -44,7 +49,7 @@ def test_own_env_module_through_train_expert_demos_imitate_and_a_grid(smiling_cm
     assert "runs: 2 trained" in r.stdout and f"| {TASK} | dac | 2 | 100 |" in r.stdout
 
 
-def test_own_env_errors_name_the_module_or_the_id(smiling_cmd, tmp_path, monkeypatch):
+def test_own_env_errors_name_the_module_or_the_id(smiling_main, tmp_path, monkeypatch):
     (tmp_path / "user_point_env2.py").write_text(MODULE.replace("Point-v0", "Point2-v0"))
     (tmp_path / "broken_env.py").write_text("raise RuntimeError('oops')\n")
     monkeypatch.chdir(tmp_path)
@@ -60,7 +65,6 @@ def test_own_env_errors_name_the_module_or_the_id(smiling_cmd, tmp_path, monkeyp
     assert validate_task_id("gym:user_point_env2:Point2-v0") == "gym:user_point_env2:Point2-v0"
     assert make_env("gym:user_point_env2:Point2-v0", horizon=5).observation_space.shape == (2,)
     # on the command line: one line on stderr, exit code 2, no traceback and no usage box
-    r = subprocess.run([*smiling_cmd, "train-expert", "--task", cases[2][0], "--steps", "10", "--quiet"],
-                       capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    r = smiling_main("train-expert", "--task", cases[2][0], "--steps", "10", "--quiet")
     assert r.returncode == 2 and r.stderr.strip().splitlines()[-1].startswith("smiling: error: gym:user_point_env2")
     assert cases[2][1] in r.stderr and "Traceback" not in r.stderr and "╭" not in r.stderr

@@ -66,8 +66,11 @@ class IQLearnAgent(SAC):
 
     def __init__(self, obs_dim: int, action_dim: int, sac: SACConfig, iq: IQLearnConfig,
                  expert: ExpertSampler | None = None):
+        self.iq, self.expert = iq, expert  # (before SAC's __init__, which jits the losses that read ``iq``)
         super().__init__(obs_dim, action_dim, iqlearn_sac_config(sac, iq))
-        self.iq, self.expert = iq, expert
+
+    def jit_key(self) -> tuple:
+        return *super().jit_key(), repr(self.iq)
 
     def batches(self, source, rng: np.random.Generator, env_steps: int, reward_fn=None) -> dict[str, np.ndarray]:
         """SAC's batches with their rewards zeroed (the env's reward is never used), and as many expert batches

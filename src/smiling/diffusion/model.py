@@ -55,11 +55,12 @@ class ScoreModel:
         self.std = jnp.asarray(std, jnp.float32).reshape(dim)
         self.net = ScoreNet(dim, config.width, config.depth, config.time_dim, config.linear)
         self.tx = optax.adamw(config.lr, weight_decay=config.weight_decay)
-        # one compiled call: run op by op, the initializers would compile dozens of tiny programs
-        init = shared_jit((type(self), self.dim, repr(config)), self._initial)
-        self.key, self.params, self.opt_state = init(jax.random.PRNGKey(seed))
-        self._fit = jax.jit(self._fit_impl, static_argnums=(4,))
-        self._loss = jax.jit(self._loss_impl)
+        # compiled once per (class, dim, config) in a process (`shared_jit`): they read no data of this model.
+        # The initial state too, in one compiled call: op by op, flax's initializers compile dozens of programs
+        key = (type(self), self.dim, repr(config))
+        self.key, self.params, self.opt_state = shared_jit(key, self._initial)(jax.random.PRNGKey(seed))
+        self._fit = shared_jit(key, self._fit_impl, static_argnums=(4,))
+        self._loss = shared_jit(key, self._loss_impl)
 
     def _initial(self, key):
         key, init_key = jax.random.split(key)

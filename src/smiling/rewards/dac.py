@@ -103,13 +103,18 @@ class DacReward(RewardModel):
         self.expert = jnp.asarray(self._standardize(expert_features))
         self.net = Discriminator(config.width, config.depth, config.linear)
         self.tx = optax.adamw(config.lr, weight_decay=config.weight_decay)
-        # one compiled call: run op by op, the initializers would compile dozens of tiny programs
-        init = shared_jit((type(self), dim, repr(config)), self._initial)
-        self.key, self.params, self.opt_state = init(jax.random.PRNGKey(seed), jnp.zeros((1, dim)))
+        # compiled once per (class, dim, config) in a process (`shared_jit`): the expert data and the
+        # standardization are arguments, never read from self inside them
+        key = (type(self), dim, repr(config))
+        self.key, self.params, self.opt_state = shared_jit(key, self._initial)(jax.random.PRNGKey(seed),
+                                                                               jnp.zeros((1, dim)))
         self.memory = Reservoir(dim, config.memory, seed=seed + 2)
         self.updates = 0
-        self._fit = jax.jit(self._fit_impl)
-        self._logits = jax.jit(lambda p, x: self.net.apply(p, x))
+        self._fit = shared_jit(key, self._fit_impl)
+        self._logits = shared_jit(key, self._logits_impl)
+
+    def _logits_impl(self, params, x):
+        return self.net.apply(params, x)
 
     def _initial(self, key, features):
         key, k = jax.random.split(key)

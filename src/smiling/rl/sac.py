@@ -86,16 +86,22 @@ class SAC:
         self.actor_tx = optax.adam(cfg.actor_lr)
         self.critic_tx = optax.adam(cfg.critic_lr)
         self.temp_tx = optax.adam(cfg.temp_lr)
-        self._update = jax.jit(self._update_many, donate_argnums=0)
-        self._act_sample = jax.jit(self._sample_action)
-        self._act_mean = jax.jit(self._mean_action)
+        key = self.jit_key()
+        self._update = shared_jit(key, self._update_many, donate_argnums=0)
+        self._act_sample = shared_jit(key, self._sample_action)
+        self._act_mean = shared_jit(key, self._mean_action)
+
+    def jit_key(self) -> tuple:
+        """What the jitted functions depend on: agents with one key share them (`shared_jit`), so a second agent
+        built alike (the next run of a grid worker, a resumed run, an evaluation) skips tracing and compiling.
+        A subclass whose losses read attributes of its own extends the key with them."""
+        return type(self), self.obs_dim, self.action_dim, repr(self.config)
 
     # --- state ---------------------------------------------------------------------------------------
     def init(self, seed: int) -> SACState:
         """A fresh state: the networks' initial parameters and empty optimizer states. One compiled call (run op
         by op, the initializers would compile dozens of tiny programs, a second or more of every run's start)."""
-        init = shared_jit((type(self), self.obs_dim, self.action_dim, repr(self.config)), self._init_state)
-        return init(jax.random.PRNGKey(seed))
+        return shared_jit(self.jit_key(), self._init_state)(jax.random.PRNGKey(seed))
 
     def _init_state(self, key) -> SACState:
         key, k_actor, k_critic = jax.random.split(key, 3)

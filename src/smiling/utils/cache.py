@@ -35,14 +35,17 @@ def enable_compilation_cache() -> Path | None:
 _SHARED_JITS: dict = {}
 
 
-def shared_jit(key: typing.Hashable, fn: typing.Callable) -> typing.Callable:
-    """``jax.jit(fn)``, made once per ``key`` in this process and kept. For a method of objects built alike (key:
-    the class, the sizes and the config's repr): each object's own ``jax.jit(self.method)`` would trace anew,
-    while objects with one key share one traced and compiled function (the first object's: ``fn`` must depend on
-    nothing but what ``key`` names)."""
-    jitted = _SHARED_JITS.get(key)
+def shared_jit(key: typing.Hashable, fn: typing.Callable, **jit_kwargs) -> typing.Callable:
+    """``jax.jit(fn, **jit_kwargs)``, made once per (``key``, the function's name, the jit options) in this process
+    and kept. For the methods of objects built alike (key: the class, the sizes and the config's repr): each
+    object's own ``jax.jit(self.method)`` would trace and lower anew, while objects with one key share one traced
+    and compiled function, the first object's. So ``fn`` must depend on nothing but its arguments and what ``key``
+    names (never on data an object holds, such as demonstrations or standardization statistics), and the cache
+    keeps that first object alive."""
+    full = (key, getattr(fn, "__name__", repr(fn)), tuple(sorted(jit_kwargs.items())))
+    jitted = _SHARED_JITS.get(full)
     if jitted is None:
         import jax
 
-        jitted = _SHARED_JITS[key] = jax.jit(fn)
+        jitted = _SHARED_JITS[full] = jax.jit(fn, **jit_kwargs)
     return jitted

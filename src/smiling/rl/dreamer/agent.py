@@ -153,13 +153,19 @@ class Dreamer:
         self.model_tx = opt(c.model_lr, c.model_clip)
         self.actor_tx = opt(c.actor_lr, c.ac_clip)
         self.critic_tx = opt(c.critic_lr, c.ac_clip)
-        self._update_jit = jax.jit(self._update_many)
-        self._policy_jit = jax.jit(self._policy, static_argnames="deterministic")
+        key = self.jit_key()
+        self._update_jit = shared_jit(key, self._update_many)
+        self._policy_jit = shared_jit(key, self._policy, static_argnames="deterministic")
+
+    def jit_key(self) -> tuple:
+        """What the jitted functions depend on: agents with one key share them (`shared_jit`), so a second agent
+        built alike skips tracing and compiling them."""
+        return type(self), self.obs_dim, self.action_dim, repr(self.config)
 
     # --- set-up and (de)serialisation ------------------------------------------------------------------
     def init(self, seed: int) -> DreamerState:
         """A fresh state, in one compiled call (run op by op, the initializers would compile many tiny programs)."""
-        init = shared_jit((type(self), self.obs_dim, self.action_dim, repr(self.config)), self._init_state)
+        init = shared_jit(self.jit_key(), self._init_state)
         return init(jax.random.PRNGKey(seed), jax.random.PRNGKey(seed + 1))
 
     def _init_state(self, key, state_key) -> DreamerState:
