@@ -28,6 +28,12 @@ def test_discriminator_separates_separable_data_and_rewards_expert_states():
     r_e, r_l = model.reward(z, z, expert[:500]), model.reward(z, z, learner[:500])
     assert r_e.dtype == np.float32 and np.all(r_e > 0) and r_e.mean() > r_l.mean() + 1.0  # gail: softplus(D) > 0
     np.testing.assert_allclose(r_e, np.logaddexp(0, model.logits(expert[:500])), rtol=1e-5)
+    # a second discriminator built alike shares the compiled fit (`shared_jit`), never the first one's data: with
+    # the roles swapped, it rewards its own expert's states
+    swapped = DacReward(learner, DacConfig(width=32, steps=300, batch_size=256, gp_weight=0.0), seed=0)
+    assert swapped._fit is model._fit
+    swapped.update(expert)
+    assert swapped.reward(z, z, learner[:500]).mean() > swapped.reward(z, z, expert[:500]).mean() + 1.0
 
 
 def test_optimal_discriminator_on_overlapping_data_is_the_density_ratio():

@@ -68,6 +68,14 @@ def test_serialization_round_trip_is_exact():
     assert m1 == m2
 
 
+def test_agents_built_alike_share_their_jitted_functions():
+    cfg = SACConfig(hidden_dims=(16,), batch_size=8)
+    first = SAC(4, 2, cfg)
+    assert SAC(4, 2, cfg)._update is first._update and SAC(4, 2, cfg)._act_mean is first._act_mean
+    for other in (SAC(5, 2, cfg), SAC(4, 2, SACConfig(hidden_dims=(16,), batch_size=8, discount=0.9))):
+        assert other._update is not first._update and other._act_sample is not first._act_sample
+
+
 def test_same_seed_same_updates():
     def run():
         sac = SAC(4, 2, SACConfig(hidden_dims=(16,), batch_size=8))

@@ -17,6 +17,21 @@ TINY = ["--horizon", "50", "--seed-steps", "50", "--update-every", "10", "--eval
         "--quiet"]
 
 
+@pytest.fixture(autouse=True)
+def _forget_user_modules():
+    """The user modules a test imports in this process, and the Gymnasium ids they register, are dropped after it:
+    a later test must not find ``Point-v0`` registered."""
+    import gymnasium
+
+    ids, modules = set(gymnasium.registry), set(sys.modules)
+    yield
+    for key in set(gymnasium.registry) - ids:
+        del gymnasium.registry[key]
+    for name in set(sys.modules) - modules:
+        if name.startswith(("user_point_env", "broken_env")):
+            del sys.modules[name]
+
+
 @pytest.mark.slow
 def test_own_env_module_through_train_expert_demos_imitate_and_a_grid(smiling_cmd, smiling_main, tmp_path,
                                                                      monkeypatch):
