@@ -58,9 +58,10 @@ def smiling_cmd():
 
 @pytest.fixture
 def smiling_main(capsys):
-    """The CLI called in this process (`smiling.cli.main`), for commands that end before they train: no
-    subprocess to start (importing JAX and the rest costs seconds each time). Returns what `subprocess.run` would:
-    ``returncode``, ``stdout``, ``stderr``."""
+    """The CLI called in this process (`smiling.cli.main`): no subprocess to start (importing JAX and the rest
+    costs seconds each time), and agents built alike reuse the jitted functions of earlier tests (`shared_jit`).
+    Subprocesses (`smiling_cmd`) stay where a process is killed or must start afresh (MUJOCO_GL). Returns what
+    `subprocess.run` would: ``returncode``, ``stdout``, ``stderr``."""
     import subprocess
 
     from smiling.cli import main
