@@ -11,6 +11,7 @@ best (each run's highest evaluation, BC's over its gradient steps), is how the p
 from __future__ import annotations
 
 import io
+import textwrap
 from collections import defaultdict
 from pathlib import Path
 from typing import NamedTuple
@@ -165,8 +166,8 @@ def plot_experiment(groups: dict, out: str | Path, metric: str = "normalized", t
         ax.legend(fontsize=7, loc="best")
     for ax in list(axes.flat)[n:]:
         ax.axis("off")
-    if title:
-        fig.suptitle(title)
+    if title:  # wrapped to the figure's width (about 48 characters a panel at this size)
+        fig.suptitle(textwrap.fill(title, width=48 * cols))
     fig.tight_layout()
     out = Path(out)
     stem = out.with_suffix("") if out.suffix in (".png", ".svg") else out
