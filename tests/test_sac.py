@@ -5,6 +5,7 @@ import pytest
 
 from smiling.rl import SAC, SACConfig
 from smiling.rl.networks import sample_tanh_gaussian
+from smiling.utils.cache import shared_jit
 
 
 def fixed_batch(n_batches, batch, obs_dim=4, act_dim=2, seed=0):
@@ -74,6 +75,17 @@ def test_agents_built_alike_share_their_jitted_functions():
     assert SAC(4, 2, cfg)._update is first._update and SAC(4, 2, cfg)._act_mean is first._act_mean
     for other in (SAC(5, 2, cfg), SAC(4, 2, SACConfig(hidden_dims=(16,), batch_size=8, discount=0.9))):
         assert other._update is not first._update and other._act_sample is not first._act_sample
+
+
+def test_shared_jit_refuses_functions_it_cannot_name():
+    def local(x):
+        return x
+
+    for fn in (lambda x: x, local):  # two closures under one key would share the first one's jit
+        with pytest.raises(ValueError, match="named method or module-level function"):
+            shared_jit(("test",), fn)
+    assert shared_jit(("test",), jnp.negative) is shared_jit(("test",), jnp.negative)  # (a jax ufunc: no __qualname__)
+    assert shared_jit(("test",), fixed_batch) is shared_jit(("test",), fixed_batch)
 
 
 def test_same_seed_same_updates():

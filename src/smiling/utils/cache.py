@@ -41,8 +41,12 @@ def shared_jit(key: typing.Hashable, fn: typing.Callable, **jit_kwargs) -> typin
     object's own ``jax.jit(self.method)`` would trace and lower anew, while objects with one key share one traced
     and compiled function, the first object's. So ``fn`` must depend on nothing but its arguments and what ``key``
     names (never on data an object holds, such as demonstrations or standardization statistics), and the cache
-    keeps that first object alive."""
-    full = (key, getattr(fn, "__name__", repr(fn)), tuple(sorted(jit_kwargs.items())))
+    keeps that first object alive. A lambda or a function defined inside another is refused: its name does not
+    say what it closes over, so two of them under one key would silently share the first one's jit."""
+    name = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None)
+    if name is None or "<lambda>" in name or "<locals>" in name:
+        raise ValueError(f"shared_jit needs a named method or module-level function (it names the jit), got {fn!r}")
+    full = (key, name, tuple(sorted(jit_kwargs.items())))
     jitted = _SHARED_JITS.get(full)
     if jitted is None:
         import jax
