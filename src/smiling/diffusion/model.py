@@ -22,7 +22,7 @@ import optax
 
 from smiling.diffusion.network import ScoreNet
 from smiling.diffusion.schedules import Schedule, stratified_levels
-from smiling.utils.cache import shared_jit
+from smiling.utils.cache import jit_key_of, shared_jit
 from smiling.utils.shapes import pad_rows_pow2
 
 
@@ -57,7 +57,7 @@ class ScoreModel:
         self.tx = optax.adamw(config.lr, weight_decay=config.weight_decay)
         # compiled once per (class, dim, config) in a process (`shared_jit`): they read no data of this model.
         # The initial state too, in one compiled call: op by op, flax's initializers compile dozens of programs
-        key = (type(self), self.dim, repr(config))
+        key = jit_key_of(self, self.dim)
         self.key, self.params, self.opt_state = shared_jit(key, self._initial)(jax.random.PRNGKey(seed))
         self._fit = shared_jit(key, self._fit_impl, static_argnums=(4,))
         self._loss = shared_jit(key, self._loss_impl)

@@ -30,7 +30,7 @@ import optax
 
 from smiling.diffusion.model import ScoreModel
 from smiling.rewards.base import Reservoir, RewardModel
-from smiling.utils.cache import shared_jit
+from smiling.utils.cache import jit_key_of, shared_jit
 from smiling.utils.shapes import pad_rows_pow2
 from smiling.utils.config import at_least_one, check_choice
 from smiling.utils.io import npz_bytes
@@ -105,7 +105,7 @@ class DacReward(RewardModel):
         self.tx = optax.adamw(config.lr, weight_decay=config.weight_decay)
         # compiled once per (class, dim, config) in a process (`shared_jit`): the expert data and the
         # standardization are arguments, never read from self inside them
-        key = (type(self), dim, repr(config))
+        key = jit_key_of(self, dim)
         self.key, self.params, self.opt_state = shared_jit(key, self._initial)(jax.random.PRNGKey(seed),
                                                                                jnp.zeros((1, dim)))
         self.memory = Reservoir(dim, config.memory, seed=seed + 2)

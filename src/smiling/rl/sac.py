@@ -25,7 +25,7 @@ import optax
 
 from smiling.rl.fused import run_update, scan_updates
 from smiling.rl.networks import Actor, CriticEnsemble, sample_tanh_gaussian
-from smiling.utils.cache import shared_jit
+from smiling.utils.cache import jit_key_of, shared_jit
 
 
 @dataclasses.dataclass(frozen=True)
@@ -95,7 +95,7 @@ class SAC:
         """What the jitted functions depend on: agents with one key share them (`shared_jit`), so a second agent
         built alike (the next run of a grid worker, a resumed run, an evaluation) skips tracing and compiling.
         A subclass whose losses read attributes of its own extends the key with them."""
-        return type(self), self.obs_dim, self.action_dim, repr(self.config)
+        return jit_key_of(self, self.obs_dim, self.action_dim)
 
     # --- state ---------------------------------------------------------------------------------------
     def init(self, seed: int) -> SACState:

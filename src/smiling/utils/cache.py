@@ -35,6 +35,12 @@ def enable_compilation_cache() -> Path | None:
 _SHARED_JITS: dict = {}
 
 
+def jit_key_of(obj, *sizes) -> tuple:
+    """The usual `shared_jit` key of an object's methods: its class, its sizes and its config's repr (objects
+    built alike share their jitted functions)."""
+    return type(obj), *sizes, repr(obj.config)
+
+
 def shared_jit(key: typing.Hashable, fn: typing.Callable, **jit_kwargs) -> typing.Callable:
     """``jax.jit(fn, **jit_kwargs)``, made once per (``key``, the function's name, the jit options) in this process
     and kept. For the methods of objects built alike (key: the class, the sizes and the config's repr): each

@@ -35,7 +35,7 @@ import optax
 from smiling.rl.dreamer import core
 from smiling.rl.dreamer.networks import ActorHead, Cell, Trunk
 from smiling.rl.fused import run_update, scan_updates
-from smiling.utils.cache import shared_jit
+from smiling.utils.cache import jit_key_of, shared_jit
 
 PRESETS = {
     # name: (recurrent units, dense units, MLP layers, latents, classes per latent)
@@ -160,7 +160,7 @@ class Dreamer:
     def jit_key(self) -> tuple:
         """What the jitted functions depend on: agents with one key share them (`shared_jit`), so a second agent
         built alike skips tracing and compiling them."""
-        return type(self), self.obs_dim, self.action_dim, repr(self.config)
+        return jit_key_of(self, self.obs_dim, self.action_dim)
 
     # --- set-up and (de)serialisation ------------------------------------------------------------------
     def init(self, seed: int) -> DreamerState:
