@@ -5,12 +5,13 @@
 # the figures redrawn from it without any training (smiling figure N --draw-only --out DST), and a new figure
 # tree seeded from it (copy it back: `smiling figure N` counts the copied runs finished and trains the rest).
 # Unfinished runs are left out (named on stderr): a copy without checkpoints could not be continued.
+# Python: $PYTHON, else the checkout's .venv, else python3.
 set -euo pipefail
 src=${1:?usage: copy_figure_runs.sh SRC DST}; dst=${2:?usage: copy_figure_runs.sh SRC DST}
 src=${src%/}
 [ -d "$src" ] || { echo "copy_figure_runs.sh: $src: no such directory" >&2; exit 2; }
 here=$(cd "$(dirname "$0")/.." && pwd)
-python=$here/.venv/bin/python
+python=${PYTHON:-$here/.venv/bin/python}  # the environment smiling is installed in
 [ -x "$python" ] || python=python3
 n=0
 while IFS= read -r run; do

@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -315,7 +316,8 @@ def test_copy_figure_runs_copies_finished_runs_only(tmp_path):
         (run / "metrics.csv").write_text(f"step,eval_return\n0,1.0\n{last},2.0\n")
         (run / "checkpoints").mkdir()
     script = Path(__file__).parents[1] / "benchmarks" / "copy_figure_runs.sh"
-    done = subprocess.run(["bash", str(script), f"{src}/", str(dst)], capture_output=True, text=True, check=True)
+    done = subprocess.run(["bash", str(script), f"{src}/", str(dst)], capture_output=True, text=True, check=True,
+                          env={**os.environ, "PYTHON": sys.executable})
     assert "copied 1 finished runs" in done.stdout and "left out" in done.stderr and "s1: not finished" in done.stderr
     copied = dst / "dmc-ball_in_cup-catch" / "sac"
     assert sorted(p.name for p in copied.iterdir()) == ["s0"]
