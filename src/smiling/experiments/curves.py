@@ -89,7 +89,7 @@ def plot_curves(groups: dict[str, dict], out: str | Path, title: str = "") -> Pa
 
     fig, ax = plt.subplots(figsize=(6, 3.6), dpi=120)
     for i, (label, g) in enumerate(groups.items()):
-        draw_group(ax, f"{label} ({len(g['curves'])} seeds)", f"C{i}", g["steps"], g["mean"], g["std"], g["curves"])
+        draw_group(ax, f"{label} ({len(g['curves'])} seed{'' if len(g['curves']) == 1 else 's'})", f"C{i}", g["steps"], g["mean"], g["std"], g["curves"])
     ax.axhline(1.0, color="0.3", ls="--", lw=0.8)
     ax.axhline(0.0, color="0.6", ls=":", lw=0.8)
     ax.set_xlabel("environment steps")
