@@ -114,3 +114,44 @@ def crash_after_row(cfg, run_dir, monkeypatch, step: int) -> None:
     with pytest.raises(Crash):
         train(cfg, run_dir, quiet=True)
     monkeypatch.setattr(loop_mod.MetricsLogger, "log", original)
+
+
+# --- metrics: what updates return reaches metrics.csv -------------------------------------------------------
+
+@pytest.fixture
+def returned_metrics(monkeypatch):
+    """The keys of every metrics dict an agent's or reward model's ``update`` returns during `train`."""
+    import smiling.algos.offpolicy as loop
+
+    returned: set[str] = set()
+
+    def spy(obj, name):
+        original = getattr(obj, name)  # bound
+
+        def wrapper(*args, **kwargs):
+            out = original(*args, **kwargs)
+            returned.update((out[1] if isinstance(out, tuple) else out).keys())
+            return out
+
+        monkeypatch.setattr(obj, name, wrapper)
+
+    real_train = loop.train
+
+    def train_spying(cfg, run_dir, meta, env, eval_env, agent, reward_model, *rest):
+        spy(agent, "update")
+        if reward_model is not None:
+            spy(reward_model, "update")
+        return real_train(cfg, run_dir, meta, env, eval_env, agent, reward_model, *rest)
+
+    monkeypatch.setattr(loop, "train", train_spying)
+    return returned
+
+
+def assert_logged(returned: set[str], run_dir: Path) -> None:
+    """Every key in ``returned`` (`returned_metrics`) is a column of RUN_DIR/metrics.csv with a value somewhere."""
+    from smiling.runs import read_metrics
+
+    rows = read_metrics(run_dir)
+    assert returned, "the spies saw no update"
+    assert returned <= set(rows[0]), returned - set(rows[0])
+    assert all(any(r[k] != "" for r in rows) for k in returned)

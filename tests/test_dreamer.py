@@ -12,6 +12,8 @@ from smiling.rl.dreamer import Dreamer, DreamerConfig
 from smiling.rl.dreamer import core
 from smiling.rl.dreamer.agent import random_batches
 
+from conftest import assert_logged
+
 
 def test_symlog_symexp_invert_each_other_and_compress():
     x = jnp.array([-1e6, -100.0, -1.0, -1e-3, 0.0, 1e-3, 1.0, 100.0, 1e6])
@@ -221,7 +223,9 @@ def test_buffer_sequences_mark_episode_starts_relabel_and_respect_the_write_posi
 
 
 @pytest.mark.slow
-def test_dreamer_cli_smoke_train_resume_and_evaluate(tmp_path, smiling_main):
+def test_dreamer_cli_smoke_train_resume_and_evaluate(tmp_path, smiling_main, returned_metrics):
+    """Trains, resumes and evaluates through the CLI; every metric DreamerV3's update returns reaches metrics.csv
+    (SAC, SMILING, DAC and IQ-Learn: test_registry's resumes of earlier versions' runs)."""
     import json
 
     run = tmp_path / "dr"
@@ -238,6 +242,8 @@ def test_dreamer_cli_smoke_train_resume_and_evaluate(tmp_path, smiling_main):
     assert steps == [0, 50, 100, 150]
     rows = read_metrics(run)
     assert all(np.isfinite(float(r["model_loss"])) for r in rows if r["step"] in ("100", "150"))
+    assert_logged(returned_metrics, run)
+    assert {"cont_loss", "kl_rep", "imag_reward"} <= returned_metrics  # once dropped by a fixed column list
     assert json.loads((run / "config.json").read_text())["config"]["rl"] == "dreamer"
     # (`smiling evaluate` calls evaluate_run: the same code)
     # sampled actions (and latents), as DreamerV3 evaluates: seeded, so repeatable, and not the mean-action policy

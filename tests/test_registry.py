@@ -14,11 +14,10 @@ import smiling
 from smiling.algos import ALGORITHMS, TrainConfig, load_config, train
 from smiling.algos.registry import apply_label
 from smiling.data import DemoError, load_demos
-from smiling.rl.dreamer import DreamerConfig
 from smiling.runs import Checkpoints, read_metrics
 from smiling.utils.io import npz_from_bytes
 
-from conftest import TINY_SAC, tiny_config
+from conftest import TINY_SAC, assert_logged, tiny_config
 
 SRC = Path(smiling.__file__).parent
 FIXTURES = Path(__file__).parent / "fixtures" / "runs-d968735"
@@ -116,52 +115,6 @@ def test_configs_are_frozen_and_check_themselves():
 
 
 # --- metrics -----------------------------------------------------------------------------------------------------
-
-@pytest.fixture
-def returned_metrics(monkeypatch):
-    """The keys of every metrics dict an agent's or reward model's ``update`` returns during `train`."""
-    import smiling.algos.offpolicy as loop
-
-    returned: set[str] = set()
-
-    def spy(obj, name):
-        original = getattr(obj, name)  # bound
-
-        def wrapper(*args, **kwargs):
-            out = original(*args, **kwargs)
-            returned.update((out[1] if isinstance(out, tuple) else out).keys())
-            return out
-
-        monkeypatch.setattr(obj, name, wrapper)
-
-    real_train = loop.train
-
-    def train_spying(cfg, run_dir, meta, env, eval_env, agent, reward_model, *rest):
-        spy(agent, "update")
-        if reward_model is not None:
-            spy(reward_model, "update")
-        return real_train(cfg, run_dir, meta, env, eval_env, agent, reward_model, *rest)
-
-    monkeypatch.setattr(loop, "train", train_spying)
-    return returned
-
-
-def assert_logged(returned: set[str], run_dir: Path) -> None:
-    rows = read_metrics(run_dir)
-    assert returned, "the spies saw no update"
-    assert returned <= set(rows[0]), returned - set(rows[0])
-    assert all(any(r[k] != "" for r in rows) for k in returned)
-
-
-def test_every_metric_dreamer_returns_reaches_metrics_csv(tmp_path, returned_metrics):
-    """(SAC, SMILING, DAC and IQ-Learn: `test_run_directories_of_an_earlier_version_resume`.)"""
-    cfg = apply_label(tiny_config(steps=100), "sac+dreamer")
-    cfg = dataclasses.replace(cfg, dreamer=DreamerConfig(batch_size=2, seq_len=4, horizon=3, imag_starts=3,
-                                                         train_ratio=8))
-    train(cfg, tmp_path / "r", quiet=True)
-    assert_logged(returned_metrics, tmp_path / "r")
-    assert {"cont_loss", "kl_rep", "imag_reward"} <= returned_metrics  # once dropped by a fixed column list
-
 
 def test_the_metrics_header_grows_with_new_keys(tmp_path):
     from smiling.runs import MetricsLogger
