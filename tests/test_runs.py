@@ -135,6 +135,35 @@ def test_sigterm_checkpoints_at_the_episode_end_and_the_run_resumes_exactly(tmp_
     assert agent_bytes(tmp_path / "cut") == agent_bytes(full_250)
 
 
+def test_a_signal_while_the_reward_model_is_built_stops_before_training(tmp_path, monkeypatch):
+    """The expert's score model can take minutes to fit: a SIGTERM then lets the build finish and stops the run before
+    it writes anything (a grid counts it not started); the same command then starts it."""
+    import smiling.algos.registry as registry
+    from smiling.experiments.grid import run_grid
+
+    real_build = registry.make_reward_model
+
+    def build_then_signal(*args):
+        model = real_build(*args)
+        signal.raise_signal(signal.SIGTERM)  # handled in this (main) thread at once
+        return model
+
+    monkeypatch.setattr(registry, "make_reward_model", build_then_signal)
+    cfg = tiny_config(algo="dac", steps=100)
+    with sigterm_fails_the_test() as before:
+        with pytest.raises(TrainingStopped, match="SIGTERM before training, with nothing written: run the same "
+                                                  "command again") as stopped:
+            train(cfg, tmp_path / "r", quiet=True)
+        assert stopped.value.signum == signal.SIGTERM and not (tmp_path / "r").exists()
+        assert signal.getsignal(signal.SIGTERM) is before
+        with pytest.raises(TrainingStopped, match=r"\(of 1 runs to do: 0 checkpointed mid-way, 1 not started, "):
+            run_grid(tmp_path / "exp", [cfg.task], ["dac"], [0], 100, {"horizon": "50", "seed_steps": "50"},
+                     workers=1, quiet=True)
+    monkeypatch.undo()
+    train(cfg, tmp_path / "r", quiet=True)  # the same command starts it
+    assert [int(r["step"]) for r in read_metrics(tmp_path / "r")][-1] == 100
+
+
 def test_an_ignored_signal_stays_ignored():
     before = signal.signal(signal.SIGINT, signal.SIG_IGN)  # as in a job started with `&`
     try:
@@ -158,7 +187,8 @@ def test_a_stopped_demo_says_to_run_it_again(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(cli, "train", stopped)
     assert cli.main(["demo", "--out", str(tmp_path / "demo"), "--quiet"]) == 128 + signal.SIGINT
     err = capsys.readouterr().err
-    assert "demo stopped by SIGINT after a checkpoint: run the same command (make demo) again" in err
+    assert "demo stopped by SIGINT at a checkpoint or before training, losing nothing: run the same command (make " \
+           "demo) again" in err
     assert "--resume" not in err
 
 

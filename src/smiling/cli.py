@@ -438,8 +438,8 @@ def cmd_demo(a: Demo) -> None:
     try:
         summary = train(cfg, out, resume=resume, quiet=a.quiet)
     except TrainingStopped as e:  # the demo resumes by itself: say so instead of --resume
-        raise TrainingStopped(f"demo stopped by {signal.Signals(e.signum).name} after a checkpoint: run the same "
-                              f"command (make demo) again to continue", e.signum) from None
+        raise TrainingStopped(f"demo stopped by {signal.Signals(e.signum).name} at a checkpoint or before training, "
+                              f"losing nothing: run the same command (make demo) again to continue", e.signum) from None
     png = plot_run(out)
     final = summary["final_eval_return"]
     norm = (final - meta["random_return_mean"]) / (meta["expert_return_mean"] - meta["random_return_mean"])

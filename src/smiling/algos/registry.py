@@ -12,6 +12,7 @@ Adding an algorithm: write its module (its frozen config; a reward model, an age
 from __future__ import annotations
 
 import dataclasses
+import signal
 import sys
 import time
 from pathlib import Path
@@ -30,6 +31,7 @@ from smiling.rewards import DacConfig, DacReward, SmilingConfig, SmilingReward
 from smiling.rewards.smiling import NORMALIZATIONS
 from smiling.rl import SAC, SACConfig
 from smiling.rl.dreamer import Dreamer, DreamerConfig
+from smiling.runs import StopSignals, TrainingStopped
 from smiling.utils.config import from_dict, to_dict
 from smiling.utils.io import read_json
 from smiling.utils.provenance import source_commit, usable_cpus
@@ -336,7 +338,13 @@ def train(cfg, run_dir: str | Path, resume: bool = False, quiet: bool = False) -
         if not quiet:
             print(f"{cfg.algo}: building the reward model from the demonstrations...", file=sys.stderr, flush=True)
         t0 = time.perf_counter()
-        reward_model = make_reward_model(cfg, demos)
+        # (fitting the expert's score model takes seconds to minutes: a stop signal meanwhile lets the fit finish,
+        # so that it is cached, then stops the run before it starts, as the loop does at an episode's end)
+        with StopSignals("stopping once the reward model is built, before training") as stop:
+            reward_model = make_reward_model(cfg, demos)
+        if stop.requested:
+            raise TrainingStopped(f"stopped by {signal.Signals(stop.requested).name} before training, with nothing "
+                                  f"written: run the same command again", stop.requested)
         if not quiet:
             print(f"{cfg.algo}: reward model ready in {time.perf_counter() - t0:.0f} s ({reward_model.origin})",
                   file=sys.stderr)

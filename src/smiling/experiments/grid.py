@@ -368,13 +368,18 @@ def run_specs(specs: list[RunSpec], executor: str = "local", workers: int | None
     def record(run_dir: str, result: dict | None, error: BaseException | None) -> None:
         if result is not None and result["state"] == "not started":
             return
-        finished.add(run_dir)
         if isinstance(error, TrainingStopped):  # checkpointed: not a failure (nor unfinished, in its last episode)
             stops.append(error.signum)
-            done = run_state(Path(run_dir), target[run_dir]) == "done"
+            state = run_state(Path(run_dir), target[run_dir])
+            if state == "new":  # stopped while its reward model was built: not started
+                return
+            finished.add(run_dir)
+            done = state == "done"
             mid_way.extend([] if done else [run_dir])
             results.append({"run_dir": run_dir, "state": "trained" if done else "stopped", "error": str(error)})
-        elif error is not None:
+            return
+        finished.add(run_dir)
+        if error is not None:
             failures.append(f"{run_dir}: {type(error).__name__}: {error} (see {run_dir}/log.txt)")
             results.append({"run_dir": run_dir, "state": "failed", "error": str(error)})
         else:
