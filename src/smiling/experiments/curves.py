@@ -89,7 +89,7 @@ def plot_curves(groups: dict[str, dict], out: str | Path, title: str = "") -> Pa
 
     fig, ax = plt.subplots(figsize=(6, 3.6), dpi=120)
     for i, (label, g) in enumerate(groups.items()):
-        draw_group(ax, f"{label} ({len(g['curves'])} seed{'' if len(g['curves']) == 1 else 's'})", f"C{i}", g["steps"], g["mean"], g["std"], g["curves"])
+        draw_group(ax, label, f"C{i}", g["steps"], g["mean"], g["std"], g["curves"])
     ax.axhline(1.0, color="0.3", ls="--", lw=0.8)
     ax.axhline(0.0, color="0.6", ls=":", lw=0.8)
     ax.set_xlabel("environment steps")
@@ -106,9 +106,11 @@ def plot_curves(groups: dict[str, dict], out: str | Path, title: str = "") -> Pa
     return out
 
 
-def draw_group(ax, name: str, colour: str, steps, mean, band, curves) -> None:
+def draw_group(ax, label: str, colour: str, steps, mean, band, curves) -> None:
     """One group of runs on a matplotlib axis: thin per-seed lines, the mean with a +-band shading; a group
-    without env steps (BC) as a horizontal line at its mean with its band."""
+    without env steps (BC) as a horizontal line at its mean with its band. Its legend entry: the label and the
+    number of seeds (``curves``: one per seed)."""
+    name = f"{label} ({len(curves)} seed{'' if len(curves) == 1 else 's'})"
     if list(steps) == [0]:
         ax.axhline(mean[0], color=colour, ls="-.", lw=1.2, label=name)
         ax.axhspan(mean[0] - band[0], mean[0] + band[0], color=colour, alpha=0.1)

@@ -155,7 +155,7 @@ def plot_experiment(groups: dict, out: str | Path, metric: str = "normalized", t
             steps, vals = common_steps(curves)
             mean = vals.mean(0)
             se = vals.std(0, ddof=1) / np.sqrt(len(runs)) if len(runs) > 1 else np.zeros_like(mean)
-            draw_group(ax, f"{label} ({len(runs)} seed{'' if len(runs) == 1 else 's'})", colours[label], steps, mean, se, curves)
+            draw_group(ax, label, colours[label], steps, mean, se, curves)
         if metric == "normalized":
             ax.axhline(1.0, color="0.3", ls="--", lw=0.8)
             ax.axhline(0.0, color="0.6", ls=":", lw=0.8)
