@@ -344,6 +344,7 @@ def test_a_stopped_grid_starts_no_more_runs_and_says_what_is_left(tmp_path, monk
         if cfg.seed == 0:
             if workers == 2:  # both workers busy when the signal comes
                 assert seed_1_running.wait(10)
+            atomic_write_json(path / "config.json", run_metadata(cfg))  # a run begun (stopped past its start)
             signal.raise_signal(signal.SIGTERM)  # handled in the main thread, whichever thread raises it
             raise TrainingStopped("stopped by SIGTERM at step 50 after a checkpoint", signal.SIGTERM)
         time.sleep(0.3)
