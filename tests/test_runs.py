@@ -164,6 +164,18 @@ def test_a_signal_while_the_reward_model_is_built_stops_before_training(tmp_path
     assert [int(r["step"]) for r in read_metrics(tmp_path / "r")][-1] == 100
 
 
+def test_a_run_directory_is_trained_by_one_process_at_a_time(tmp_path):
+    from smiling.runs import run_lock
+
+    cfg = tiny_config(steps=100)
+    with run_lock(tmp_path / "r"):  # as another process training it would hold it (flock: per open file)
+        with pytest.raises(RuntimeError, match=r"r is being trained by process \d+ on .* right now"):
+            train(cfg, tmp_path / "r", quiet=True)
+        assert not (tmp_path / "r" / "config.json").exists()  # refused before writing anything of the run
+    train(cfg, tmp_path / "r", quiet=True)  # released: it trains
+    assert [int(r["step"]) for r in read_metrics(tmp_path / "r")][-1] == 100
+
+
 def test_an_ignored_signal_stays_ignored():
     before = signal.signal(signal.SIGINT, signal.SIG_IGN)  # as in a job started with `&`
     try:

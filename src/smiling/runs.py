@@ -16,12 +16,14 @@ SIGTERM or SIGINT (Ctrl-C) loses nothing: it checkpoints at the end of its episo
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import os
 import secrets
 import shutil
 import signal
+import socket
 import sys
 import threading
 from pathlib import Path
@@ -256,6 +258,37 @@ class Checkpoints:
             raise FileNotFoundError(f"{self.root.parent}: no checkpoint at step {step} (checkpoints on disk: {have}; "
                                     "train with keep_policies=True to keep every checkpoint's policy)")
         return path
+
+
+@contextlib.contextmanager
+def run_lock(run_dir: Path):
+    """Hold RUN_DIR/.lock (an advisory ``flock``) while a run trains: a second process that would train the same
+    directory at once (a grid or figure started twice) is refused instead of mixing its metrics and checkpoints
+    into the first one's. The system releases the lock when the process ends, however it ends (SIGKILL too), so a
+    killed run never stays locked. Creates RUN_DIR. Without ``fcntl`` (Windows) nothing is locked."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover
+        yield
+        return
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with open(run_dir / ".lock", "a+") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            holder = f.read().strip() or "another process"
+            raise RuntimeError(f"{run_dir} is being trained by {holder} right now: wait for it, or stop it "
+                               f"(SIGTERM checkpoints it) before training this run again") from None
+        f.seek(0)
+        f.truncate()
+        f.write(f"process {os.getpid()} on {socket.gethostname()}\n")
+        f.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 class TrainingStopped(KeyboardInterrupt):

@@ -31,7 +31,7 @@ from smiling.rewards import DacConfig, DacReward, SmilingConfig, SmilingReward
 from smiling.rewards.smiling import NORMALIZATIONS
 from smiling.rl import SAC, SACConfig
 from smiling.rl.dreamer import Dreamer, DreamerConfig
-from smiling.runs import StopSignals, TrainingStopped
+from smiling.runs import StopSignals, TrainingStopped, run_lock
 from smiling.utils.config import from_dict, to_dict
 from smiling.utils.io import read_json
 from smiling.utils.provenance import source_commit, usable_cpus
@@ -328,7 +328,8 @@ def train(cfg, run_dir: str | Path, resume: bool = False, quiet: bool = False) -
     demos = load_demos(cfg.demos or cfg.task, task=cfg.task) if algo.imitation else None
     meta = run_metadata(cfg, demos)
     if algo.train is not None:
-        return algo.train(cfg, run_dir, meta, demos, resume, quiet)
+        with run_lock(run_dir):  # (one process per run directory at a time)
+            return algo.train(cfg, run_dir, meta, demos, resume, quiet)
     env = make_env(cfg.task, cfg.horizon, cfg.keep_termination)
     eval_env = make_env(cfg.task, cfg.horizon, cfg.keep_termination)
     obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
@@ -348,4 +349,5 @@ def train(cfg, run_dir: str | Path, resume: bool = False, quiet: bool = False) -
         if not quiet:
             print(f"{cfg.algo}: reward model ready in {time.perf_counter() - t0:.0f} s ({reward_model.origin})",
                   file=sys.stderr)
-    return offpolicy.train(cfg, run_dir, meta, env, eval_env, agent, reward_model, resume, quiet)
+    with run_lock(run_dir):
+        return offpolicy.train(cfg, run_dir, meta, env, eval_env, agent, reward_model, resume, quiet)
