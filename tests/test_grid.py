@@ -326,8 +326,9 @@ def test_copy_figure_runs_copies_finished_runs_only(tmp_path):
 
 
 @pytest.mark.parametrize("workers", [1, 2])
-def test_a_stopped_grid_starts_no_more_runs_and_says_what_is_left(tmp_path, monkeypatch, workers):
-    """Seed 0's run gets SIGTERM and stops after its checkpoint: the grid starts no more runs and says what is left.
+def test_a_stopped_grid_starts_no_more_runs_and_says_what_is_left(tmp_path, monkeypatch, capsys, workers):
+    """Seed 0's run gets SIGTERM and stops after its checkpoint: the grid starts no more runs and says what is left;
+    its progress bar counts the stopped run up to its last metrics row, not whole.
     Threads stand in for the pool's processes and a stand-in `train` for training (what is tested is the grid's
     bookkeeping; tests/test_runs.py tests the loop's stop)."""
     import concurrent.futures as cf
@@ -345,6 +346,7 @@ def test_a_stopped_grid_starts_no_more_runs_and_says_what_is_left(tmp_path, monk
             if workers == 2:  # both workers busy when the signal comes
                 assert seed_1_running.wait(10)
             atomic_write_json(path / "config.json", run_metadata(cfg))  # a run begun (stopped past its start)
+            (path / "metrics.csv").write_text("step,return\n50,1.0\n")  # ... and stopped at step 50
             signal.raise_signal(signal.SIGTERM)  # handled in the main thread, whichever thread raises it
             raise TrainingStopped("stopped by SIGTERM at step 50 after a checkpoint", signal.SIGTERM)
         time.sleep(0.3)
@@ -359,7 +361,10 @@ def test_a_stopped_grid_starts_no_more_runs_and_says_what_is_left(tmp_path, monk
         with pytest.raises(TrainingStopped, match=rf"SIGTERM \(of 4 runs to do: 1 checkpointed mid-way, "
                                                   rf"{4 - workers} not started, 0 failed\): rerun the same command"):
             run_grid(tmp_path / "exp", ["dmc:point_mass-easy"], ["sac"], [0, 1, 2, 3], 100, parse_overrides(TINY),
-                     workers=workers, quiet=True)
+                     workers=workers)
+        bar = capsys.readouterr().err.split("\r")[-1]  # its last drawing
+        done = 50 + (100 if workers == 2 else 0)  # seed 0 at step 50 (and seed 1 trained, beside it)
+        assert f" {done}/400 " in bar and f"runs={workers - 1}/4" in bar, bar
         assert sorted(started) == list(range(workers))  # on two workers seed 1 had started beside seed 0
         assert got == ([1] if workers == 1 else [])  # with a pool, the grid's own handler took it
         assert signal.getsignal(signal.SIGTERM) is mine

@@ -285,10 +285,7 @@ def run_lock(run_dir: Path):
         f.truncate()
         f.write(f"process {os.getpid()} on {socket.gethostname()}\n")
         f.flush()
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+        yield  # (closing the file releases the lock, whatever leaves this block)
 
 
 class TrainingStopped(KeyboardInterrupt):

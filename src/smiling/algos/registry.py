@@ -12,6 +12,7 @@ Adding an algorithm: write its module (its frozen config; a reward model, an age
 from __future__ import annotations
 
 import dataclasses
+import functools
 import signal
 import sys
 import time
@@ -327,15 +328,23 @@ def train(cfg, run_dir: str | Path, resume: bool = False, quiet: bool = False) -
     algo = ALGORITHMS[cfg.algo]
     demos = load_demos(cfg.demos or cfg.task, task=cfg.task) if algo.imitation else None
     meta = run_metadata(cfg, demos)
-    if algo.train is not None:
-        with run_lock(run_dir):  # (one process per run directory at a time)
-            return algo.train(cfg, run_dir, meta, demos, resume, quiet)
+    if algo.train is not None:  # an algorithm with its own loop (BC, BCO)
+        loop = functools.partial(algo.train, cfg, run_dir, meta, demos, resume, quiet)
+    else:
+        env, eval_env, agent, reward_model = _offpolicy_pieces(cfg, demos, quiet)
+        loop = functools.partial(offpolicy.train, cfg, run_dir, meta, env, eval_env, agent, reward_model, resume,
+                                 quiet)
+    with run_lock(run_dir):  # (one process per run directory at a time)
+        return loop()
+
+
+def _offpolicy_pieces(cfg, demos, quiet: bool) -> tuple:
+    """The pieces the off-policy loop receives: env, eval env, agent and reward model (None for plain RL)."""
     env = make_env(cfg.task, cfg.horizon, cfg.keep_termination)
     eval_env = make_env(cfg.task, cfg.horizon, cfg.keep_termination)
-    obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
-    agent = make_agent(cfg, obs_dim, act_dim, demos)
+    agent = make_agent(cfg, env.observation_space.shape[0], env.action_space.shape[0], demos)
     reward_model = None
-    if algo.reward_model is not None:
+    if ALGORITHMS[cfg.algo].reward_model is not None:
         if not quiet:
             print(f"{cfg.algo}: building the reward model from the demonstrations...", file=sys.stderr, flush=True)
         t0 = time.perf_counter()
@@ -349,5 +358,4 @@ def train(cfg, run_dir: str | Path, resume: bool = False, quiet: bool = False) -
         if not quiet:
             print(f"{cfg.algo}: reward model ready in {time.perf_counter() - t0:.0f} s ({reward_model.origin})",
                   file=sys.stderr)
-    with run_lock(run_dir):
-        return offpolicy.train(cfg, run_dir, meta, env, eval_env, agent, reward_model, resume, quiet)
+    return env, eval_env, agent, reward_model

@@ -356,12 +356,12 @@ def run_specs(specs: list[RunSpec], executor: str = "local", workers: int | None
     def progress(running_dirs) -> None:
         for d in running_dirs:  # only running runs move: poll their metrics' last row
             reached[d] = min(target[d], last_metrics_step(Path(d)))
-        done_steps = sum(target[d] if d in finished else reached[d] for d in target)
-        bar.n = done_steps
-        bar.set_postfix(runs=f"{len(finished)}/{len(todo)}", running=len(running_dirs), refresh=False)
+        # a trained or failed run counts whole; a running or stopped one up to its last row
+        bar.n = sum(target[d] if d in ended and d not in mid_way else reached[d] for d in target)
+        bar.set_postfix(runs=f"{len(ended) - len(mid_way)}/{len(todo)}", running=len(running_dirs), refresh=False)
         bar.refresh()
 
-    finished: set[str] = set()
+    ended: set[str] = set()  # trained, failed or stopped after its start: not to be started again by this call
     stops: list[int] = []  # the signals that stopped runs
     mid_way: list[str] = []  # the runs they stopped before their budget
 
@@ -373,17 +373,15 @@ def run_specs(specs: list[RunSpec], executor: str = "local", workers: int | None
             state = run_state(Path(run_dir), target[run_dir])
             if state == "new":  # stopped while its reward model was built: not started
                 return
-            finished.add(run_dir)
-            done = state == "done"
-            mid_way.extend([] if done else [run_dir])
-            results.append({"run_dir": run_dir, "state": "trained" if done else "stopped", "error": str(error)})
-            return
-        finished.add(run_dir)
+            reached[run_dir] = min(target[run_dir], last_metrics_step(Path(run_dir)))
+            mid_way.extend([] if state == "done" else [run_dir])
+            result = {"run_dir": run_dir, "state": "trained" if state == "done" else "stopped", "error": str(error)}
+            error = None
+        ended.add(run_dir)
         if error is not None:
             failures.append(f"{run_dir}: {type(error).__name__}: {error} (see {run_dir}/log.txt)")
-            results.append({"run_dir": run_dir, "state": "failed", "error": str(error)})
-        else:
-            results.append(result)
+            result = {"run_dir": run_dir, "state": "failed", "error": str(error)}
+        results.append(result)
 
     signum = None  # a stop signal the local pool got
     try:
@@ -409,7 +407,7 @@ def run_specs(specs: list[RunSpec], executor: str = "local", workers: int | None
     if stops or signum:
         signum = signum or stops[0]
         raise TrainingStopped(f"stopped by {signal.Signals(signum).name} (of {len(todo)} runs to do: "
-                              f"{len(mid_way)} checkpointed mid-way, {len(todo) - len(finished)} not started, "
+                              f"{len(mid_way)} checkpointed mid-way, {len(todo) - len(ended)} not started, "
                               f"{len(failures)} failed): rerun the same command to continue", signum)
     if failures:
         raise RuntimeError(f"{len(failures)} of {len(todo)} runs failed:\n  " + "\n  ".join(failures))
