@@ -370,3 +370,21 @@ def test_a_stopped_grid_starts_no_more_runs_and_says_what_is_left(tmp_path, monk
         assert signal.getsignal(signal.SIGTERM) is mine
     finally:
         signal.signal(signal.SIGTERM, before)
+
+
+def test_the_progress_bar_moves_while_a_run_trains_in_the_grids_own_process(tmp_path, monkeypatch, capsys):
+    """With one worker the run trains in the grid's own process: a thread polls its metrics, so the bar moves while
+    it trains (it stood still until the run ended, hours for a figure's run)."""
+    import smiling.experiments.grid as grid
+
+    def fake_train(cfg, path, resume=False, quiet=False):
+        (path / "metrics.csv").write_text("step,return\n50,1.0\n")
+        time.sleep(0.5)  # polled meanwhile
+        return {"step": cfg.steps}
+
+    monkeypatch.setattr(grid, "train", fake_train)
+    monkeypatch.setattr(grid, "POLL_S", 0.05)
+    run_grid(tmp_path / "exp", ["dmc:point_mass-easy"], ["sac"], [0], 100, parse_overrides(TINY), workers=1)
+    drawings = capsys.readouterr().err.split("\r")
+    assert any(" 50/100 " in d and "running=1" in d for d in drawings), drawings
+    assert " 100/100 " in drawings[-1] and "runs=1/1" in drawings[-1], drawings[-1]

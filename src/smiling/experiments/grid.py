@@ -19,6 +19,7 @@ import dataclasses
 import os
 import signal
 import sys
+import threading
 import time
 import traceback
 import typing
@@ -33,6 +34,7 @@ from smiling.utils.io import atomic_write_json, read_json
 from smiling.utils.provenance import usable_cpus
 
 EXECUTORS = ("local", "ray")
+POLL_S = 2.0  # how often the progress bar reads the running runs' metrics
 
 
 @dataclasses.dataclass(frozen=True)
@@ -391,9 +393,10 @@ def run_specs(specs: list[RunSpec], executor: str = "local", workers: int | None
             n = max(1, min(workers or default_workers(), len(payloads)))
             if n == 1:
                 for cfg_dict, run_dir in payloads:
-                    progress([run_dir])
                     try:
-                        record(run_dir, run_one(cfg_dict, run_dir), None)
+                        with _polled(progress, run_dir):  # (the run trains in this thread)
+                            result = run_one(cfg_dict, run_dir)
+                        record(run_dir, result, None)
                     except TrainingStopped as e:  # SIGTERM/Ctrl-C: checkpointed; start no more runs
                         record(run_dir, None, e)
                         break
@@ -412,6 +415,25 @@ def run_specs(specs: list[RunSpec], executor: str = "local", workers: int | None
     if failures:
         raise RuntimeError(f"{len(failures)} of {len(todo)} runs failed:\n  " + "\n  ".join(failures))
     return _in_grid_order(specs, results)
+
+
+@contextlib.contextmanager
+def _polled(progress, run_dir: str):
+    """Move the progress bar every `POLL_S` seconds from a thread while ``run_dir`` trains in this process."""
+    done = threading.Event()
+
+    def poll() -> None:
+        progress([run_dir])
+        while not done.wait(POLL_S):
+            progress([run_dir])
+
+    poller = threading.Thread(target=poll, daemon=True)
+    poller.start()
+    try:
+        yield
+    finally:
+        done.set()
+        poller.join()
 
 
 def _in_grid_order(specs: list[RunSpec], results: list[dict]) -> list[dict]:
@@ -441,7 +463,7 @@ def _run_pool(payloads, workers: int, record, progress) -> int | None:
         futures = {pool.submit(run_one, c, d): d for c, d in payloads}
         pending = set(futures)
         while pending:
-            done, pending = cf.wait(pending, timeout=2.0, return_when=cf.FIRST_COMPLETED)
+            done, pending = cf.wait(pending, timeout=POLL_S, return_when=cf.FIRST_COMPLETED)
             if stop.requested:
                 pending = {f for f in pending if not f.cancel()}  # the runs not started yet
             for f in done:
@@ -463,7 +485,7 @@ def _run_ray(payloads, address: str | None, cpus_per_run: float, gpus_per_run: f
     refs = {task.remote(c, d): d for c, d in payloads}
     pending = list(refs)
     while pending:
-        done, pending = ray.wait(pending, num_returns=1, timeout=2.0)
+        done, pending = ray.wait(pending, num_returns=1, timeout=POLL_S)
         for ref in done:
             try:
                 record(refs[ref], ray.get(ref), None)
