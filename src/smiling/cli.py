@@ -189,6 +189,23 @@ _ALGOS_HELP = (
     + "), e.g. smiling+actions. README, 'Experiments', says what each does.")
 
 
+@dataclasses.dataclass(frozen=True)
+class Where:
+    """Where the runs train: worker processes on this machine, or tasks on a Ray cluster."""
+
+    executor: str = "local"
+    """local (worker processes on this machine) or ray (tasks on a Ray cluster; pip install 'smiling[ray]')."""
+    workers: int | None = None
+    """local: runs at once (default: the CPUs this process may use)."""
+    address: str | None = None
+    """ray: cluster address (default: start a local Ray instance); every node must be able to write the runs."""
+    cpus_per_run: float = 1.0
+    """ray: CPUs reserved per run."""
+    gpus_per_run: float = 0.0
+    """ray: GPUs reserved per run (a fraction shares one, e.g. 0.25: four runs per GPU); with 0 the runs see no
+    GPU (Ray hides the GPUs from tasks that reserve none)."""
+
+
 @dataclasses.dataclass
 class Experiment:
     """Run a grid of tasks x algorithms x seeds (each cell a run directory DIR/<task>/<algo>/s<seed>), then
@@ -209,17 +226,7 @@ class Experiment:
     smiling.num_levels=16); `smiling imitate --help` lists the keys."""
     demos: tuple[str, ...] = ()
     """Demonstrations per task, TASK=FILE (.npz, Minari dir, D4RL .hdf5); default: each task's bundled demos."""
-    executor: str = "local"
-    """local (worker processes on this machine) or ray (tasks on a Ray cluster; pip install 'smiling[ray]')."""
-    workers: int | None = None
-    """local: runs at once (default: the CPUs this process may use)."""
-    address: str | None = None
-    """ray: cluster address (default: start a local Ray instance); DIR must be writable by every node."""
-    cpus_per_run: float = 1.0
-    """ray: CPUs reserved per run."""
-    gpus_per_run: float = 0.0
-    """ray: GPUs reserved per run (a fraction shares one, e.g. 0.25: four runs per GPU); with 0 the runs see no
-    GPU (Ray hides the GPUs from tasks that reserve none)."""
+    where: typing.Annotated[Where, tyro.conf.OmitArgPrefixes] = dataclasses.field(default_factory=Where)
     quiet: bool = False
 
 
@@ -253,17 +260,7 @@ class Figure:
     """Only these curves' labels, comma-separated (e.g. smiling,dac)."""
     set: tuple[str, ...] = ()
     """Config overrides KEY=VALUE for every run, after the budget's (as smiling experiment --set)."""
-    executor: str = "local"
-    """local or ray."""
-    workers: int | None = None
-    """local: runs at once (default: the CPUs this process may use)."""
-    address: str | None = None
-    """ray: cluster address."""
-    cpus_per_run: float = 1.0
-    """ray: CPUs reserved per run."""
-    gpus_per_run: float = 0.0
-    """ray: GPUs reserved per run (a fraction shares one, e.g. 0.25: four runs per GPU); with 0 the runs see no
-    GPU (Ray hides the GPUs from tasks that reserve none)."""
+    where: typing.Annotated[Where, tyro.conf.OmitArgPrefixes] = dataclasses.field(default_factory=Where)
     quiet: bool = False
 
 
@@ -391,8 +388,7 @@ def cmd_plot(a: Plot) -> None:
 def cmd_experiment(a: Experiment) -> None:
     tasks, algos = split_list(a.tasks, "tasks"), split_list(a.algos, "algorithms")
     results = run_grid(a.out, tasks, algos, parse_seeds(a.seeds), a.steps, parse_overrides(a.set),
-                       parse_demos(a.demos), executor=a.executor, workers=a.workers, address=a.address,
-                       cpus_per_run=a.cpus_per_run, quiet=a.quiet, gpus_per_run=a.gpus_per_run)
+                       parse_demos(a.demos), quiet=a.quiet, **dataclasses.asdict(a.where))
     algos = list(dict.fromkeys(r["label"] for r in results))  # with variants --set adds
     counts = {k: sum(r["state"] == k for r in results) for k in ("trained", "resumed", "skipped")}
     print(f"runs: {counts['trained']} trained, {counts['resumed']} resumed, {counts['skipped']} already finished")
@@ -409,9 +405,9 @@ def cmd_experiment(a: Experiment) -> None:
 def cmd_figure(a: Figure) -> None:
     result = make_figure(a.number, a.budget, a.out, parse_demos(a.demos), a.steps,
                          parse_seeds(a.seeds) if a.seeds else None, split_list(a.tasks, "tasks") if a.tasks else None,
-                         parse_overrides(a.set), a.executor, a.workers, a.address, a.cpus_per_run, a.quiet, a.dry_run,
-                         split_list(a.algos, "algorithms") if a.algos else None, train=not a.draw_only,
-                         gpus_per_run=a.gpus_per_run)
+                         parse_overrides(a.set), quiet=a.quiet, dry_run=a.dry_run,
+                         algos=split_list(a.algos, "algorithms") if a.algos else None, train=not a.draw_only,
+                         **dataclasses.asdict(a.where))
     if a.dry_run:
         return
     counts = {k: sum(r["state"] == k for r in result["results"]) for k in ("trained", "resumed", "skipped")}
