@@ -84,6 +84,10 @@ def test_paper_budget_starts_checkpoints_resumes_and_redraws_without_training(tm
     run = out / "dmc-ball_in_cup-catch" / "dac" / "s0"
     assert [r["state"] for r in first["results"]] == ["trained"]
     assert json.loads((run / "checkpoints" / "latest.json").read_text())
+    larger = {k: v for k, v in args.items() if k in ("tasks", "algos", "seeds", "overrides")}
+    assert plan(3, "paper", out, steps=100, **larger).standing().splitlines() == [  # what --dry-run then says
+        "so far: 0 finished, 1 part-way, 0 not started",
+        f"  {run}: at env step 50 of 100 (its checkpoint at 50)"]
     second = make_figure(3, steps=100, **args)  # a larger budget resumes it from that checkpoint
     assert [r["state"] for r in second["results"]] == ["resumed"]
     assert "| dmc:ball_in_cup-catch | dac | 1 | 100 |" in second["table"]
@@ -160,5 +164,6 @@ def test_the_figure_command_plans_from_the_cli(smiling_main, tmp_path):
     assert res.stdout.splitlines()[:2] == [
         "Fig. 5: linear score functions and discriminators on cheetah-run, cpu budget: 6 runs (1 task, seeds 2,3,4), "
         "1.20M env steps in all", "  dmc:cheetah-run: 200,000 env steps; smiling+linear, dac+linear"]
+    assert res.stdout.splitlines()[-1] == "so far: 0 finished, 0 part-way, 6 not started"
     res = smiling_main("figure", "5", "--draw-only", "--out", tmp_path)
     assert res.returncode == 2 and "figure 5: no run has evaluations yet" in res.stderr

@@ -246,7 +246,8 @@ class Figure:
     demos: tuple[str, ...] = ()
     """Demonstrations per task, TASK=FILE (default: each task's bundled demos)."""
     dry_run: bool = False
-    """Print the figure's runs and what cannot run here; train and draw nothing."""
+    """Print the figure's runs, what cannot run here and how far the runs in --out have come; train and draw
+    nothing."""
     draw_only: bool = False
     """Train nothing: draw the figure from the runs there are so far (figure<N>.md lists the unfinished and the
     not started ones), e.g. to look at a figure whose runs are still going."""

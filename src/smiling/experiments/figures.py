@@ -27,7 +27,7 @@ from smiling.algos.registry import needs_actions
 from smiling.data import DemoError, load_demos
 from smiling.experiments.grid import RunSpec, check_existing, expand, run_specs, run_state
 from smiling.experiments.report import collect, plot_experiment, summary_table
-from smiling.runs import read_metrics, run_commits
+from smiling.runs import Checkpoints, last_metrics_step, read_metrics, run_commits
 from smiling.utils.io import atomic_write_text, read_json
 
 BUDGETS = ("cpu", "paper")
@@ -116,6 +116,20 @@ class Plan:
             lines.append(f"  cannot run {task} ({', '.join(labels)}): {why}")
         return "\n".join(lines)
 
+    def standing(self) -> str:
+        """Where the runs stand in their directory: finished, part-way (their last metrics row and the checkpoint
+        they resume from), not started."""
+        states = [(s, run_state(s.run_dir, s.config.steps)) for s in self.specs]
+        partial = [s for s, state in states if state == "partial"]
+        done = sum(state == "done" for _, state in states)
+        lines = [f"so far: {done} finished, {len(partial)} part-way, {len(states) - done - len(partial)} not started"]
+        for s in partial:
+            latest = Checkpoints(s.run_dir).latest()
+            resumes = f"its checkpoint at {read_json(latest / 'loop.json')['step']:,}" if latest else "no checkpoint"
+            lines.append(f"  {s.run_dir}: at env step {last_metrics_step(s.run_dir):,} of {s.config.steps:,} "
+                         f"({resumes})")
+        return "\n".join(lines)
+
 
 def plan(number: int, budget: str, out: str | Path, demos: Mapping[str, str] | None = None,
          steps: int | None = None, seeds=None, tasks=None, overrides: Mapping[str, str] | None = None,
@@ -184,6 +198,8 @@ def make_figure(number: int, budget: str = "cpu", out: str | Path | None = None,
     if not quiet:
         print(p.describe(), flush=True)
     if dry_run:
+        if not quiet:
+            print(p.standing(), flush=True)
         return {"plan": p, "results": [], "paths": [], "table": ""}
     if not p.specs:
         raise ValueError(f"figure {number} ({budget}): none of its runs can be run here (see the list above)")
