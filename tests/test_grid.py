@@ -375,16 +375,48 @@ def test_a_stopped_grid_starts_no_more_runs_and_says_what_is_left(tmp_path, monk
 def test_the_progress_bar_moves_while_a_run_trains_in_the_grids_own_process(tmp_path, monkeypatch, capsys):
     """With one worker the run trains in the grid's own process: a thread polls its metrics, so the bar moves while
     it trains (it stood still until the run ended, hours for a figure's run)."""
+    import threading
+
     import smiling.experiments.grid as grid
+
+    polled, read = threading.Event(), grid.last_metrics_step
+
+    def last_metrics_step(run_dir):
+        step = read(run_dir)
+        if step == 50 and threading.current_thread() is not threading.main_thread():
+            polled.set()  # the poller read the row: it draws it before it stops
+        return step
 
     def fake_train(cfg, path, resume=False, quiet=False):
         (path / "metrics.csv").write_text("step,return\n50,1.0\n")
-        time.sleep(0.5)  # polled meanwhile
+        assert polled.wait(10)  # polled while it trains
         return {"step": cfg.steps}
 
     monkeypatch.setattr(grid, "train", fake_train)
+    monkeypatch.setattr(grid, "last_metrics_step", last_metrics_step)
     monkeypatch.setattr(grid, "POLL_S", 0.05)
     run_grid(tmp_path / "exp", ["dmc:point_mass-easy"], ["sac"], [0], 100, parse_overrides(TINY), workers=1)
     drawings = capsys.readouterr().err.split("\r")
     assert any(" 50/100 " in d and "running=1" in d for d in drawings), drawings
     assert " 100/100 " in drawings[-1] and "runs=1/1" in drawings[-1], drawings[-1]
+
+
+def test_a_poller_that_fails_stops_polling_and_the_run_goes_on(monkeypatch):
+    """Drawing fails in the poller (stderr gone): it stops, and the run it watched is not disturbed; the grid's next
+    drawing, in the main thread, meets the same error (its bar is drawn without tqdm's lock, which a dead poller
+    would hold)."""
+    import smiling.experiments.grid as grid
+
+    monkeypatch.setattr(grid, "POLL_S", 0.01)
+    calls = []
+
+    def progress(running):
+        calls.append(running)
+        raise BrokenPipeError("stderr is gone")
+
+    with grid._polled(progress, "r"):
+        time.sleep(0.1)
+    assert calls == [["r"]]
+    with grid._polled(progress, "r", poll=False):  # quiet: nothing polls
+        time.sleep(0.05)
+    assert calls == [["r"]]

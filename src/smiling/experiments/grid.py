@@ -361,7 +361,7 @@ def run_specs(specs: list[RunSpec], executor: str = "local", workers: int | None
         # a trained or failed run counts whole; a running or stopped one up to its last row
         bar.n = sum(target[d] if d in ended and d not in mid_way else reached[d] for d in target)
         bar.set_postfix(runs=f"{len(ended) - len(mid_way)}/{len(todo)}", running=len(running_dirs), refresh=False)
-        bar.refresh()
+        bar.refresh(nolock=True)  # one thread draws at a time; tqdm's lock would stay held by a poller that died
 
     ended: set[str] = set()  # trained, failed or stopped after its start: not to be started again by this call
     stops: list[int] = []  # the signals that stopped runs
@@ -394,7 +394,7 @@ def run_specs(specs: list[RunSpec], executor: str = "local", workers: int | None
             if n == 1:
                 for cfg_dict, run_dir in payloads:
                     try:
-                        with _polled(progress, run_dir):  # (the run trains in this thread)
+                        with _polled(progress, run_dir, not quiet):  # (the run trains in this thread)
                             result = run_one(cfg_dict, run_dir)
                         record(run_dir, result, None)
                     except TrainingStopped as e:  # SIGTERM/Ctrl-C: checkpointed; start no more runs
@@ -418,22 +418,28 @@ def run_specs(specs: list[RunSpec], executor: str = "local", workers: int | None
 
 
 @contextlib.contextmanager
-def _polled(progress, run_dir: str):
-    """Move the progress bar every `POLL_S` seconds from a thread while ``run_dir`` trains in this process."""
+def _polled(progress, run_dir: str, poll: bool = True):
+    """Move the progress bar every `POLL_S` seconds from a thread while ``run_dir`` trains in this process (if
+    ``poll``). A poller that fails (stderr gone) stops; the main thread's next drawing raises the same error."""
     done = threading.Event()
 
-    def poll() -> None:
-        progress([run_dir])
-        while not done.wait(POLL_S):
+    def poll_metrics() -> None:
+        try:
             progress([run_dir])
+            while not done.wait(POLL_S):
+                progress([run_dir])
+        except Exception:  # noqa: BLE001 - see above
+            return
 
-    poller = threading.Thread(target=poll, daemon=True)
-    poller.start()
+    poller = threading.Thread(target=poll_metrics, daemon=True)
     try:
+        if poll:
+            poller.start()
         yield
     finally:
         done.set()
-        poller.join()
+        if poller.is_alive():
+            poller.join()
 
 
 def _in_grid_order(specs: list[RunSpec], results: list[dict]) -> list[dict]:
