@@ -1,6 +1,7 @@
 #!/bin/bash
 # usage: bash benchmarks/cpu_figures.sh train [WORKERS] [FIGURE ...]   (default: 2 workers; figures 3 5 4)
 #        bash benchmarks/cpu_figures.sh collect
+#        bash benchmarks/cpu_figures.sh status
 #
 # The cpu figures over several sittings, with docs/figures/cpu (config.json + metrics.csv of every finished run,
 # committed) as what carries over from one to the next:
@@ -9,6 +10,7 @@
 #            from their checkpoints, the rest start (WORKERS runs at once); a stop (Ctrl-C, SIGTERM) checkpoints.
 #   collect  copies the finished runs of runs/figures/cpu into docs/figures/cpu and redraws every figure there
 #            (--draw-only: figure<N>.md lists what is not finished yet).
+#   status   says for each figure how far its runs in runs/figures/cpu have come (--dry-run: trains nothing).
 # Run it from the repository root after `make install`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -38,8 +40,13 @@ case "${1:-}" in
       $smiling figure "$n" --draw-only --out "$docs" || true  # a figure with no evaluated run yet says so
     done
     ;;
+  status)
+    for n in 3 4 5; do
+      $smiling figure "$n" --dry-run --out "$tree" | grep -v '^  dmc:'
+    done
+    ;;
   *)
-    sed -n 2,12p "$0" | sed 's/^# \{0,1\}//' >&2
+    sed -n 2,14p "$0" | sed 's/^# \{0,1\}//' >&2
     exit 2
     ;;
 esac
