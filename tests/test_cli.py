@@ -120,9 +120,18 @@ def test_sigkill_and_resume_continue_metrics_without_gaps(smiling_cmd, smiling_m
     (["train-expert", "--steps", "0"], "steps must be >= 1"),
     (["evaluate", "/nonexistent/run"], "run directory not found"),
     (["train-expert", "--resume", "/nonexistent/run"], "config.json"),
+    (["experiment", "--workers", "0"], "workers must be >= 1"),
+    (["experiment", "--executor", "slurm"], "unknown executor 'slurm'; choose local or ray"),
+    (["experiment", "--seeds", "3-1"], "range '3-1' runs backwards"),
+    (["experiment", "--tasks", "dmc:nope"], "unknown task id 'dmc:nope'"),
 ])
 def test_bad_inputs_give_one_line_errors(smiling_main, args, message, tmp_path):
-    r = smiling_main(*args, "--quiet") if args[0] == "train-expert" else smiling_main(*args)
+    if args[0] == "experiment":  # a grid refused before anything is written
+        grid = ["--tasks", "dmc:ball_in_cup-catch", "--algos", "smiling", "--out", str(tmp_path / "exp")]
+        r = smiling_main("experiment", *grid, *args[1:])
+        assert not (tmp_path / "exp").exists()
+    else:
+        r = smiling_main(*args, "--quiet") if args[0] == "train-expert" else smiling_main(*args)
     assert r.returncode == 2
     assert message in r.stderr and "Traceback" not in r.stderr
 

@@ -294,8 +294,7 @@ def run_grid(out: str | Path, tasks, algos, seeds, steps: int, overrides: dict[s
     """Run every cell of the grid that is not finished; returns one result per cell (skipped ones included), in
     grid order, each with the cell's ``label`` (its algorithm name, with any variant ``overrides`` add).
     Executors and workers as in `run_specs`."""
-    if executor not in EXECUTORS:
-        raise ValueError(f"unknown executor {executor!r}; choose {' or '.join(EXECUTORS)}")
+    check_executor(executor, workers)
     out = Path(out)
     overrides = dict(overrides or {})
     specs = expand(out, tasks, algos, seeds, steps, overrides, demos)
@@ -303,6 +302,14 @@ def run_grid(out: str | Path, tasks, algos, seeds, steps: int, overrides: dict[s
     _write_grid(out, tasks, algos, seeds, steps, overrides, demos or {})
     what = f"experiment {out}: {len(specs)} runs ({len(tasks)} tasks x {len(algos)} algorithms x {len(seeds)} seeds)"
     return run_specs(specs, executor, workers, address, cpus_per_run, quiet, what, gpus_per_run=gpus_per_run)
+
+
+def check_executor(executor: str, workers: int | None) -> None:
+    """Refuse an unknown executor or a number of workers below one (None: the CPUs this process may use)."""
+    if executor not in EXECUTORS:
+        raise ValueError(f"unknown executor {executor!r}; choose {' or '.join(EXECUTORS)}")
+    if workers is not None and workers < 1:
+        raise ValueError(f"workers must be >= 1 (or unset: the CPUs this process may use), got {workers}")
 
 
 def check_existing(specs: list[RunSpec]) -> None:
@@ -334,8 +341,7 @@ def run_specs(specs: list[RunSpec], executor: str = "local", workers: int | None
     one); the run directories must be paths every node can write. Worker processes get `worker_env`, so several
     runs can share a GPU. A failed run does not stop the others; the failures are raised together at the end.
     """
-    if executor not in EXECUTORS:
-        raise ValueError(f"unknown executor {executor!r}; choose {' or '.join(EXECUTORS)}")
+    check_executor(executor, workers)
     global _stopped_by
     _stopped_by = None  # (this process may have run a stopped grid before)
     todo = [s for s in specs if run_state(s.run_dir, s.config.steps) != "done"]
