@@ -105,6 +105,9 @@ def test_state_action_imitation_needs_actions(tmp_path):
     with pytest.raises(DemoError, match="no actions"):
         train(cfg, tmp_path / "r", quiet=True)
     assert not (tmp_path / "r").exists()  # refused before the run directory was made
+    with pytest.raises(DemoError, match="no actions"):  # BC refuses them in its own loop: nothing left either
+        train(dataclasses.replace(cfg, algo="bc"), tmp_path / "bc" / "r", quiet=True)
+    assert not (tmp_path / "bc").exists()
     train(dataclasses.replace(tiny_imitation(steps=50), smiling=with_actions), tmp_path / "ok", quiet=True)
 
 

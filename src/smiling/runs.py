@@ -265,13 +265,15 @@ def run_lock(run_dir: Path):
     """Hold RUN_DIR/.lock (an advisory ``flock``) while a run trains: a second process that would train the same
     directory at once (a grid or figure started twice) is refused instead of mixing its metrics and checkpoints
     into the first one's. The system releases the lock when the process ends, however it ends (SIGKILL too), so a
-    killed run never stays locked. Creates RUN_DIR. Without ``fcntl`` (Windows) nothing is locked."""
+    killed run never stays locked. Creates RUN_DIR, and removes what it created if the run is refused before it
+    writes anything (BC on demos without actions, say). Without ``fcntl`` (Windows) nothing is locked."""
     try:
         import fcntl
     except ImportError:  # pragma: no cover
         yield
         return
     run_dir = Path(run_dir)
+    made = [p for p in (run_dir, *run_dir.parents) if not p.exists()]  # the folders made here, innermost first
     run_dir.mkdir(parents=True, exist_ok=True)
     with open(run_dir / ".lock", "a+") as f:
         try:
@@ -285,7 +287,15 @@ def run_lock(run_dir: Path):
         f.truncate()
         f.write(f"process {os.getpid()} on {socket.gethostname()}\n")
         f.flush()
-        yield  # (closing the file releases the lock, whatever leaves this block)
+        try:
+            yield  # (closing the file releases the lock, whatever leaves this block)
+        except BaseException:
+            if made and [p.name for p in run_dir.iterdir()] == [".lock"]:  # refused before it wrote anything
+                (run_dir / ".lock").unlink()
+                for p in made:  # leave nothing behind, as a run refused before the lock does
+                    with contextlib.suppress(OSError):
+                        p.rmdir()
+            raise
 
 
 class TrainingStopped(KeyboardInterrupt):
