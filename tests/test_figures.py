@@ -13,7 +13,7 @@ from smiling.algos.registry import config_to_dict, run_metadata
 from smiling.data import load_demos
 from smiling.experiments.figures import make_figure, plan
 from smiling.experiments.grid import check_existing, parse_overrides
-from smiling.runs import plot_run
+from smiling.runs import Checkpoints, plot_run
 from smiling.utils.io import atomic_write_json
 from smiling.utils.provenance import source_commit
 
@@ -68,6 +68,34 @@ def test_a_finished_run_with_other_settings_is_refused(tmp_path):
     same = dataclasses.replace(spec.config, checkpoint_every=5000, steps=50_000, tensorboard=True)
     atomic_write_json(spec.run_dir / "config.json", {**run_metadata(same), "finished": True})
     check_existing([spec])
+
+
+def test_a_bc_run_ended_after_a_checkpoint_is_part_way_and_starts_again(tmp_path, monkeypatch):
+    """BC checkpoints its gradient steps (no env step to resume from): an unfinished BC run is part-way and
+    starts again from the beginning (it read the checkpoint as an off-policy run's and failed)."""
+    import smiling.algos.bc as bc
+    from smiling.algos.registry import train
+
+    p = plan(4, "cpu", tmp_path, tasks=["dmc:ball_in_cup-catch"], algos=["bc"], seeds=[2],
+             overrides=parse_overrides(["bc.steps=20", "bc.eval_every=10", "eval_episodes=1", "horizon=20",
+                                        "sac.hidden_dims=32,32"]))
+    spec, evaluations = p.specs[0], []
+
+    def evaluate_once_then_end(*a, **k):
+        evaluations.append(1)
+        if len(evaluations) == 2:
+            raise KeyboardInterrupt  # stands in for the end of the process, after the first checkpoint
+        return real(*a, **k)
+
+    real = bc.evaluate
+    monkeypatch.setattr(bc, "evaluate", evaluate_once_then_end)
+    with pytest.raises(KeyboardInterrupt):
+        train(spec.config, spec.run_dir, quiet=True)
+    assert Checkpoints(spec.run_dir).steps() == [10]  # (BC counts its checkpoints in gradient steps)
+    assert grid.run_state(spec.run_dir, spec.config.steps) == "partial" and grid.resume_step(spec.run_dir) is None
+    assert p.standing().splitlines() == [
+        "so far: 0 finished, 1 part-way, 0 not started",
+        f"  {spec.run_dir}: at env step 0 of 100,000 (starts again from the beginning)"]
 
 
 TINY = parse_overrides(["horizon=50", "seed_steps=50", "update_every=10", "eval_every=50", "eval_episodes=1",

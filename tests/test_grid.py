@@ -18,7 +18,7 @@ from smiling.algos.registry import apply_label, run_label, run_metadata
 from smiling.data import Demos, save_npz
 from smiling.envs import make_env
 from smiling.envs.rollout import rollout
-from smiling.experiments.grid import (apply_override, expand, parse_overrides, parse_seeds, run_grid,
+from smiling.experiments.grid import (apply_override, apply_overrides, expand, parse_overrides, parse_seeds, run_grid,
                                       run_state)
 from smiling.experiments.report import Curve, area_under_curve, collect, mean_se, plot_experiment, summary_table
 from smiling.runs import Checkpoints, TrainingStopped, last_metrics_step
@@ -47,6 +47,13 @@ def test_overrides_reach_nested_fields_with_their_types():
         apply_override(cfg, "steps", "lots")
     with pytest.raises(ValueError, match="KEY=VALUE"):
         parse_overrides(["steps"])
+    with pytest.raises(ValueError, match=r"--set sac\.hiden: SACConfig has no field 'hiden'"):
+        apply_override(cfg, "sac.hiden", "5")
+    with pytest.raises(ValueError, match=r"--set smiling\.score: name one of its fields \(smiling\.score\.<field>\)"):
+        apply_override(cfg, "smiling.score", "5")
+    # a group is rebuilt once with all its changes: settings checked together may come in any order
+    both = apply_overrides(cfg, parse_overrides(["bc.steps=20", "bc.eval_every=10", "sac.batch_size=32"]))
+    assert (both.bc.steps, both.bc.eval_every, both.sac.batch_size, both.eval_every) == (20, 10, 32, 500)
 
 
 def test_labels_set_variants_and_round_trip():
@@ -287,6 +294,58 @@ def test_pool_workers_each_keep_to_their_own_share_of_the_cpus(tmp_path):
     with process_pool(2) as pool:
         seen = dict(f.result() for f in [pool.submit(_cpus_of_a_worker, str(tmp_path)) for _ in range(2)])
     assert len(seen) == 2 and sorted(seen.values()) == sorted(shares)  # two processes, one share each
+
+
+def _train_until_a_stop_signal(folder: str) -> int | None:
+    """Stands in for a run's training loop in a pool worker: stops at the signal (as after its checkpoint)."""
+    from smiling.runs import StopSignals
+
+    with StopSignals(message=None) as stop:
+        Path(folder, f"busy-{os.getpid()}").touch()
+        deadline = time.time() + 120
+        while stop.requested is None and time.time() < deadline:
+            time.sleep(0.01)
+    return stop.requested
+
+
+def test_a_stop_signal_to_an_idle_pool_worker_leaves_the_busy_one_to_stop_after_its_checkpoint(tmp_path):
+    """SIGTERM to every worker of a pool (Ctrl-C, a preemption) while one of them is idle: the idle one must not
+    die of it, or the pool breaks and kills the busy one before its checkpoint. Both then start no more runs."""
+    from smiling.experiments.grid import process_pool, run_one
+
+    with process_pool(2) as pool:
+        busy = pool.submit(_train_until_a_stop_signal, str(tmp_path))
+        idle_pid = pool.submit(os.getpid).result(timeout=120)
+        deadline = time.time() + 120
+        while not list(tmp_path.glob("busy-*")) and time.time() < deadline:
+            time.sleep(0.05)
+        busy_pid = int(next(tmp_path.glob("busy-*")).name.split("-")[1])
+        assert busy_pid != idle_pid
+        for pid in (idle_pid, busy_pid):
+            os.kill(pid, signal.SIGTERM)
+        assert busy.result(timeout=120) == signal.SIGTERM  # (BrokenProcessPool when the idle worker died)
+        later = [pool.submit(run_one, {}, str(tmp_path / f"run{i}")) for i in range(4)]
+        assert [f.result(timeout=120) for f in later] == [
+            {"run_dir": str(tmp_path / f"run{i}"), "state": "not started", "signum": signal.SIGTERM} for i in range(4)]
+
+
+def test_a_pool_worker_takes_a_stop_signal_between_runs_and_stops_a_run_without_stopping_points_at_once():
+    from smiling.experiments.grid import WorkerSignals
+
+    ended = []
+    before = signal.signal(signal.SIGTERM, lambda s, f: ended.append(s))  # stands in for the end of the process
+    try:
+        with WorkerSignals() as idle:
+            signal.raise_signal(signal.SIGTERM)
+            assert idle.requested == signal.SIGTERM and ended == []  # recorded: run_one starts no more runs
+        with WorkerSignals() as busy:
+            busy.training = True  # a BC run: no loop's StopSignals inside
+            with pytest.raises(TrainingStopped, match="SIGTERM where it had no stopping point"):
+                signal.raise_signal(signal.SIGTERM)
+            signal.raise_signal(signal.SIGTERM)
+            assert ended == [signal.SIGTERM]  # a second one ends the process
+    finally:
+        signal.signal(signal.SIGTERM, before)
 
 
 def test_a_finished_run_of_an_algorithm_with_its_own_loop_is_done_only_at_its_budget(tmp_path):

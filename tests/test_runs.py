@@ -189,6 +189,22 @@ def test_an_ignored_signal_stays_ignored():
         signal.signal(signal.SIGINT, before)
 
 
+def test_a_stop_inside_another_shares_its_request_and_a_second_signal_acts_at_once():
+    """A run's loop inside a grid worker's own handler (which keeps the worker alive between runs): the first
+    SIGTERM is the request of both (the worker then starts no more runs), the second ends the process at once."""
+    ended = []
+    before = signal.signal(signal.SIGTERM, lambda s, f: ended.append(s))  # stands in for the end of the process
+    try:
+        with StopSignals(message=None) as worker, StopSignals() as loop:
+            signal.raise_signal(signal.SIGTERM)
+            assert loop.requested == worker.requested == signal.SIGTERM and ended == []
+            signal.raise_signal(signal.SIGTERM)
+            assert ended == [signal.SIGTERM]  # not taken as the worker's first request
+        assert signal.getsignal(signal.SIGTERM) is not worker._handle
+    finally:
+        signal.signal(signal.SIGTERM, before)
+
+
 def test_a_stopped_demo_says_to_run_it_again(tmp_path, monkeypatch, capsys):
     import smiling.cli as cli
 

@@ -315,27 +315,39 @@ class StopSignals:
     raise `TrainingStopped`; a second one acts as it would have without this (SIGINT: KeyboardInterrupt at once;
     SIGTERM: the previous handler, by default the end of the process), for when waiting is not wanted. So a
     cluster's preemption notice costs no steps. A signal that is being ignored (SIGINT in a job started with ``&``)
-    stays ignored; only the main thread can receive signals, so in any other thread this does nothing."""
+    stays ignored; only the main thread can receive signals, so in any other thread this does nothing.
+
+    Installed inside another one (a run in a grid's worker process, which keeps one installed between runs), the
+    first signal is the request of both, so that the second acts at once whichever of them it reaches. With
+    ``message=None`` the first signal is taken silently."""
 
     SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
-    def __init__(self, message: str = "stopping at the end of this episode after a checkpoint"):
+    def __init__(self, message: str | None = "stopping at the end of this episode after a checkpoint"):
         self.message = message
         self.requested: int | None = None
         self._previous: dict[int, Any] = {}
 
     def _handle(self, signum, frame) -> None:
         if self.requested is None:
-            self.requested = signum
-            print(f"\nsmiling: {signal.Signals(signum).name}: {self.message} (send it again to stop now, losing "
-                  f"the steps since the last checkpoint)", file=sys.__stderr__ or sys.stderr, flush=True)
-            return  # (the process's own stderr: a grid's run has its sys.stderr in its log file)
+            self._request(signum)
+            if self.message is not None:  # (the process's own stderr: a grid's run has its sys.stderr in its log)
+                print(f"\nsmiling: {signal.Signals(signum).name}: {self.message} (send it again to stop now, losing "
+                      f"the steps since the last checkpoint)", file=sys.__stderr__ or sys.stderr, flush=True)
+            return
         previous = self._previous.get(signum)
         self.restore()
         if callable(previous):
             previous(signum, frame)
         elif previous != signal.SIG_IGN:  # SIG_DFL, or None: a handler not set from Python
             signal.raise_signal(signum)
+
+    def _request(self, signum: int) -> None:
+        """Record the request here and in the StopSignals installed before this one, if any."""
+        self.requested = signum
+        outer = getattr(self._previous.get(signum), "__self__", None)
+        if isinstance(outer, StopSignals) and outer.requested is None:
+            outer._request(signum)
 
     def install(self) -> "StopSignals":
         if threading.current_thread() is threading.main_thread():

@@ -25,9 +25,9 @@ from typing import Mapping
 
 from smiling.algos.registry import needs_actions
 from smiling.data import DemoError, load_demos
-from smiling.experiments.grid import RunSpec, check_existing, expand, run_specs, run_state
+from smiling.experiments.grid import RunSpec, check_existing, expand, resume_step, run_specs, run_state
 from smiling.experiments.report import collect, plot_experiment, summary_table
-from smiling.runs import Checkpoints, last_metrics_step, read_metrics, run_commits
+from smiling.runs import last_metrics_step, read_metrics, run_commits
 from smiling.utils.io import atomic_write_text, read_json
 
 BUDGETS = ("cpu", "paper")
@@ -124,8 +124,8 @@ class Plan:
         done = sum(state == "done" for _, state in states)
         lines = [f"so far: {done} finished, {len(partial)} part-way, {len(states) - done - len(partial)} not started"]
         for s in partial:
-            latest = Checkpoints(s.run_dir).latest()
-            resumes = f"its checkpoint at {read_json(latest / 'loop.json')['step']:,}" if latest else "no checkpoint"
+            start = resume_step(s.run_dir)
+            resumes = f"its checkpoint at {start:,}" if start is not None else "starts again from the beginning"
             lines.append(f"  {s.run_dir}: at env step {last_metrics_step(s.run_dir):,} of {s.config.steps:,} "
                          f"({resumes})")
         return "\n".join(lines)

@@ -104,19 +104,32 @@ def _coerce(text: str, current, key: str):
 
 def apply_override(cfg, key: str, text: str):
     """A copy of dataclass ``cfg`` with the dotted field ``key`` (e.g. ``smiling.expert_steps``) set from text."""
-    head, _, rest = key.partition(".")
+    return apply_overrides(cfg, {key: text})
+
+
+def apply_overrides(cfg, overrides: typing.Mapping[str, str], prefix: str = ""):
+    """A copy of dataclass ``cfg`` with every dotted field of ``overrides`` set from text. Each group of settings
+    is rebuilt once with all of its changes, so fields that are checked together (``bc.steps`` a multiple of
+    ``bc.eval_every``) can be given in any order."""
     names = {f.name for f in dataclasses.fields(cfg)}
-    if head not in names:
-        raise ValueError(f"--set {key}: {type(cfg).__name__} has no field {head!r} "
-                         f"(fields: {', '.join(sorted(names))})")
-    current = getattr(cfg, head)
-    if rest:
-        if not dataclasses.is_dataclass(current):
-            raise ValueError(f"--set {key}: {head} is not a group of settings")
-        return dataclasses.replace(cfg, **{head: apply_override(current, rest, text)})
-    if dataclasses.is_dataclass(current):
-        raise ValueError(f"--set {key}: name one of its fields ({key}.<field>)")
-    return dataclasses.replace(cfg, **{head: _coerce(text, current, key)})
+    changes, groups = {}, {}
+    for key, text in overrides.items():
+        head, _, rest = key.partition(".")
+        if head not in names:
+            raise ValueError(f"--set {prefix}{key}: {type(cfg).__name__} has no field {head!r} "
+                             f"(fields: {', '.join(sorted(names))})")
+        current = getattr(cfg, head)
+        if rest and not dataclasses.is_dataclass(current):
+            raise ValueError(f"--set {prefix}{key}: {prefix}{head} is not a group of settings")
+        if not rest and dataclasses.is_dataclass(current):
+            raise ValueError(f"--set {prefix}{key}: name one of its fields ({prefix}{key}.<field>)")
+        if rest:
+            groups.setdefault(head, {})[rest] = text
+        else:
+            changes[head] = _coerce(text, current, prefix + key)
+    for head, group in groups.items():
+        changes[head] = apply_overrides(getattr(cfg, head), group, f"{prefix}{head}.")
+    return dataclasses.replace(cfg, **changes)
 
 
 def parse_overrides(items: typing.Iterable[str]) -> dict[str, str]:
@@ -157,8 +170,7 @@ def expand(out: str | Path, tasks, algos, seeds, steps: int, overrides: dict[str
             base = TrainConfig(steps=steps)
             for preset in label_presets(name):  # presets first: --set overrides them
                 base = apply_preset(base, preset)
-            for key, text in (overrides or {}).items():
-                base = apply_override(base, key, text)
+            base = apply_overrides(base, overrides or {})
             for seed in seeds:
                 cfg = dataclasses.replace(base, task=task, seed=seed, demos=demos.get(task))
                 cfg = apply_label(cfg, name)
@@ -180,14 +192,26 @@ def run_state(run_dir: Path, steps: int) -> str:
     if not (run_dir / "config.json").exists():
         return "new"
     saved = read_json(run_dir / "config.json")
-    if saved.get("finished"):
-        return "done" if saved.get("x_axis") == "grad_steps" or saved["config"]["steps"] >= steps else "partial"
-    latest = Checkpoints(run_dir).latest()
-    if latest is not None:
-        return "done" if read_json(latest / "loop.json")["step"] >= steps else "partial"
+    if "finished" in saved:  # an algorithm with its own loop, which restarts an unfinished run in place
+        finished = saved["finished"] and (saved.get("x_axis") == "grad_steps" or saved["config"]["steps"] >= steps)
+        return "done" if finished else "partial"
+    start = resume_step(run_dir)
+    if start is not None:
+        return "done" if start >= steps else "partial"
     # no checkpoint: killed before its first one, or a copy of a finished run without checkpoints (as committed
     # under docs/), which its metrics tell
     return "done" if last_metrics_step(run_dir) >= steps else "partial"
+
+
+def resume_step(run_dir: Path) -> int | None:
+    """The env step a run continues from when resumed: its newest checkpoint's. None without a checkpoint, or for
+    an algorithm with its own loop (BC, BCO: their config.json says whether they ``finished``), which starts an
+    unfinished run again from the beginning."""
+    run_dir = Path(run_dir)
+    if "finished" in read_json(run_dir / "config.json"):
+        return None
+    latest = Checkpoints(run_dir).latest()
+    return None if latest is None else int(read_json(latest / "loop.json")["step"])
 
 
 _stopped_by: int | None = None
@@ -195,12 +219,36 @@ _stopped_by: int | None = None
 not even the one its pool had already queued for it."""
 
 
+class WorkerSignals(StopSignals):
+    """A local pool's worker keeps this installed (`_init_worker`): the first SIGTERM/SIGINT does not end the
+    process (that would break the pool, which then kills the other workers before their runs' checkpoints) but is
+    recorded, and `run_one` starts no more runs. A run's training loop takes the signal with its own `StopSignals`
+    (stopping after a checkpoint); in a run that has none (BC, BCO, or one being set up) it raises
+    `TrainingStopped` at once, as Ctrl-C would outside a grid. A second signal ends the process."""
+
+    def __init__(self):
+        super().__init__(message=None)
+        self.training = False  # a run is training in this process
+
+    def _handle(self, signum, frame) -> None:
+        first = self.requested is None
+        super()._handle(signum, frame)
+        if first and self.training:
+            raise TrainingStopped(f"stopped by {signal.Signals(signum).name} where it had no stopping point: rerun "
+                                  f"to resume it from its last checkpoint (BC, BCO: start it again)", signum)
+
+
+_worker_signals: WorkerSignals | None = None
+
+
 def run_one(config: dict, run_dir: str) -> dict:
     """Train one cell of the grid (fresh or resumed); its stdout/stderr go to RUN_DIR/log.txt. Runs in a worker
-    process (local pool or Ray), so it takes and returns plain data."""
+    process (local pool or Ray), so it takes and returns plain data. In a process that got a stop signal it
+    starts nothing (state "not started", with the signal's number)."""
     global _stopped_by
-    if _stopped_by is not None:
-        return {"run_dir": run_dir, "state": "not started"}
+    signum = _stopped_by or (_worker_signals.requested if _worker_signals is not None else None)
+    if signum is not None:
+        return {"run_dir": run_dir, "state": "not started", "signum": signum}
     enable_compilation_cache()
     cfg = config_from_dict(config)
     path = Path(run_dir)
@@ -212,12 +260,17 @@ def run_one(config: dict, run_dir: str) -> dict:
         print(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} {'resuming' if state == 'partial' else 'starting'} "
               f"{cfg.algo} on {cfg.task}, seed {cfg.seed}, {cfg.steps} steps", flush=True)
         try:
+            if _worker_signals is not None:
+                _worker_signals.training = True
             summary = train(cfg, path, resume=state == "partial", quiet=True)
         except BaseException as e:
             if isinstance(e, TrainingStopped):
                 _stopped_by = e.signum
             traceback.print_exc(file=log)
             raise
+        finally:
+            if _worker_signals is not None:
+                _worker_signals.training = False
     return {"run_dir": run_dir, "state": "resumed" if state == "partial" else "trained", **summary}
 
 
@@ -275,7 +328,11 @@ def cpu_shares(workers: int, cpus: typing.Iterable[int] | None = None) -> list[l
 
 def _init_worker(env: dict[str, str], shares: list[list[int]] | None = None, counter=None) -> None:
     """A pool process's set-up, before its first JAX computation (which reads both): `worker_env`, and its own
-    share of the CPUs (`cpu_shares`), the n-th process started taking the n-th share."""
+    share of the CPUs (`cpu_shares`), the n-th process started taking the n-th share; and `WorkerSignals`, so
+    that a stop signal (Ctrl-C and a cluster's preemption reach every process) that finds it idle does not take
+    the pool down."""
+    global _worker_signals
+    _worker_signals = WorkerSignals().install()
     os.environ.update(env)
     if shares and counter is not None:
         with counter.get_lock():
@@ -359,11 +416,17 @@ def run_specs(specs: list[RunSpec], executor: str = "local", workers: int | None
     bar = tqdm(total=total, unit="step", disable=quiet, dynamic_ncols=True, desc="runs", mininterval=2.0)
 
     target = {str(s.run_dir): s.config.steps for s in todo}
-    reached = {d: min(n, last_metrics_step(Path(d))) for d, n in target.items()}  # resumed runs start part-way
+    reached: dict[str, int] = {}
+
+    def reach(d: str) -> None:  # a run's progress: its metrics' last row, up to its budget
+        reached[d] = min(target[d], last_metrics_step(Path(d)))
+
+    for d in target:  # (resumed runs start part-way)
+        reach(d)
 
     def progress(running_dirs) -> None:
-        for d in running_dirs:  # only running runs move: poll their metrics' last row
-            reached[d] = min(target[d], last_metrics_step(Path(d)))
+        for d in running_dirs:  # only running runs move
+            reach(d)
         # a trained or failed run counts whole; a running or stopped one up to its last row
         bar.n = sum(target[d] if d in ended and d not in mid_way else reached[d] for d in target)
         bar.set_postfix(runs=f"{len(ended) - len(mid_way)}/{len(todo)}", running=len(running_dirs), refresh=False)
@@ -374,14 +437,15 @@ def run_specs(specs: list[RunSpec], executor: str = "local", workers: int | None
     mid_way: list[str] = []  # the runs they stopped before their budget
 
     def record(run_dir: str, result: dict | None, error: BaseException | None) -> None:
-        if result is not None and result["state"] == "not started":
+        if result is not None and result["state"] == "not started":  # by a worker that got a stop signal
+            stops.append(result["signum"])
             return
         if isinstance(error, TrainingStopped):  # checkpointed: not a failure (nor unfinished, in its last episode)
             stops.append(error.signum)
             state = run_state(Path(run_dir), target[run_dir])
             if state == "new":  # stopped while its reward model was built: not started
                 return
-            reached[run_dir] = min(target[run_dir], last_metrics_step(Path(run_dir)))
+            reach(run_dir)
             mid_way.extend([] if state == "done" else [run_dir])
             result = {"run_dir": run_dir, "state": "trained" if state == "done" else "stopped", "error": str(error)}
             error = None
