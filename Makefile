@@ -13,8 +13,11 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
+# pip byte-compiles what it installs on one core; compileall does the same on all of them (timed in
+# docs/benchmarks.md)
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet --no-compile -e ".[dev]"
+	$(BIN)/python -m compileall -q -j 0 $(VENV)/lib src
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -340,7 +340,7 @@ def test_a_pool_worker_takes_a_stop_signal_between_runs_and_stops_a_run_without_
             assert idle.requested == signal.SIGTERM and ended == []  # recorded: run_one starts no more runs
         with WorkerSignals() as busy:
             busy.training = True  # a BC run: no loop's StopSignals inside
-            with pytest.raises(TrainingStopped, match="SIGTERM where it had no stopping point"):
+            with pytest.raises(TrainingStopped, match="SIGTERM where it had no stopping point: rerun"):
                 signal.raise_signal(signal.SIGTERM)
             signal.raise_signal(signal.SIGTERM)
             assert ended == [signal.SIGTERM]  # a second one ends the process

@@ -8,8 +8,9 @@ evaluated or plotted on its own. A label is an algorithm with optional variants 
 reference code's settings (`smiling.algos.presets`; before ``--set`` overrides, so those still apply).
 
 Resuming: `run_grid` skips finished runs (their newest checkpoint has reached the budget, or an algorithm with
-its own loop marked them finished) and resumes unfinished ones from their newest checkpoint, so an interrupted grid is continued
-by running the same command again. A larger ``steps`` extends finished runs.
+its own loop marked them finished) and resumes unfinished ones from their newest checkpoint (`resume_step`; an
+algorithm with its own loop starts them again), so an interrupted grid is continued by running the same command
+again. A larger ``steps`` extends finished runs.
 """
 
 from __future__ import annotations
@@ -205,8 +206,8 @@ def run_state(run_dir: Path, steps: int) -> str:
 
 def resume_step(run_dir: Path) -> int | None:
     """The env step a run continues from when resumed: its newest checkpoint's. None without a checkpoint, or for
-    an algorithm with its own loop (BC, BCO: their config.json says whether they ``finished``), which starts an
-    unfinished run again from the beginning."""
+    an algorithm with its own loop (its config.json says whether it ``finished``), which starts an unfinished
+    run again from the beginning."""
     run_dir = Path(run_dir)
     if "finished" in read_json(run_dir / "config.json"):
         return None
@@ -223,8 +224,8 @@ class WorkerSignals(StopSignals):
     """A local pool's worker keeps this installed (`_init_worker`): the first SIGTERM/SIGINT does not end the
     process (that would break the pool, which then kills the other workers before their runs' checkpoints) but is
     recorded, and `run_one` starts no more runs. A run's training loop takes the signal with its own `StopSignals`
-    (stopping after a checkpoint); in a run that has none (BC, BCO, or one being set up) it raises
-    `TrainingStopped` at once, as Ctrl-C would outside a grid. A second signal ends the process."""
+    (stopping after a checkpoint); in a run that has none (an algorithm with its own loop, or a run being set up)
+    this raises `TrainingStopped` at once, as Ctrl-C would outside a grid. A second signal ends the process."""
 
     def __init__(self):
         super().__init__(message=None)
@@ -235,7 +236,7 @@ class WorkerSignals(StopSignals):
         super()._handle(signum, frame)
         if first and self.training:
             raise TrainingStopped(f"stopped by {signal.Signals(signum).name} where it had no stopping point: rerun "
-                                  f"to resume it from its last checkpoint (BC, BCO: start it again)", signum)
+                                  f"to resume it from its last checkpoint, or start it again", signum)
 
 
 _worker_signals: WorkerSignals | None = None
@@ -346,8 +347,9 @@ def default_workers() -> int:
 
 
 def run_grid(out: str | Path, tasks, algos, seeds, steps: int, overrides: dict[str, str] | None = None,
-             demos: dict[str, str] | None = None, executor: str = "local", workers: int | None = None, address: str | None = None,
-             cpus_per_run: float = 1.0, quiet: bool = False, gpus_per_run: float = 0.0) -> list[dict]:
+             demos: dict[str, str] | None = None, executor: str = "local", workers: int | None = None,
+             address: str | None = None, cpus_per_run: float = 1.0, quiet: bool = False,
+             gpus_per_run: float = 0.0) -> list[dict]:
     """Run every cell of the grid that is not finished; returns one result per cell (skipped ones included), in
     grid order, each with the cell's ``label`` (its algorithm name, with any variant ``overrides`` add).
     Executors and workers as in `run_specs`."""
