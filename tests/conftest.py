@@ -1,6 +1,8 @@
 import atexit
+import contextlib
 import os
 import shutil
+import signal
 import sys
 import tempfile
 from pathlib import Path
@@ -34,6 +36,19 @@ def pytest_collection_modifyitems(config, items):
     """Tests marked ``slow`` run first (otherwise in file order): with ``make test``'s two xdist workers, a long
     test left to the end would keep one worker busy while the other idles."""
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+@contextlib.contextmanager
+def sigterm_fails_the_test():
+    """A SIGTERM that reaches no handler of the loop fails the test instead of ending pytest; yields the handler."""
+    def fail(*_):
+        raise AssertionError("SIGTERM reached the test's handler, not the training loop's")
+
+    before = signal.signal(signal.SIGTERM, fail)
+    try:
+        yield fail
+    finally:
+        signal.signal(signal.SIGTERM, before)
+
 
 # Tiny settings that exercise every code path in seconds.
 TINY_SAC = SACConfig(hidden_dims=(32, 32), batch_size=32)

@@ -1,6 +1,8 @@
-"""Behavioural cloning: the likelihood on hand-made data, a linear expert recovered, the CLI."""
+"""Behavioural cloning: the likelihood on hand-made data, a linear expert recovered, the CLI, a stop."""
 
 import json
+import re
+import signal
 
 import jax
 import jax.numpy as jnp
@@ -10,7 +12,7 @@ import pytest
 from smiling.algos.bc import BCConfig, make_bc_fit, tanh_gaussian_log_prob
 from smiling.rl import SAC, SACConfig
 
-from conftest import TINY_CLI
+from conftest import TINY_CLI, sigterm_fails_the_test
 
 
 def test_log_prob_is_the_change_of_variables_of_a_gaussian():
@@ -94,3 +96,42 @@ def test_inverse_dynamics_labels_recover_the_actions_of_a_simple_system():
     params, _, _ = fit(params, opt, jax.random.PRNGKey(0))
     err = inverse.act_deterministic(params, x[:500]) - a[:500]
     assert np.sqrt(np.mean(err**2)) < 0.05
+
+
+@pytest.mark.parametrize("algo", ["bc", "bco"])
+def test_a_stop_signal_ends_the_run_after_its_next_evaluation_and_resuming_starts_it_again(tmp_path, monkeypatch,
+                                                                                          algo):
+    """SIGTERM (a preemption, Ctrl-C, a grid's stop) during BC's or BCO's first evaluation: the run stops after that
+    evaluation's checkpoint, logs closed, unfinished; resumed, it starts again from the beginning, and a signal in
+    its last evaluation lets it finish first."""
+    import smiling.algos.bc as bc_module
+    import smiling.algos.bco as bco_module
+    from smiling.algos import TrainConfig, train
+    from smiling.algos.bco import BCOConfig
+    from smiling.experiments.grid import run_state
+    from smiling.runs import TrainingStopped, read_metrics
+
+    module = bc_module if algo == "bc" else bco_module
+    real, calls = module.evaluate, []
+
+    def evaluate_with_a_signal(*a, **k):
+        calls.append(1)
+        if len(calls) in (1, 3):  # the first run's first evaluation, the resumed run's last
+            signal.raise_signal(signal.SIGTERM)
+        return real(*a, **k)
+
+    monkeypatch.setattr(module, "evaluate", evaluate_with_a_signal)
+    cfg = TrainConfig(algo=algo, task="dmc:ball_in_cup-catch", steps=200, horizon=50, eval_episodes=1,
+                      sac=SACConfig(hidden_dims=(32, 32), batch_size=32), bc=BCConfig(steps=20, eval_every=10),
+                      bco=BCOConfig(pre_steps=100, idm_steps=10, policy_steps=10, batch_size=32))
+    run = tmp_path / "run"
+    done, total = ("10 of 20 gradient steps", 20) if algo == "bc" else ("100 of 200 env steps", 200)
+    with sigterm_fails_the_test(), pytest.raises(TrainingStopped, match=f"after {done}: --resume {run} starts it"):
+        train(cfg, run, quiet=True)
+    assert len(read_metrics(run)) == 1 and run_state(run, cfg.steps) == "partial"
+    assert json.loads((run / "config.json").read_text())["finished"] is False
+    with sigterm_fails_the_test(), pytest.raises(TrainingStopped, match=re.escape(f"at the run's end (finished: {run})")):
+        train(cfg, run, resume=True, quiet=True)
+    column = "grad_steps" if algo == "bc" else "step"
+    assert [int(r[column]) for r in read_metrics(run)] == [total // 2, total]
+    assert json.loads((run / "config.json").read_text())["finished"] is True

@@ -21,7 +21,7 @@ from smiling.envs.rollout import rollout
 from smiling.experiments.grid import (apply_override, apply_overrides, expand, parse_overrides, parse_seeds, run_grid,
                                       run_state)
 from smiling.experiments.report import Curve, area_under_curve, collect, mean_se, plot_experiment, summary_table
-from smiling.runs import Checkpoints, TrainingStopped, last_metrics_step
+from smiling.runs import Checkpoints, StopSignals, TrainingStopped, last_metrics_step
 from smiling.utils.io import atomic_write_json
 
 
@@ -329,25 +329,6 @@ def test_a_stop_signal_to_an_idle_pool_worker_leaves_the_busy_one_to_stop_after_
             {"run_dir": str(tmp_path / f"run{i}"), "state": "not started", "signum": signal.SIGTERM} for i in range(4)]
 
 
-def test_a_pool_worker_takes_a_stop_signal_between_runs_and_stops_a_run_without_stopping_points_at_once():
-    from smiling.experiments.grid import WorkerSignals
-
-    ended = []
-    before = signal.signal(signal.SIGTERM, lambda s, f: ended.append(s))  # stands in for the end of the process
-    try:
-        with WorkerSignals() as idle:
-            signal.raise_signal(signal.SIGTERM)
-            assert idle.requested == signal.SIGTERM and ended == []  # recorded: run_one starts no more runs
-        with WorkerSignals() as busy:
-            busy.training = True  # a BC run: no loop's StopSignals inside
-            with pytest.raises(TrainingStopped, match="SIGTERM where it had no stopping point: rerun"):
-                signal.raise_signal(signal.SIGTERM)
-            signal.raise_signal(signal.SIGTERM)
-            assert ended == [signal.SIGTERM]  # a second one ends the process
-    finally:
-        signal.signal(signal.SIGTERM, before)
-
-
 def test_a_finished_run_of_an_algorithm_with_its_own_loop_is_done_only_at_its_budget(tmp_path):
     cfg = TrainConfig(algo="bco", task="dmc:ball_in_cup-catch", steps=100)
     tmp_path.mkdir(exist_ok=True)
@@ -389,7 +370,8 @@ def test_a_stopped_grid_starts_no_more_runs_and_says_what_is_left(tmp_path, monk
     """Seed 0's run gets SIGTERM and stops after its checkpoint: the grid starts no more runs and says what is left;
     its progress bar counts the stopped run up to its last metrics row, not whole.
     Threads stand in for the pool's processes and a stand-in `train` for training (what is tested is the grid's
-    bookkeeping; tests/test_runs.py tests the loop's stop)."""
+    bookkeeping; tests/test_runs.py tests the loop's stop, test_a_stop_signal_to_an_idle_pool_worker... a real
+    pool's workers)."""
     import concurrent.futures as cf
     import threading
 
@@ -407,12 +389,15 @@ def test_a_stopped_grid_starts_no_more_runs_and_says_what_is_left(tmp_path, monk
             atomic_write_json(path / "config.json", run_metadata(cfg))  # a run begun (stopped past its start)
             (path / "metrics.csv").write_text("step,return\n50,1.0\n")  # ... and stopped at step 50
             signal.raise_signal(signal.SIGTERM)  # handled in the main thread, whichever thread raises it
+            workers_handler.requested = signal.SIGTERM  # (its loop passes it on to its worker's handler)
             raise TrainingStopped("stopped by SIGTERM at step 50 after a checkpoint", signal.SIGTERM)
         time.sleep(0.3)
         return {"step": cfg.steps}
 
     monkeypatch.setattr(grid, "train", fake_train)
     monkeypatch.setattr(grid, "process_pool", lambda n: cf.ThreadPoolExecutor(n))
+    workers_handler = StopSignals(message=None)  # (not installed) the threads' stand-in for a pool worker's
+    monkeypatch.setattr(grid, "_worker_signals", workers_handler)
     # stands in for the real loop's handler with one worker (no pool, no grid handler); never the end of pytest
     before = signal.signal(signal.SIGTERM, lambda *_: got.append(1))
     mine = signal.getsignal(signal.SIGTERM)

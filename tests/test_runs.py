@@ -1,4 +1,3 @@
-import contextlib
 import dataclasses
 import json
 import pickle
@@ -13,7 +12,7 @@ from smiling.algos.registry import config_from_dict, config_to_dict
 from smiling.runs import Checkpoints, StopSignals, TrainingStopped, read_metrics, truncate_metrics
 from smiling.utils.io import atomic_save_npz, atomic_write_json, load_npz, read_json
 
-from conftest import TINY_CLI, comparable, crash_after_row, tiny_config
+from conftest import TINY_CLI, comparable, crash_after_row, sigterm_fails_the_test, tiny_config
 
 def agent_bytes(run_dir):
     return (Checkpoints(run_dir).latest() / "agent.msgpack").read_bytes()
@@ -83,19 +82,6 @@ def test_interrupted_run_resumes_exactly(tmp_path, monkeypatch, full_250):
     # wall time keeps growing across the resume
     walls = [float(r["wall_time"]) for r in cut]
     assert walls == sorted(walls)
-
-
-@contextlib.contextmanager
-def sigterm_fails_the_test():
-    """A SIGTERM that reaches no handler of the loop fails the test instead of ending pytest; yields the handler."""
-    def fail(*_):
-        raise AssertionError("SIGTERM reached the test's handler, not the training loop's")
-
-    before = signal.signal(signal.SIGTERM, fail)
-    try:
-        yield fail
-    finally:
-        signal.signal(signal.SIGTERM, before)
 
 
 def signal_after_row(monkeypatch, step: int, *signals) -> None:
@@ -193,14 +179,23 @@ def test_a_stop_inside_another_shares_its_request_and_a_second_signal_acts_at_on
     """A run's loop inside a grid worker's own handler (which keeps the worker alive between runs): the first
     SIGTERM is the request of both (the worker then starts no more runs), the second ends the process at once."""
     ended = []
-    before = signal.signal(signal.SIGTERM, lambda s, f: ended.append(s))  # stands in for the end of the process
+
+    def end_of_the_process(signum, frame):  # stands in for it
+        ended.append(signum)
+
+    before = signal.signal(signal.SIGTERM, end_of_the_process)
     try:
         with StopSignals(message=None) as worker, StopSignals() as loop:
             signal.raise_signal(signal.SIGTERM)
             assert loop.requested == worker.requested == signal.SIGTERM and ended == []
             signal.raise_signal(signal.SIGTERM)
             assert ended == [signal.SIGTERM]  # not taken as the worker's first request
-        assert signal.getsignal(signal.SIGTERM) is not worker._handle
+        assert signal.getsignal(signal.SIGTERM) is end_of_the_process
+        with StopSignals(message=None) as worker:
+            signal.raise_signal(signal.SIGTERM)  # between two runs, or while one is set up
+            with StopSignals() as loop:
+                assert loop.requested == signal.SIGTERM  # the run's loop takes it over: it stops at its checkpoint
+        assert ended == [signal.SIGTERM] and signal.getsignal(signal.SIGTERM) is end_of_the_process
     finally:
         signal.signal(signal.SIGTERM, before)
 

@@ -318,8 +318,9 @@ class StopSignals:
     stays ignored; only the main thread can receive signals, so in any other thread this does nothing.
 
     Installed inside another one (a run in a grid's worker process, which keeps one installed between runs), the
-    first signal is the request of both, so that the second acts at once whichever of them it reaches. With
-    ``message=None`` the first signal is taken silently."""
+    first signal is the request of both, so that the second acts at once whichever of them it reaches, and a
+    request the outer one already had is this one's from the start. With ``message=None`` the first signal is
+    taken silently."""
 
     SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
@@ -354,6 +355,9 @@ class StopSignals:
             for s in self.SIGNALS:
                 if signal.getsignal(s) != signal.SIG_IGN:
                     self._previous[s] = signal.signal(s, self._handle)
+                    outer = getattr(self._previous[s], "__self__", None)
+                    if isinstance(outer, StopSignals) and self.requested is None:
+                        self.requested = outer.requested
         return self
 
     def restore(self) -> None:

@@ -9,13 +9,15 @@ saturated expert actions would be infinitely unlikely. BC needs actions and neve
 except to evaluate; its curve is against gradient steps (``grad_steps`` in metrics.csv; ``step``, the env steps
 used for learning, stays 0). The run directory has the same files as the other algorithms (the policy is saved
 as a SAC state, so `smiling evaluate` works on it). BC takes seconds to minutes, so resuming an unfinished BC
-run starts it again in place (same seed, same result); a finished run is left as it is.
+run starts it again in place (same seed, same result); a finished run is left as it is. SIGTERM/SIGINT stop it
+after its next evaluation (`stop_here`).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import signal
 import time
 from pathlib import Path
 
@@ -30,7 +32,8 @@ from smiling.acting import evaluate
 from smiling.algos.base import Algorithm
 from smiling.envs import make_env
 from smiling.rl import SAC
-from smiling.runs import CORE_COLUMNS, Checkpoints, MetricsLogger, plot_run, wandb_settings
+from smiling.runs import (CORE_COLUMNS, Checkpoints, MetricsLogger, StopSignals, TrainingStopped, plot_run,
+                          wandb_settings)
 from smiling.utils.config import at_least_one
 from smiling.utils.io import atomic_write_json
 from smiling.utils.seeding import EVAL_STREAM
@@ -101,6 +104,26 @@ def already_finished(run_dir: Path, resume: bool, steps: int | None = None) -> b
     return False
 
 
+def stop_signals() -> StopSignals:
+    """SIGTERM/SIGINT for the algorithms that start an unfinished run again (BC, and those that reuse it): stop
+    after the next checkpoint (`stop_here`), so that logs are closed and the grid counts the run as stopped."""
+    return StopSignals("stopping after the next evaluation; resumed, the run starts again from the beginning")
+
+
+def stop_here(stop: StopSignals, done: int, total: int, unit: str, run_dir: Path, finished: bool = False) -> None:
+    """After a checkpoint (``done`` of ``total`` ``unit``), if a stop was requested: raise `TrainingStopped`,
+    unless the run has reached its end and is not yet marked ``finished``; once it is, the request only says to
+    start no more runs (as in a grid)."""
+    if stop.requested is None:
+        return
+    name = signal.Signals(stop.requested).name
+    if done < total:
+        raise TrainingStopped(f"stopped by {name} after {done:,} of {total:,} {unit}: --resume {run_dir} starts it "
+                              f"again from the beginning", stop.requested)
+    if finished:
+        raise TrainingStopped(f"stopped by {name} at the run's end (finished: {run_dir})", stop.requested)
+
+
 def train_bc(cfg, run_dir: Path, meta: dict, demos, resume: bool = False, quiet: bool = False) -> dict:
     """Fit the actor to the demonstrations; evaluate and checkpoint every ``cfg.bc.eval_every`` steps."""
     bc = cfg.bc
@@ -125,7 +148,9 @@ def train_bc(cfg, run_dir: Path, meta: dict, demos, resume: bool = False, quiet:
     key = jax.random.PRNGKey(cfg.seed)
     done, last, t0 = 0, None, time.perf_counter()
     bar = tqdm(total=bc.steps, unit="grad step", disable=quiet, desc=f"{cfg.task} bc")
+    stop = stop_signals()
     try:
+        stop.install()
         while done < bc.steps:
             key, k = jax.random.split(key)
             params, opt_state, loss = fit(params, opt_state, k)
@@ -141,11 +166,14 @@ def train_bc(cfg, run_dir: Path, meta: dict, demos, resume: bool = False, quiet:
                               "loop.json": json.dumps({"grad_steps": done}).encode()})
             bar.update(bc.eval_every)
             bar.set_postfix(loss=f"{float(loss):.3f}", eval=f"{last:.0f}", refresh=False)
+            stop_here(stop, done, bc.steps, "gradient steps", run_dir)
     finally:
+        stop.restore()
         bar.close()
         logger.close()
     atomic_write_json(run_dir / "config.json", {**meta, "finished": True})
     plot_run(run_dir)
+    stop_here(stop, done, bc.steps, "gradient steps", run_dir, finished=True)
     return {"run_dir": str(run_dir), "step": 0, "grad_steps": done, "final_eval_return": last}
 
 

@@ -9,7 +9,8 @@
 
 The env's reward is never used (only reported by evaluation). ``step`` in metrics.csv counts env steps used for
 learning (the inverse model's data), so BCO's curve shares an axis with SMILING's and DAC's. Like BC, an
-unfinished BCO run restarts in place when resumed (same seed, same result).
+unfinished BCO run restarts in place when resumed (same seed, same result), and SIGTERM/SIGINT stop it after
+its next evaluation.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from tqdm.auto import tqdm
 
 from smiling.acting import evaluate
 from smiling.algos.base import Algorithm
-from smiling.algos.bc import BCConfig, already_finished, make_bc_fit
+from smiling.algos.bc import BCConfig, already_finished, make_bc_fit, stop_here, stop_signals
 from smiling.envs import make_env
 from smiling.rl import SAC, SACConfig
 from smiling.runs import CORE_COLUMNS, Checkpoints, MetricsLogger, plot_run, wandb_settings
@@ -82,7 +83,9 @@ def train_bco(cfg, run_dir: Path, meta: dict, demos, resume: bool = False, quiet
     logger = MetricsLogger(run_dir, CORE_COLUMNS, cfg.tensorboard, wandb_settings(cfg, meta))
     ckpts = Checkpoints(run_dir, keep_policies=cfg.keep_policies)
     bar = tqdm(total=cfg.steps, unit="step", disable=quiet, desc=f"{cfg.task} bco")
+    stop = stop_signals()
     try:
+        stop.install()
         while step < cfg.steps:
             n = bco.pre_steps if step == 0 else max(1, int(round(bco.alpha * bco.pre_steps)))
             n = min(n, cfg.steps - step)
@@ -118,11 +121,14 @@ def train_bco(cfg, run_dir: Path, meta: dict, demos, resume: bool = False, quiet
             ckpts.save(step, {"agent.msgpack": agent.to_bytes(state),
                               "loop.json": json.dumps({"step": step}).encode()})
             bar.set_postfix(eval=f"{last:.0f}", refresh=False)
+            stop_here(stop, step, cfg.steps, "env steps", run_dir)
     finally:
+        stop.restore()
         bar.close()
         logger.close()
     atomic_write_json(run_dir / "config.json", {**meta, "finished": True})
     plot_run(run_dir)
+    stop_here(stop, step, cfg.steps, "env steps", run_dir, finished=True)
     return {"run_dir": str(run_dir), "step": step, "final_eval_return": last}
 
 

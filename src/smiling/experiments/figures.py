@@ -125,9 +125,9 @@ class Plan:
         lines = [f"so far: {done} finished, {len(partial)} part-way, {len(states) - done - len(partial)} not started"]
         for s in partial:
             start = resume_step(s.run_dir)
-            resumes = f"its checkpoint at {start:,}" if start is not None else "starts again from the beginning"
-            lines.append(f"  {s.run_dir}: at env step {last_metrics_step(s.run_dir):,} of {s.config.steps:,} "
-                         f"({resumes})")
+            lines.append(f"  {s.run_dir}: at env step {last_metrics_step(s.run_dir):,} of {s.config.steps:,} (its "
+                         f"checkpoint at {start:,})" if start is not None else
+                         f"  {s.run_dir}: unfinished; it starts again from the beginning")
         return "\n".join(lines)
 
 

@@ -215,41 +215,16 @@ def resume_step(run_dir: Path) -> int | None:
     return None if latest is None else int(read_json(latest / "loop.json")["step"])
 
 
-_stopped_by: int | None = None
-"""The signal that stopped a run in this process (SIGTERM/SIGINT): a pool's worker then starts no more runs,
-not even the one its pool had already queued for it."""
-
-
-class WorkerSignals(StopSignals):
-    """A local pool's worker keeps this installed (`_init_worker`): the first SIGTERM/SIGINT does not end the
-    process (that would break the pool, which then kills the other workers before their runs' checkpoints) but is
-    recorded, and `run_one` starts no more runs. A run's training loop takes the signal with its own `StopSignals`
-    (stopping after a checkpoint); in a run that has none (an algorithm with its own loop, or a run being set up)
-    this raises `TrainingStopped` at once, as Ctrl-C would outside a grid. A second signal ends the process."""
-
-    def __init__(self):
-        super().__init__(message=None)
-        self.training = False  # a run is training in this process
-
-    def _handle(self, signum, frame) -> None:
-        first = self.requested is None
-        super()._handle(signum, frame)
-        if first and self.training:
-            raise TrainingStopped(f"stopped by {signal.Signals(signum).name} where it had no stopping point: rerun "
-                                  f"to resume it from its last checkpoint, or start it again", signum)
-
-
-_worker_signals: WorkerSignals | None = None
+_worker_signals: StopSignals | None = None
+"""A local pool's worker keeps SIGTERM/SIGINT from ending it (`_init_worker`)."""
 
 
 def run_one(config: dict, run_dir: str) -> dict:
     """Train one cell of the grid (fresh or resumed); its stdout/stderr go to RUN_DIR/log.txt. Runs in a worker
-    process (local pool or Ray), so it takes and returns plain data. In a process that got a stop signal it
+    process (local pool or Ray), so it takes and returns plain data. A pool's worker that got a stop signal
     starts nothing (state "not started", with the signal's number)."""
-    global _stopped_by
-    signum = _stopped_by or (_worker_signals.requested if _worker_signals is not None else None)
-    if signum is not None:
-        return {"run_dir": run_dir, "state": "not started", "signum": signum}
+    if _worker_signals is not None and _worker_signals.requested is not None:
+        return {"run_dir": run_dir, "state": "not started", "signum": _worker_signals.requested}
     enable_compilation_cache()
     cfg = config_from_dict(config)
     path = Path(run_dir)
@@ -261,17 +236,10 @@ def run_one(config: dict, run_dir: str) -> dict:
         print(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} {'resuming' if state == 'partial' else 'starting'} "
               f"{cfg.algo} on {cfg.task}, seed {cfg.seed}, {cfg.steps} steps", flush=True)
         try:
-            if _worker_signals is not None:
-                _worker_signals.training = True
             summary = train(cfg, path, resume=state == "partial", quiet=True)
-        except BaseException as e:
-            if isinstance(e, TrainingStopped):
-                _stopped_by = e.signum
+        except BaseException:
             traceback.print_exc(file=log)
             raise
-        finally:
-            if _worker_signals is not None:
-                _worker_signals.training = False
     return {"run_dir": run_dir, "state": "resumed" if state == "partial" else "trained", **summary}
 
 
@@ -329,11 +297,14 @@ def cpu_shares(workers: int, cpus: typing.Iterable[int] | None = None) -> list[l
 
 def _init_worker(env: dict[str, str], shares: list[list[int]] | None = None, counter=None) -> None:
     """A pool process's set-up, before its first JAX computation (which reads both): `worker_env`, and its own
-    share of the CPUs (`cpu_shares`), the n-th process started taking the n-th share; and `WorkerSignals`, so
-    that a stop signal (Ctrl-C and a cluster's preemption reach every process) that finds it idle does not take
-    the pool down."""
+    share of the CPUs (`cpu_shares`), the n-th process started taking the n-th share.
+
+    It also takes SIGTERM/SIGINT (Ctrl-C and a cluster's preemption reach every process): a worker ended by one
+    while idle would break the pool, which then kills the other workers before their runs' checkpoints. The first
+    one is recorded instead: `run_one` starts no more runs, and a run training meanwhile (or set up: its loop's
+    `StopSignals` takes the request over) stops at its next checkpoint. A second signal ends the process."""
     global _worker_signals
-    _worker_signals = WorkerSignals().install()
+    _worker_signals = StopSignals(message=None).install()
     os.environ.update(env)
     if shares and counter is not None:
         with counter.get_lock():
@@ -401,8 +372,6 @@ def run_specs(specs: list[RunSpec], executor: str = "local", workers: int | None
     runs can share a GPU. A failed run does not stop the others; the failures are raised together at the end.
     """
     check_executor(executor, workers)
-    global _stopped_by
-    _stopped_by = None  # (this process may have run a stopped grid before)
     todo = [s for s in specs if run_state(s.run_dir, s.config.steps) != "done"]
     results = [{"run_dir": str(s.run_dir), "state": "skipped"} for s in specs if s not in todo]
     if not quiet:
