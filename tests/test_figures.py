@@ -95,7 +95,7 @@ def test_a_bc_run_ended_after_a_checkpoint_is_part_way_and_starts_again(tmp_path
     assert grid.run_state(spec.run_dir, spec.config.steps) == "partial" and grid.resume_step(spec.run_dir) is None
     assert p.standing().splitlines() == [
         "so far: 0 finished, 1 part-way, 0 not started",
-        f"  {spec.run_dir}: unfinished; it starts again from the beginning"]
+        f"  {spec.run_dir}: unfinished (it starts again from the beginning)"]
 
 
 TINY = parse_overrides(["horizon=50", "seed_steps=50", "update_every=10", "eval_every=50", "eval_episodes=1",

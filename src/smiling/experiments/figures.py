@@ -124,10 +124,10 @@ class Plan:
         done = sum(state == "done" for _, state in states)
         lines = [f"so far: {done} finished, {len(partial)} part-way, {len(states) - done - len(partial)} not started"]
         for s in partial:
-            start = resume_step(s.run_dir)
-            lines.append(f"  {s.run_dir}: at env step {last_metrics_step(s.run_dir):,} of {s.config.steps:,} (its "
-                         f"checkpoint at {start:,})" if start is not None else
-                         f"  {s.run_dir}: unfinished; it starts again from the beginning")
+            start, at = resume_step(s.run_dir), last_metrics_step(s.run_dir)  # (BC: no env step)
+            where = f"at env step {at:,} of {s.config.steps:,}" if at else "unfinished"
+            resumes = f"its checkpoint at {start:,}" if start is not None else "it starts again from the beginning"
+            lines.append(f"  {s.run_dir}: {where} ({resumes})")
         return "\n".join(lines)
 
 
