@@ -329,6 +329,24 @@ def test_a_stop_signal_to_an_idle_pool_worker_leaves_the_busy_one_to_stop_after_
             {"run_dir": str(tmp_path / f"run{i}"), "state": "not started", "signum": signal.SIGTERM} for i in range(4)]
 
 
+def test_a_stop_the_grids_process_alone_got_reaches_its_workers(tmp_path):
+    """`timeout`, `docker stop` or `kill PID` signal the grid's process only: it tells its workers through a
+    shared value, and a running run stops as if the signal had reached its worker; none starts after."""
+    from smiling.experiments.grid import process_pool, run_one, stop_value
+
+    told = stop_value()
+    with process_pool(2, told) as pool:
+        busy = pool.submit(_train_until_a_stop_signal, str(tmp_path))
+        deadline = time.time() + 120
+        while not list(tmp_path.glob("busy-*")) and time.time() < deadline:
+            time.sleep(0.05)
+        assert not busy.done()
+        told.value = signal.SIGINT  # what the grid does when its own handler gets the signal
+        assert busy.result(timeout=60) == signal.SIGINT
+        later = [pool.submit(run_one, {}, str(tmp_path / f"run{i}")) for i in range(2)]
+        assert {f.result(timeout=60)["state"] for f in later} == {"not started"}
+
+
 def test_a_finished_run_of_an_algorithm_with_its_own_loop_is_done_only_at_its_budget(tmp_path):
     cfg = TrainConfig(algo="bco", task="dmc:ball_in_cup-catch", steps=100)
     tmp_path.mkdir(exist_ok=True)
@@ -395,7 +413,7 @@ def test_a_stopped_grid_starts_no_more_runs_and_says_what_is_left(tmp_path, monk
         return {"step": cfg.steps}
 
     monkeypatch.setattr(grid, "train", fake_train)
-    monkeypatch.setattr(grid, "process_pool", lambda n: cf.ThreadPoolExecutor(n))
+    monkeypatch.setattr(grid, "process_pool", lambda n, stop=None: cf.ThreadPoolExecutor(n))
     workers_handler = StopSignals(message=None)  # (not installed) the threads' stand-in for a pool worker's
     monkeypatch.setattr(grid, "_worker_signals", workers_handler)
     # stands in for the real loop's handler with one worker (no pool, no grid handler); never the end of pytest

@@ -319,15 +319,27 @@ class StopSignals:
 
     Installed inside another one (a run in a grid's worker process, which keeps one installed between runs), the
     first signal is the request of both, so that the second acts at once whichever of them it reaches, and a
-    request the outer one already had is this one's from the start. With ``message=None`` the first signal is
-    taken silently."""
+    request the outer one has (had before, or gets later: a grid's worker told to stop by its grid) is this one's
+    too. With ``message=None`` the first signal is taken silently."""
 
     SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
     def __init__(self, message: str | None = "stopping at the end of this episode after a checkpoint"):
         self.message = message
-        self.requested: int | None = None
+        self._requested: int | None = None
+        self._outer: StopSignals | None = None  # the one installed before this one, if any
         self._previous: dict[int, Any] = {}
+
+    @property
+    def requested(self) -> int | None:
+        """The number of the first stop signal (this one's, or else the outer one's); None before any."""
+        if self._requested is None and self._outer is not None:
+            return self._outer.requested
+        return self._requested
+
+    @requested.setter
+    def requested(self, signum: int | None) -> None:
+        self._requested = signum
 
     def _handle(self, signum, frame) -> None:
         if self.requested is None:
@@ -344,20 +356,20 @@ class StopSignals:
             signal.raise_signal(signum)
 
     def _request(self, signum: int) -> None:
-        """Record the request here and in the StopSignals installed before this one, if any."""
-        self.requested = signum
-        outer = getattr(self._previous.get(signum), "__self__", None)
-        if isinstance(outer, StopSignals) and outer.requested is None:
-            outer._request(signum)
+        """Record the request here and in the outer one."""
+        self._requested = signum
+        if self._outer is not None and self._outer.requested is None:
+            self._outer._request(signum)
 
     def install(self) -> "StopSignals":
         if threading.current_thread() is threading.main_thread():
             for s in self.SIGNALS:
-                if signal.getsignal(s) != signal.SIG_IGN:
+                previous = signal.getsignal(s)
+                if previous != signal.SIG_IGN:
+                    outer = getattr(previous, "__self__", None)
+                    if isinstance(outer, StopSignals):  # (known before a signal can reach this one's handler)
+                        self._outer = outer
                     self._previous[s] = signal.signal(s, self._handle)
-                    outer = getattr(self._previous[s], "__self__", None)
-                    if isinstance(outer, StopSignals) and self.requested is None:
-                        self.requested = outer.requested
         return self
 
     def restore(self) -> None:

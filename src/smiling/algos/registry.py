@@ -351,7 +351,8 @@ def _offpolicy_pieces(cfg, demos, quiet: bool) -> tuple:
         # (fitting the expert's score model takes seconds to minutes: a stop signal meanwhile lets the fit finish,
         # so that it is cached, then stops the run before it starts, as the loop does at an episode's end)
         with StopSignals("stopping once the reward model is built, before training") as stop:
-            reward_model = make_reward_model(cfg, demos)
+            if stop.requested is None:  # (a grid's worker told to stop while the run was set up: no fit)
+                reward_model = make_reward_model(cfg, demos)
         if stop.requested:
             raise TrainingStopped(f"stopped by {signal.Signals(stop.requested).name} before training, with nothing "
                                   f"written: run the same command again", stop.requested)

@@ -216,13 +216,13 @@ def resume_step(run_dir: Path) -> int | None:
 
 
 _worker_signals: StopSignals | None = None
-"""A local pool's worker keeps SIGTERM/SIGINT from ending it (`_init_worker`)."""
+"""A local pool's worker keeps SIGTERM/SIGINT from ending it, and learns of its grid's stop (`_init_worker`)."""
 
 
 def run_one(config: dict, run_dir: str) -> dict:
     """Train one cell of the grid (fresh or resumed); its stdout/stderr go to RUN_DIR/log.txt. Runs in a worker
-    process (local pool or Ray), so it takes and returns plain data. A pool's worker that got a stop signal
-    starts nothing (state "not started", with the signal's number)."""
+    process (local pool or Ray), so it takes and returns plain data. A pool's worker told to stop starts nothing
+    (state "not started", with the signal's number)."""
     if _worker_signals is not None and _worker_signals.requested is not None:
         return {"run_dir": run_dir, "state": "not started", "signum": _worker_signals.requested}
     enable_compilation_cache()
@@ -295,22 +295,36 @@ def cpu_shares(workers: int, cpus: typing.Iterable[int] | None = None) -> list[l
     return shares
 
 
-def _init_worker(env: dict[str, str], shares: list[list[int]] | None = None, counter=None) -> None:
+def _init_worker(env: dict[str, str], shares: list[list[int]] | None = None, counter=None, stop=None) -> None:
     """A pool process's set-up, before its first JAX computation (which reads both): `worker_env`, and its own
     share of the CPUs (`cpu_shares`), the n-th process started taking the n-th share.
 
     It also takes SIGTERM/SIGINT (Ctrl-C and a cluster's preemption reach every process): a worker ended by one
     while idle would break the pool, which then kills the other workers before their runs' checkpoints. The first
     one is recorded instead: `run_one` starts no more runs, and a run training meanwhile (or set up: its loop's
-    `StopSignals` takes the request over) stops at its next checkpoint. A second signal ends the process."""
+    `StopSignals` takes the request over) stops at its next checkpoint. A second signal ends the process. A stop
+    the grid's process alone got (`timeout`, `docker stop`, `kill PID`) reaches the worker through ``stop`` (a
+    shared integer the grid sets to the signal's number), as if the signal had reached it too."""
     global _worker_signals
     _worker_signals = StopSignals(message=None).install()
+    if stop is not None and stop.value:  # (a worker the pool starts after the grid's stop)
+        _worker_signals.requested = stop.value
+    elif stop is not None:
+        threading.Thread(target=_take_the_grids_stop, args=(stop, _worker_signals), daemon=True).start()
     os.environ.update(env)
     if shares and counter is not None:
         with counter.get_lock():
             index = counter.value
             counter.value += 1
         os.sched_setaffinity(0, shares[index % len(shares)])
+
+
+def _take_the_grids_stop(stop, signals: StopSignals) -> None:
+    """A pool worker's thread: once the grid sets ``stop``, the worker has that stop request (if it had none)."""
+    while stop.value == 0:
+        time.sleep(0.5)
+    if signals.requested is None:
+        signals.requested = stop.value
 
 
 def default_workers() -> int:
@@ -488,15 +502,26 @@ def _in_grid_order(specs: list[RunSpec], results: list[dict]) -> list[dict]:
     return [{**by_dir[str(s.run_dir)], "label": s.label} for s in specs]
 
 
-def process_pool(workers: int):
+def process_pool(workers: int, stop=None):
     """The local executor's pool: ``workers`` spawned processes (not forked: a forked JAX process can deadlock)
-    with `worker_env` set, each kept to its own share of the CPUs where there are enough (`cpu_shares`)."""
+    with `worker_env` set, each kept to its own share of the CPUs where there are enough (`cpu_shares`);
+    ``stop``: a shared integer (`stop_value`) through which the grid tells them to stop (`_init_worker`)."""
     import concurrent.futures as cf
+
+    ctx = _spawn()
+    return cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
+                                  initargs=(worker_env(), cpu_shares(workers), ctx.Value("i", 0), stop))
+
+
+def _spawn():
     import multiprocessing as mp
 
-    ctx = mp.get_context("spawn")
-    return cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
-                                  initargs=(worker_env(), cpu_shares(workers), ctx.Value("i", 0)))
+    return mp.get_context("spawn")
+
+
+def stop_value():
+    """A shared integer for `process_pool`'s ``stop`` (0: no stop; else the signal's number)."""
+    return _spawn().Value("i", 0)
 
 
 def _run_pool(payloads, workers: int, record, progress) -> int | None:
@@ -504,14 +529,17 @@ def _run_pool(payloads, workers: int, record, progress) -> int | None:
     import concurrent.futures as cf
 
     # The first SIGTERM/SIGINT here starts no more runs; each running run stops at its episode's end after a
-    # checkpoint if it got the signal too (Ctrl-C and a cluster's preemption send it to every process).
+    # checkpoint (Ctrl-C and a cluster's preemption send the signal to every process; `told` tells the workers
+    # of one sent to this process alone).
     stop = StopSignals("starting no more runs; the running ones stop at their episode's end after a checkpoint")
-    with stop, process_pool(workers) as pool:
+    told = stop_value()  # the workers' copy of the request: a signal may have reached this process alone
+    with stop, process_pool(workers, told) as pool:
         futures = {pool.submit(run_one, c, d): d for c, d in payloads}
         pending = set(futures)
         while pending:
             done, pending = cf.wait(pending, timeout=POLL_S, return_when=cf.FIRST_COMPLETED)
             if stop.requested:
+                told.value = stop.requested
                 pending = {f for f in pending if not f.cancel()}  # the runs not started yet
             for f in done:
                 e = f.exception()
