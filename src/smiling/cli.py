@@ -528,7 +528,7 @@ def main(argv: list[str] | None = None) -> int:
             FloatingPointError, RuntimeError, ImportError) as e:
         print(f"smiling: error: {e}", file=sys.stderr)
         return 2
-    except TrainingStopped as e:  # SIGTERM or Ctrl-C during training: checkpointed (BC/BCO: at an evaluation)
+    except TrainingStopped as e:  # SIGTERM or Ctrl-C during training: checkpointed (own loops: at an evaluation)
         print(f"smiling: {e}", file=sys.stderr)
         return 128 + e.signum
     except KeyboardInterrupt:
