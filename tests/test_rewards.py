@@ -12,9 +12,13 @@ from smiling.rl import ReplayBuffer
 SMALL = ScoreConfig(schedule=Schedule("cosine", 1000), width=64, depth=2, batch_size=512, lr=3e-3)
 
 
-@pytest.fixture(autouse=True)
-def _cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("SMILING_CACHE", str(tmp_path / "cache"))
+@pytest.fixture(autouse=True, scope="module")
+def _cache(tmp_path_factory):
+    """One cache for this module: its tests share `make_model`'s expert score model, fitted once (a loaded model
+    gives the fitted one's rewards exactly: test_checkpoint_round_trip... and test_expert_model_is_cached...)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SMILING_CACHE", str(tmp_path_factory.mktemp("cache")))
+        yield
 
 
 def test_reservoir_keeps_a_uniform_sample_of_everything_seen():
@@ -102,7 +106,8 @@ def test_robust_normalization_ignores_a_few_far_states():
     assert model.refresh_normalization(probe)[1] < 1.5 * sd_clean_capped
 
 
-def test_expert_model_is_cached_by_demo_hash(tmp_path):
+def test_expert_model_is_cached_by_demo_hash(tmp_path, monkeypatch):
+    monkeypatch.setenv("SMILING_CACHE", str(tmp_path / "cache"))  # (its own, empty)
     _, expert, model = make_model()
     files = list((tmp_path / "cache" / "expert_scores").glob("*.msgpack"))
     assert len(files) == 1
