@@ -130,7 +130,8 @@ def test_a_stop_signal_ends_the_run_after_its_next_evaluation_and_resuming_start
         train(cfg, run, quiet=True)
     assert len(read_metrics(run)) == 1 and run_state(run, cfg.steps) == "partial"
     assert json.loads((run / "config.json").read_text())["finished"] is False
-    with sigterm_fails_the_test(), pytest.raises(TrainingStopped, match=re.escape(f"at the run's end (finished: {run})")):
+    finished = re.escape(f"at the run's end (finished: {run})")
+    with sigterm_fails_the_test(), pytest.raises(TrainingStopped, match=finished):
         train(cfg, run, resume=True, quiet=True)
     column = "grad_steps" if algo == "bc" else "step"
     assert [int(r[column]) for r in read_metrics(run)] == [total // 2, total]

@@ -18,8 +18,8 @@ from smiling.algos.registry import apply_label, run_label, run_metadata
 from smiling.data import Demos, save_npz
 from smiling.envs import make_env
 from smiling.envs.rollout import rollout
-from smiling.experiments.grid import (apply_override, apply_overrides, expand, parse_overrides, parse_seeds, run_grid,
-                                      run_state)
+from smiling.experiments.grid import (apply_override, apply_overrides, expand, parse_overrides, parse_seeds,
+                                      run_grid, run_state)
 from smiling.experiments.report import Curve, area_under_curve, collect, mean_se, plot_experiment, summary_table
 from smiling.runs import Checkpoints, StopSignals, TrainingStopped, last_metrics_step
 from smiling.utils.io import atomic_write_json
