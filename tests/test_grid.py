@@ -347,6 +347,27 @@ def test_a_stop_the_grids_process_alone_got_reaches_its_workers(tmp_path):
         assert {f.result(timeout=60)["state"] for f in later} == {"not started"}
 
 
+def test_a_stop_signal_to_one_worker_alone_stops_the_grid(tmp_path):
+    """`kill` of one worker: its request is the grid's stop (shared with the grid's process and the other
+    workers), so the other worker's run stops too, and no run starts after (on the old code, the other worker
+    trained on and went on starting runs)."""
+    from smiling.experiments.grid import process_pool, run_one, stop_value
+
+    told = stop_value()
+    with process_pool(2, told) as pool:
+        busy = [pool.submit(_train_until_a_stop_signal, str(tmp_path)) for _ in range(2)]
+        deadline = time.time() + 120
+        while len(list(tmp_path.glob("busy-*"))) < 2 and time.time() < deadline:
+            time.sleep(0.05)
+        pids = sorted(int(p.name.split("-")[1]) for p in tmp_path.glob("busy-*"))
+        assert len(pids) == 2 and not any(f.done() for f in busy)
+        os.kill(pids[0], signal.SIGTERM)
+        assert [f.result(timeout=60) for f in busy] == [signal.SIGTERM] * 2
+        assert told.value == signal.SIGTERM  # what the grid's process reads: it cancels the runs not started
+        later = [pool.submit(run_one, {}, str(tmp_path / f"run{i}")) for i in range(3)]
+        assert {f.result(timeout=60)["state"] for f in later} == {"not started"}
+
+
 def test_a_finished_run_of_an_algorithm_with_its_own_loop_is_done_only_at_its_budget(tmp_path):
     cfg = TrainConfig(algo="bco", task="dmc:ball_in_cup-catch", steps=100)
     tmp_path.mkdir(exist_ok=True)

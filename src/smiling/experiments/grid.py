@@ -196,7 +196,7 @@ def run_state(run_dir: Path, steps: int) -> str:
     if "finished" in saved:  # an algorithm with its own loop, which restarts an unfinished run in place
         finished = saved["finished"] and (saved.get("x_axis") == "grad_steps" or saved["config"]["steps"] >= steps)
         return "done" if finished else "partial"
-    start = resume_step(run_dir)
+    start = _checkpoint_step(run_dir)
     if start is not None:
         return "done" if start >= steps else "partial"
     # no checkpoint: killed before its first one, or a copy of a finished run without checkpoints (as committed
@@ -209,14 +209,17 @@ def resume_step(run_dir: Path) -> int | None:
     an algorithm with its own loop (its config.json says whether it ``finished``), which starts an unfinished
     run again from the beginning."""
     run_dir = Path(run_dir)
-    if "finished" in read_json(run_dir / "config.json"):
-        return None
+    return None if "finished" in read_json(run_dir / "config.json") else _checkpoint_step(run_dir)
+
+
+def _checkpoint_step(run_dir: Path) -> int | None:
+    """The env step of an off-policy run's newest checkpoint; None without one."""
     latest = Checkpoints(run_dir).latest()
     return None if latest is None else int(read_json(latest / "loop.json")["step"])
 
 
-_worker_signals: StopSignals | None = None
-"""A local pool's worker keeps SIGTERM/SIGINT from ending it, and learns of its grid's stop (`_init_worker`)."""
+_worker_signals: WorkerStop | None = None
+"""A local pool's worker keeps SIGTERM/SIGINT from ending it and shares its grid's stop (`_init_worker`)."""
 
 
 def run_one(config: dict, run_dir: str) -> dict:
@@ -301,16 +304,11 @@ def _init_worker(env: dict[str, str], shares: list[list[int]] | None = None, cou
 
     It also takes SIGTERM/SIGINT (Ctrl-C and a cluster's preemption reach every process): a worker ended by one
     while idle would break the pool, which then kills the other workers before their runs' checkpoints. The first
-    one is recorded instead: `run_one` starts no more runs, and a run training meanwhile (or set up: its loop's
-    `StopSignals` takes the request over) stops at its next checkpoint. A second signal ends the process. A stop
-    the grid's process alone got (`timeout`, `docker stop`, `kill PID`) reaches the worker through ``stop`` (a
-    shared integer the grid sets to the signal's number), as if the signal had reached it too."""
+    one is recorded instead (`WorkerStop`): `run_one` starts no more runs, and a run training meanwhile (or set
+    up: its loop's `StopSignals` takes the request over) stops at its next checkpoint. A second signal ends the
+    process. ``stop`` (`stop_value`) is the grid's stop, shared by the grid and all its workers."""
     global _worker_signals
-    _worker_signals = StopSignals(message=None).install()
-    if stop is not None and stop.value:  # (a worker the pool starts after the grid's stop)
-        _worker_signals.requested = stop.value
-    elif stop is not None:
-        threading.Thread(target=_take_the_grids_stop, args=(stop, _worker_signals), daemon=True).start()
+    _worker_signals = WorkerStop(stop).install()
     os.environ.update(env)
     if shares and counter is not None:
         with counter.get_lock():
@@ -319,12 +317,30 @@ def _init_worker(env: dict[str, str], shares: list[list[int]] | None = None, cou
         os.sched_setaffinity(0, shares[index % len(shares)])
 
 
-def _take_the_grids_stop(stop, signals: StopSignals) -> None:
-    """A pool worker's thread: once the grid sets ``stop``, the worker has that stop request (if it had none)."""
-    while stop.value == 0:
-        time.sleep(0.5)
-    if signals.requested is None:
-        signals.requested = stop.value
+class WorkerStop(StopSignals):
+    """A pool worker's `StopSignals`, kept installed between runs, whose request is its grid's: ``stop`` is an
+    integer shared by the grid's process and all its workers (0, or the number of the first stop signal any of
+    them got). A signal to one process alone (`timeout`, `docker stop` or `kill PID` on the grid's process, or a
+    ``kill`` of one worker) so stops the whole grid as one to every process would: no run starts after it, and
+    each running run stops at its next checkpoint."""
+
+    def __init__(self, stop=None):
+        super().__init__(message=None)
+        self._stop = stop
+
+    @property
+    def requested(self) -> int | None:
+        own = super().requested
+        return own if own is not None or self._stop is None else self._stop.value or None
+
+    @requested.setter
+    def requested(self, signum: int | None) -> None:
+        self._requested = signum
+
+    def _request(self, signum: int) -> None:
+        super()._request(signum)
+        if self._stop is not None and not self._stop.value:
+            self._stop.value = signum
 
 
 def default_workers() -> int:
@@ -505,7 +521,7 @@ def _in_grid_order(specs: list[RunSpec], results: list[dict]) -> list[dict]:
 def process_pool(workers: int, stop=None):
     """The local executor's pool: ``workers`` spawned processes (not forked: a forked JAX process can deadlock)
     with `worker_env` set, each kept to its own share of the CPUs where there are enough (`cpu_shares`);
-    ``stop``: a shared integer (`stop_value`) through which the grid tells them to stop (`_init_worker`)."""
+    ``stop``: the grid's stop, an integer (`stop_value`) it and its workers share (`WorkerStop`)."""
     import concurrent.futures as cf
 
     ctx = _spawn()
@@ -528,24 +544,29 @@ def _run_pool(payloads, workers: int, record, progress) -> int | None:
     """Run ``payloads`` on a local pool; returns the number of a stop signal it got (None: none)."""
     import concurrent.futures as cf
 
-    # The first SIGTERM/SIGINT here starts no more runs; each running run stops at its episode's end after a
-    # checkpoint (Ctrl-C and a cluster's preemption send the signal to every process; `told` tells the workers
-    # of one sent to this process alone).
+    # The first SIGTERM/SIGINT here or in a worker starts no more runs; each running run stops at its episode's
+    # end after a checkpoint (Ctrl-C and a cluster's preemption send the signal to every process; `told`, the
+    # grid's stop, tells every process of one sent to this one or to one worker alone).
     stop = StopSignals("starting no more runs; the running ones stop at their episode's end after a checkpoint")
-    told = stop_value()  # the workers' copy of the request: a signal may have reached this process alone
+    told = stop_value()
     with stop, process_pool(workers, told) as pool:
         futures = {pool.submit(run_one, c, d): d for c, d in payloads}
         pending = set(futures)
         while pending:
             done, pending = cf.wait(pending, timeout=POLL_S, return_when=cf.FIRST_COMPLETED)
-            if stop.requested:
+            if stop.requested and not told.value:
                 told.value = stop.requested
+            if told.value:
+                if stop.requested is None:  # a worker's own signal
+                    stop.requested = told.value
+                    print(f"\nsmiling: a worker of this grid got {signal.Signals(told.value).name}: {stop.message}",
+                          file=sys.__stderr__ or sys.stderr, flush=True)
                 pending = {f for f in pending if not f.cancel()}  # the runs not started yet
             for f in done:
                 e = f.exception()
                 record(futures[f], None if e else f.result(), e)
             progress([futures[f] for f in pending])
-    return stop.requested
+    return told.value or None
 
 
 def _run_ray(payloads, address: str | None, cpus_per_run: float, gpus_per_run: float, record, progress) -> None:
