@@ -52,7 +52,7 @@ def as_curve(x, returns, on_env_steps: bool) -> tuple[np.ndarray, np.ndarray]:
 
 
 def aggregate(run_dirs, expert: float, random: float) -> dict:
-    """Mean and std over runs of the normalized eval return at the env steps that every run has evaluated.
+    """Mean and std (ddof 0) over runs of the normalized eval return at the env steps that every run has evaluated.
 
     Returns ``steps``, ``mean``, ``std``, ``per_run`` (runs x steps) and ``first_reach(threshold)``-ready
     per-run curves (``curves``: list of (steps, normalized) for each run, full length).
