@@ -310,10 +310,12 @@ def _train_until_a_stop_signal(folder: str) -> int | None:
 
 def test_a_stop_signal_to_an_idle_pool_worker_leaves_the_busy_one_to_stop_after_its_checkpoint(tmp_path):
     """SIGTERM to every worker of a pool (Ctrl-C, a preemption) while one of them is idle: the idle one must not
-    die of it, or the pool breaks and kills the busy one before its checkpoint. Both then start no more runs."""
-    from smiling.experiments.grid import process_pool, run_one
+    die of it, or the pool breaks and kills the busy one before its checkpoint. Both then start no more runs.
+    The pool shares its grid's stop (as `smiling experiment`'s does): whichever worker takes the signal first, the
+    other's own first signal must still stop it gently."""
+    from smiling.experiments.grid import process_pool, run_one, stop_value
 
-    with process_pool(2) as pool:
+    with process_pool(2, stop_value()) as pool:
         busy = pool.submit(_train_until_a_stop_signal, str(tmp_path))
         idle_pid = pool.submit(os.getpid).result(timeout=120)
         deadline = time.time() + 120
@@ -366,6 +368,27 @@ def test_a_stop_signal_to_one_worker_alone_stops_the_grid(tmp_path):
         assert told.value == signal.SIGTERM  # what the grid's process reads: it cancels the runs not started
         later = [pool.submit(run_one, {}, str(tmp_path / f"run{i}")) for i in range(3)]
         assert {f.result(timeout=60)["state"] for f in later} == {"not started"}
+
+
+def test_a_workers_first_signal_is_gentle_though_its_grid_is_already_stopping(tmp_path):
+    """Ctrl-C or a preemption reaches every process, some later than others: the grid's stop may already be set
+    (by the grid or another worker) when a busy worker takes its own first signal. That one must stop its run at
+    the checkpoint, not act as a second signal (which would end the worker and break the pool)."""
+    from smiling.experiments.grid import process_pool, run_one, stop_value
+
+    told = stop_value()
+    with process_pool(1, told) as pool:
+        busy = pool.submit(_train_until_a_stop_signal, str(tmp_path))
+        deadline = time.time() + 120
+        while not list(tmp_path.glob("busy-*")) and time.time() < deadline:
+            time.sleep(0.05)
+        pid = int(next(tmp_path.glob("busy-*")).name.split("-")[1])
+        told.value = signal.SIGTERM  # another process took it first
+        os.kill(pid, signal.SIGTERM)  # (the run may have stopped already: then the idle worker takes it)
+        assert busy.result(timeout=60) == signal.SIGTERM
+        time.sleep(0.5)  # (time for the signal to be handled)
+        later = pool.submit(run_one, {}, str(tmp_path / "run0"))
+        assert later.result(timeout=60)["state"] == "not started"  # (BrokenProcessPool when the worker died)
 
 
 def test_a_finished_run_of_an_algorithm_with_its_own_loop_is_done_only_at_its_budget(tmp_path):

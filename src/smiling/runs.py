@@ -341,8 +341,15 @@ class StopSignals:
     def requested(self, signum: int | None) -> None:
         self._requested = signum
 
+    def _received(self) -> int | None:
+        """The first stop signal this process took (by this handler or an outer one): the next one acts at once.
+        Not `requested`, which may also hold a request made elsewhere (a grid's, `WorkerStop`)."""
+        if self._requested is None and self._outer is not None:
+            return self._outer._received()
+        return self._requested
+
     def _handle(self, signum, frame) -> None:
-        if self.requested is None:
+        if self._received() is None:
             self._request(signum)
             if self.message is not None:  # (the process's own stderr: a grid's run has its sys.stderr in its log)
                 print(f"\nsmiling: {signal.Signals(signum).name}: {self.message} (send it again to stop now, losing "
@@ -358,7 +365,7 @@ class StopSignals:
     def _request(self, signum: int) -> None:
         """Record the request here and in the outer one."""
         self._requested = signum
-        if self._outer is not None and self._outer.requested is None:
+        if self._outer is not None and self._outer._received() is None:
             self._outer._request(signum)
 
     def install(self) -> "StopSignals":

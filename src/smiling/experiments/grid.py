@@ -305,8 +305,10 @@ def _init_worker(env: dict[str, str], shares: list[list[int]] | None = None, cou
     It also takes SIGTERM/SIGINT (Ctrl-C and a cluster's preemption reach every process): a worker ended by one
     while idle would break the pool, which then kills the other workers before their runs' checkpoints. The first
     one is recorded instead (`WorkerStop`): `run_one` starts no more runs, and a run training meanwhile (or set
-    up: its loop's `StopSignals` takes the request over) stops at its next checkpoint. A second signal ends the
-    process. ``stop`` (`stop_value`) is the grid's stop, shared by the grid and all its workers."""
+    up: its loop's `StopSignals` takes the request over) stops at its next checkpoint. A second signal to the same
+    process ends it (its first one stops it gently even when the grid is already stopping: Ctrl-C and a
+    preemption reach every process, some later than others). ``stop`` (`stop_value`) is the grid's stop, shared
+    by the grid and all its workers."""
     global _worker_signals
     _worker_signals = WorkerStop(stop).install()
     os.environ.update(env)
@@ -536,8 +538,10 @@ def _spawn():
 
 
 def stop_value():
-    """A shared integer for `process_pool`'s ``stop`` (0: no stop; else the signal's number)."""
-    return _spawn().Value("i", 0)
+    """A shared integer for `process_pool`'s ``stop`` (0: no stop; else the signal's number). Without a lock: a
+    process killed while holding one would leave the grid waiting on it forever, and two processes' racing first
+    signals only decide which number is reported."""
+    return _spawn().Value("i", 0, lock=False)
 
 
 def _run_pool(payloads, workers: int, record, progress) -> int | None:
@@ -548,7 +552,7 @@ def _run_pool(payloads, workers: int, record, progress) -> int | None:
     # end after a checkpoint (Ctrl-C and a cluster's preemption send the signal to every process; `told`, the
     # grid's stop, tells every process of one sent to this one or to one worker alone).
     stop = StopSignals("starting no more runs; the running ones stop at their episode's end after a checkpoint")
-    told = stop_value()
+    told, from_a_worker = stop_value(), False
     with stop, process_pool(workers, told) as pool:
         futures = {pool.submit(run_one, c, d): d for c, d in payloads}
         pending = set(futures)
@@ -557,8 +561,8 @@ def _run_pool(payloads, workers: int, record, progress) -> int | None:
             if stop.requested and not told.value:
                 told.value = stop.requested
             if told.value:
-                if stop.requested is None:  # a worker's own signal
-                    stop.requested = told.value
+                if stop.requested is None and not from_a_worker:  # (its first signal here still stops gently)
+                    from_a_worker = True
                     print(f"\nsmiling: a worker of this grid got {signal.Signals(told.value).name}: {stop.message}",
                           file=sys.__stderr__ or sys.stderr, flush=True)
                 pending = {f for f in pending if not f.cancel()}  # the runs not started yet
@@ -566,7 +570,7 @@ def _run_pool(payloads, workers: int, record, progress) -> int | None:
                 e = f.exception()
                 record(futures[f], None if e else f.result(), e)
             progress([futures[f] for f in pending])
-    return told.value or None
+    return told.value or stop.requested  # (a signal here after the loop's last look)
 
 
 def _run_ray(payloads, address: str | None, cpus_per_run: float, gpus_per_run: float, record, progress) -> None:
