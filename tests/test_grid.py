@@ -308,6 +308,16 @@ def _train_until_a_stop_signal(folder: str) -> int | None:
     return stop.requested
 
 
+def _busy_pids(folder: Path, n: int = 1) -> list[int]:
+    """The pids of the pool workers running `_train_until_a_stop_signal`, once ``n`` of them are."""
+    deadline = time.time() + 120
+    while len(list(folder.glob("busy-*"))) < n and time.time() < deadline:
+        time.sleep(0.05)
+    pids = sorted(int(p.name.split("-")[1]) for p in folder.glob("busy-*"))
+    assert len(pids) == n
+    return pids
+
+
 def test_a_stop_signal_to_an_idle_pool_worker_leaves_the_busy_one_to_stop_after_its_checkpoint(tmp_path):
     """SIGTERM to every worker of a pool (Ctrl-C, a preemption) while one of them is idle: the idle one must not
     die of it, or the pool breaks and kills the busy one before its checkpoint. Both then start no more runs.
@@ -318,10 +328,7 @@ def test_a_stop_signal_to_an_idle_pool_worker_leaves_the_busy_one_to_stop_after_
     with process_pool(2, stop_value()) as pool:
         busy = pool.submit(_train_until_a_stop_signal, str(tmp_path))
         idle_pid = pool.submit(os.getpid).result(timeout=120)
-        deadline = time.time() + 120
-        while not list(tmp_path.glob("busy-*")) and time.time() < deadline:
-            time.sleep(0.05)
-        busy_pid = int(next(tmp_path.glob("busy-*")).name.split("-")[1])
+        [busy_pid] = _busy_pids(tmp_path)
         assert busy_pid != idle_pid
         for pid in (idle_pid, busy_pid):
             os.kill(pid, signal.SIGTERM)
@@ -331,22 +338,24 @@ def test_a_stop_signal_to_an_idle_pool_worker_leaves_the_busy_one_to_stop_after_
             {"run_dir": str(tmp_path / f"run{i}"), "state": "not started", "signum": signal.SIGTERM} for i in range(4)]
 
 
-def test_a_stop_the_grids_process_alone_got_reaches_its_workers(tmp_path):
+def test_a_stop_the_grids_process_alone_got_reaches_its_workers_and_their_own_late_signal_is_gentle(tmp_path):
     """`timeout`, `docker stop` or `kill PID` signal the grid's process only: it tells its workers through a
-    shared value, and a running run stops as if the signal had reached its worker; none starts after."""
+    shared value, and a running run stops as if the signal had reached its worker; none starts after.
+    Ctrl-C or a preemption reaches every process, some later than others: a worker's own first signal, come after
+    its grid's stop, must stop it gently too, not act as a second one (which would end it and break the pool)."""
     from smiling.experiments.grid import process_pool, run_one, stop_value
 
     told = stop_value()
     with process_pool(2, told) as pool:
         busy = pool.submit(_train_until_a_stop_signal, str(tmp_path))
-        deadline = time.time() + 120
-        while not list(tmp_path.glob("busy-*")) and time.time() < deadline:
-            time.sleep(0.05)
+        [pid] = _busy_pids(tmp_path)
         assert not busy.done()
         told.value = signal.SIGINT  # what the grid does when its own handler gets the signal
         assert busy.result(timeout=60) == signal.SIGINT
+        os.kill(pid, signal.SIGTERM)  # the same worker's own first signal, late
+        time.sleep(0.5)  # (time for it to be handled)
         later = [pool.submit(run_one, {}, str(tmp_path / f"run{i}")) for i in range(2)]
-        assert {f.result(timeout=60)["state"] for f in later} == {"not started"}
+        assert {f.result(timeout=60)["state"] for f in later} == {"not started"}  # (BrokenProcessPool if it died)
 
 
 def test_a_stop_signal_to_one_worker_alone_stops_the_grid(tmp_path):
@@ -358,37 +367,13 @@ def test_a_stop_signal_to_one_worker_alone_stops_the_grid(tmp_path):
     told = stop_value()
     with process_pool(2, told) as pool:
         busy = [pool.submit(_train_until_a_stop_signal, str(tmp_path)) for _ in range(2)]
-        deadline = time.time() + 120
-        while len(list(tmp_path.glob("busy-*"))) < 2 and time.time() < deadline:
-            time.sleep(0.05)
-        pids = sorted(int(p.name.split("-")[1]) for p in tmp_path.glob("busy-*"))
-        assert len(pids) == 2 and not any(f.done() for f in busy)
+        pids = _busy_pids(tmp_path, 2)
+        assert not any(f.done() for f in busy)
         os.kill(pids[0], signal.SIGTERM)
         assert [f.result(timeout=60) for f in busy] == [signal.SIGTERM] * 2
         assert told.value == signal.SIGTERM  # what the grid's process reads: it cancels the runs not started
         later = [pool.submit(run_one, {}, str(tmp_path / f"run{i}")) for i in range(3)]
         assert {f.result(timeout=60)["state"] for f in later} == {"not started"}
-
-
-def test_a_workers_first_signal_is_gentle_though_its_grid_is_already_stopping(tmp_path):
-    """Ctrl-C or a preemption reaches every process, some later than others: the grid's stop may already be set
-    (by the grid or another worker) when a busy worker takes its own first signal. That one must stop its run at
-    the checkpoint, not act as a second signal (which would end the worker and break the pool)."""
-    from smiling.experiments.grid import process_pool, run_one, stop_value
-
-    told = stop_value()
-    with process_pool(1, told) as pool:
-        busy = pool.submit(_train_until_a_stop_signal, str(tmp_path))
-        deadline = time.time() + 120
-        while not list(tmp_path.glob("busy-*")) and time.time() < deadline:
-            time.sleep(0.05)
-        pid = int(next(tmp_path.glob("busy-*")).name.split("-")[1])
-        told.value = signal.SIGTERM  # another process took it first
-        os.kill(pid, signal.SIGTERM)  # (the run may have stopped already: then the idle worker takes it)
-        assert busy.result(timeout=60) == signal.SIGTERM
-        time.sleep(0.5)  # (time for the signal to be handled)
-        later = pool.submit(run_one, {}, str(tmp_path / "run0"))
-        assert later.result(timeout=60)["state"] == "not started"  # (BrokenProcessPool when the worker died)
 
 
 def test_a_finished_run_of_an_algorithm_with_its_own_loop_is_done_only_at_its_budget(tmp_path):
