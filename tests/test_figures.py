@@ -195,3 +195,31 @@ def test_the_figure_command_plans_from_the_cli(smiling_main, tmp_path):
     assert res.stdout.splitlines()[-1] == "so far: 0 finished, 0 part-way, 6 not started"
     res = smiling_main("figure", "5", "--draw-only", "--out", tmp_path)
     assert res.returncode == 2 and "figure 5: no run has evaluations yet" in res.stderr
+
+
+def test_the_per_seed_and_wall_time_scripts_read_a_figures_runs(tmp_path, monkeypatch, capsys):
+    """benchmarks/per_seed.py and run_wall_times.py, which docs/results.md cites, on two runs made up here."""
+    import runpy
+    import sys
+    from pathlib import Path
+
+    from smiling.algos import TrainConfig
+
+    for seed, returns in ((2, "0,100,500,900,950"), (3, "0,900,400,960,970")):
+        run = tmp_path / "dmc-ball_in_cup-catch" / "smiling" / f"s{seed}"
+        run.mkdir(parents=True)
+        meta = run_metadata(TrainConfig(algo="smiling", task="dmc:ball_in_cup-catch", steps=40_000, seed=seed))
+        atomic_write_json(run / "config.json", {**meta, "references": {"expert": 1000.0, "random": 0.0}})
+        rows = [f"{10_000 * i},{r},{60.0 * (i + 1) * seed}" for i, r in enumerate(returns.split(","))]
+        (run / "metrics.csv").write_text("step,eval_return,wall_time\n" + "\n".join(rows) + "\n")
+    scripts = Path(__file__).resolve().parents[1] / "benchmarks"
+    monkeypatch.setattr(sys, "argv", ["per_seed.py", str(tmp_path), "--threshold", "0.9"])
+    runpy.run_path(str(scripts / "per_seed.py"), run_name="__main__")
+    out = capsys.readouterr().out
+    assert "dmc:ball_in_cup-catch smiling: 2 runs, mean final 0.96" in out
+    assert "s2: final 0.95, AUC 0.49, best 0.95, first >= 0.9: 30k, stays >= 0.9 from: 30k" in out
+    assert "s3: final 0.97, AUC 0.69, best 0.97, first >= 0.9: 10k, stays >= 0.9 from: 30k" in out
+    assert "mean: 0k 0.00 10k 0.50 20k 0.45 30k 0.93 40k 0.96" in out
+    monkeypatch.setattr(sys, "argv", ["run_wall_times.py", str(tmp_path)])
+    runpy.run_path(str(scripts / "run_wall_times.py"), run_name="__main__")
+    assert "| dmc-ball_in_cup-catch | smiling | 40,000 | 2 | 10–15 (s2 10, s3 15) |" in capsys.readouterr().out
