@@ -124,6 +124,7 @@ def test_sigkill_and_resume_continue_metrics_without_gaps(smiling_cmd, smiling_m
     (["experiment", "--executor", "slurm"], "unknown executor 'slurm'; choose local or ray"),
     (["experiment", "--seeds", "3-1"], "range '3-1' runs backwards"),
     (["experiment", "--tasks", "dmc:nope"], "unknown task id 'dmc:nope'"),
+    (["imitate", "--algo", "sac", "--steps", "10"], "--algo sac learns from the true reward"),
 ])
 def test_bad_inputs_give_one_line_errors(smiling_main, args, message, tmp_path):
     if args[0] == "experiment":  # a grid refused before anything is written

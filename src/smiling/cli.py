@@ -328,8 +328,8 @@ def cmd_train_expert(a: TrainExpert) -> None:
 
 
 def cmd_imitate(a: Imitate) -> None:
-    if a.algo == "sac":
-        raise ValueError("--algo sac learns from the true reward: use `smiling train-expert`")
+    if not ALGORITHMS[a.algo].imitation:
+        raise ValueError(f"--algo {a.algo} learns from the true reward: use `smiling train-expert`")
     _run(a)
 
 

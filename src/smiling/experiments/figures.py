@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from typing import Mapping
 
-from smiling.algos.registry import needs_actions
+from smiling.algos.registry import ALGORITHMS, needs_actions
 from smiling.data import DemoError, load_demos
 from smiling.experiments.grid import RunSpec, check_existing, expand, resume_step, run_specs, run_state
 from smiling.experiments.report import collect, plot_experiment, summary_table
@@ -108,7 +108,8 @@ class Plan:
         seeds = sorted({s.seed for s in self.specs})
         lines = [f"{self.figure.title}, {self.budget} budget: {len(self.specs)} runs "
                  f"({len(panels)} task{'' if len(panels) == 1 else 's'}, seeds {','.join(map(str, seeds)) or '-'}), "
-                 f"{sum(s.config.steps for s in self.specs if s.config.algo != 'bc') / 1e6:.2f}M env steps in all"]
+                 f"{sum(s.config.steps for s in self.specs if ALGORITHMS[s.config.algo].x_axis == 'step') / 1e6:.2f}M "
+                 f"env steps in all"]
         for p in panels:
             labels = ", ".join(dict.fromkeys(s.label for s in self.specs if s.task == p.task)) or "none"
             lines.append(f"  {p.task}: {steps.get(p.task, p.steps):,} env steps; {labels}")
