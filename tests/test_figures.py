@@ -3,6 +3,7 @@ checkpoints, resumes and is then redrawn without training, and the reference lin
 
 import dataclasses
 import json
+import re
 
 import matplotlib.axes
 import numpy as np
@@ -55,6 +56,15 @@ def test_paper_budget_lists_what_it_cannot_run(tmp_path):
         plan(6, "cpu", tmp_path)
     with pytest.raises(ValueError, match="budget 'gpu'"):
         plan(3, "gpu", tmp_path)
+
+
+def test_drawing_a_missing_directory_and_a_dry_run_with_no_workers_are_refused(tmp_path):
+    missing = tmp_path / "typo"
+    with pytest.raises(FileNotFoundError, match=f"figure 5: {re.escape(str(missing))}: no such directory"):
+        make_figure(5, out=missing, train=False, quiet=True)  # (it said "no run has evaluations yet")
+    with pytest.raises(ValueError, match="workers must be >= 1"):  # as training would (a dry run took it)
+        make_figure(5, out=tmp_path, dry_run=True, workers=0, quiet=True)
+    assert not missing.exists()
 
 
 def test_a_finished_run_with_other_settings_is_refused(tmp_path):

@@ -492,6 +492,54 @@ def test_the_progress_bar_moves_while_a_run_trains_in_the_grids_own_process(tmp_
     assert " 100/100 " in drawings[-1] and "runs=1/1" in drawings[-1], drawings[-1]
 
 
+def test_the_progress_bar_counts_as_running_only_the_runs_a_worker_has(tmp_path, monkeypatch, capsys):
+    """Two workers, four runs: the bar says 2 running, not 4 (it counted the runs waiting for a worker too: a
+    figure's grid showed "running=18" on two cores for hours). Threads stand in for the pool's processes."""
+    import concurrent.futures as cf
+    import re
+
+    import smiling.experiments.grid as grid
+
+    def fake_train(cfg, path, resume=False, quiet=False):
+        time.sleep(0.2)
+        return {"step": cfg.steps}
+
+    monkeypatch.setattr(grid, "train", fake_train)
+    monkeypatch.setattr(grid, "process_pool", lambda n, stop=None: cf.ThreadPoolExecutor(n))
+    monkeypatch.setattr(grid, "POLL_S", 0.02)
+    run_grid(tmp_path / "exp", ["dmc:point_mass-easy"], ["sac"], [0, 1, 2, 3], 100, parse_overrides(TINY), workers=2)
+    drawings = capsys.readouterr().err.split("\r")
+    running = [int(m.group(1)) for d in drawings for m in [re.search(r"running=(\d+)", d)] if m]
+    assert max(running) == 2 and running[-1] == 0, running
+    assert "runs=4/4" in drawings[-1], drawings[-1]
+
+
+def test_the_progress_bars_rate_counts_the_steps_taken_since_it_started(tmp_path, monkeypatch, capsys):
+    """A run resumed at 99,000 of 100,000 steps: the bar starts there, and its steps/s (hence its time left) come
+    from the 1,000 steps taken since (it divided all 100,000 by the time: a figure's grid, resumed, showed 8 times
+    its real rate and an 8 times too short time left)."""
+    import re
+
+    import smiling.experiments.grid as grid
+
+    grid_args = (tmp_path / "exp", ["dmc:point_mass-easy"], ["sac"], [0], 100_000, parse_overrides(TINY))
+    spec, = grid.expand(*grid_args)
+    spec.run_dir.mkdir(parents=True)
+    atomic_write_json(spec.run_dir / "config.json", run_metadata(spec.config))
+    (spec.run_dir / "metrics.csv").write_text("step,return\n99000,1.0\n")
+
+    def fake_train(cfg, path, resume=False, quiet=False):
+        time.sleep(0.5)
+        return {"step": cfg.steps}
+
+    monkeypatch.setattr(grid, "train", fake_train)
+    run_grid(*grid_args, workers=1)
+    last = capsys.readouterr().err.split("\r")[-1]
+    rate, unit = re.search(r"([\d.]+)(step/s|s/step)", last).groups()
+    steps_per_s = float(rate) if unit == "step/s" else 1 / float(rate)
+    assert " 100000/100000 " in last and steps_per_s <= 1_000 / 0.5, last  # (all 100,000: 200,000 / s)
+
+
 def test_a_poller_that_fails_stops_polling_and_the_run_goes_on(monkeypatch):
     """Drawing fails in the poller (stderr gone): it stops, and the run it watched is not disturbed; the grid's next
     drawing, in the main thread, meets the same error (its bar is drawn without tqdm's lock, which a dead poller

@@ -25,7 +25,8 @@ from typing import Mapping
 
 from smiling.algos.registry import ALGORITHMS, needs_actions
 from smiling.data import DemoError, load_demos
-from smiling.experiments.grid import RunSpec, check_existing, expand, resume_step, run_specs, run_state
+from smiling.experiments.grid import (RunSpec, check_executor, check_existing, expand, resume_step, run_specs,
+                                      run_state)
 from smiling.experiments.report import collect, plot_experiment, summary_table
 from smiling.runs import last_metrics_step, read_metrics, run_commits
 from smiling.utils.io import atomic_write_text, read_json
@@ -195,6 +196,9 @@ def make_figure(number: int, budget: str = "cpu", out: str | Path | None = None,
     with ``train=False`` nothing is trained and the figure is drawn from the runs so far.
     """
     out = Path(out or f"runs/figures/{budget}")
+    check_executor(executor, workers)  # (a dry run too says what its training would refuse)
+    if not train and not dry_run and not out.is_dir():
+        raise FileNotFoundError(f"figure {number}: {out}: no such directory (drawing only draws the runs in it)")
     p = plan(number, budget, out, demos, steps, seeds, tasks, overrides, algos)
     if not quiet:
         print(p.describe(), flush=True)

@@ -415,9 +415,6 @@ def run_specs(specs: list[RunSpec], executor: str = "local", workers: int | None
     failures: list[str] = []
     from tqdm.auto import tqdm
 
-    total = sum(s.config.steps for s in todo)
-    bar = tqdm(total=total, unit="step", disable=quiet, dynamic_ncols=True, desc="runs", mininterval=2.0)
-
     target = {str(s.run_dir): s.config.steps for s in todo}
     reached: dict[str, int] = {}
 
@@ -426,13 +423,22 @@ def run_specs(specs: list[RunSpec], executor: str = "local", workers: int | None
 
     for d in target:  # (resumed runs start part-way)
         reach(d)
+    # steps/s and the time left from the steps taken by this call: not from those resumed runs had before it
+    bar = tqdm(total=sum(target.values()), initial=sum(reached.values()), unit="step", disable=quiet,
+               dynamic_ncols=True, desc="runs", mininterval=2.0)
 
-    def progress(running_dirs) -> None:
-        for d in running_dirs:  # only running runs move
+    n = max(1, min(workers or default_workers(), len(payloads)))  # the local executor's runs at once
+
+    def progress(pending_dirs) -> None:
+        """Draw the bar; ``pending_dirs``: the runs not ended, running or waiting for a worker."""
+        for d in pending_dirs:  # only running runs move
             reach(d)
         # a trained or failed run counts whole; a running or stopped one up to its last row
         bar.n = sum(target[d] if d in ended and d not in mid_way else reached[d] for d in target)
-        bar.set_postfix(runs=f"{len(ended) - len(mid_way)}/{len(todo)}", running=len(running_dirs), refresh=False)
+        shown = {"runs": f"{len(ended) - len(mid_way)}/{len(todo)}"}
+        if executor == "local":  # (on Ray, the cluster's free CPUs decide how many of them run)
+            shown["running"] = min(n, len(pending_dirs))
+        bar.set_postfix(shown, refresh=False)
         bar.refresh(nolock=True)  # one thread draws at a time; tqdm's lock would stay held by a poller that died
 
     ended: set[str] = set()  # trained, failed or stopped after its start: not to be started again by this call
@@ -463,7 +469,6 @@ def run_specs(specs: list[RunSpec], executor: str = "local", workers: int | None
         if executor == "ray":
             _run_ray(payloads, address, cpus_per_run, gpus_per_run, record, progress)
         else:
-            n = max(1, min(workers or default_workers(), len(payloads)))
             if n == 1:
                 for cfg_dict, run_dir in payloads:
                     try:
