@@ -175,8 +175,13 @@ def test_paper_budget_starts_checkpoints_resumes_and_redraws_without_training(tm
     original = matplotlib.axes.Axes.axhline
     monkeypatch.setattr(matplotlib.axes.Axes, "axhline",
                         lambda self, y=0, *a, **k: levels.append(y) or original(self, y, *a, **k))
+    labels = []  # (and the legend says what the band around the eval returns is)
+    monkeypatch.setattr(matplotlib.axes.Axes, "legend",
+                        lambda self, *a, **k: labels.extend(self.get_legend_handles_labels()[1]))
     plot_run(run)
     np.testing.assert_allclose(levels, [meta["expert_return_mean"], meta["random_return_mean"]])
+    n = saved["config"]["eval_episodes"]
+    assert f"eval return (mean action; band: ± std over {n} episodes)" in labels, labels
     assert config_to_dict(first["plan"].specs[0].config)["task"] == "dmc:ball_in_cup-catch"
 
 

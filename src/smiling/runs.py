@@ -453,9 +453,10 @@ def plot_run(run_dir: str | os.PathLike, out: str | os.PathLike | None = None) -
         ax.plot(*zip(*tr), color="0.6", lw=1, label="train episode return")
     if ev:
         s, m, sd = zip(*ev)
-        sampled = saved.get("config", {}).get("eval_stochastic", False)
-        ax.plot(s, m, color="C0", marker="o", ms=3,
-                label=f"eval return ({'sampled actions' if sampled else 'mean action'})")
+        cfg = saved.get("config", {})
+        policy = "sampled actions" if cfg.get("eval_stochastic") else "mean action"
+        episodes = f" over {cfg['eval_episodes']} episodes" if cfg.get("eval_episodes") else ""
+        ax.plot(s, m, color="C0", marker="o", ms=3, label=f"eval return ({policy}; band: ± std{episodes})")
         ax.fill_between(s, [a - b for a, b in zip(m, sd)], [a + b for a, b in zip(m, sd)], color="C0", alpha=0.2)
     refs = saved.get("references")
     if refs:  # the demonstrator and the uniform random policy, from the demonstrations' metadata
