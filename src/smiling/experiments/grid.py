@@ -431,7 +431,7 @@ def run_specs(specs: list[RunSpec], executor: str = "local", workers: int | None
 
     def progress(pending_dirs) -> None:
         """Draw the bar; ``pending_dirs``: the runs not ended, running or waiting for a worker."""
-        for d in pending_dirs:  # only running runs move
+        for d in pending_dirs:  # only runs not ended move
             reach(d)
         # a trained or failed run counts whole; a running or stopped one up to its last row
         bar.n = sum(target[d] if d in ended and d not in mid_way else reached[d] for d in target)
