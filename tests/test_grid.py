@@ -4,6 +4,7 @@ summary and plot."""
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -496,7 +497,6 @@ def test_the_progress_bar_counts_as_running_only_the_runs_a_worker_has(tmp_path,
     """Two workers, four runs: the bar says 2 running, not 4 (it counted the runs waiting for a worker too: a
     figure's grid showed "running=18" on two cores for hours). Threads stand in for the pool's processes."""
     import concurrent.futures as cf
-    import re
 
     import smiling.experiments.grid as grid
 
@@ -518,12 +518,10 @@ def test_the_progress_bars_rate_counts_the_steps_taken_since_it_started(tmp_path
     """A run resumed at 99,000 of 100,000 steps: the bar starts there, and its steps/s (hence its time left) come
     from the 1,000 steps taken since (it divided all 100,000 by the time: a figure's grid, resumed, showed 8 times
     its real rate and an 8 times too short time left)."""
-    import re
-
     import smiling.experiments.grid as grid
 
     grid_args = (tmp_path / "exp", ["dmc:point_mass-easy"], ["sac"], [0], 100_000, parse_overrides(TINY))
-    spec, = grid.expand(*grid_args)
+    spec, = expand(*grid_args)
     spec.run_dir.mkdir(parents=True)
     atomic_write_json(spec.run_dir / "config.json", run_metadata(spec.config))
     (spec.run_dir / "metrics.csv").write_text("step,return\n99000,1.0\n")

@@ -50,6 +50,16 @@ def test_presets_set_their_fields_and_flags_given_beside_them_win():
         parse_args(["imitate", "--preset", "papr"])
 
 
+def test_the_schedule_shortcut_sets_the_kind_alone():
+    """``--schedule`` beside the paper preset keeps its T = 5000 (it replaced the whole schedule: T = 1000)."""
+    cfg = _config_of(parse_args(["imitate", "--preset", "paper", "--schedule", "cosine", "--num-noise-samples", "8"]))
+    assert cfg.smiling.score.schedule == Schedule("cosine", 5000) and cfg.smiling.num_levels == 8
+    cfg = _config_of(parse_args(["imitate", "--smiling.score.schedule.steps", "200", "--schedule", "ddpm"]))
+    assert cfg.smiling.score.schedule == Schedule("ddpm", 200)
+    with pytest.raises(ValueError, match="unknown noise schedule 'cosin'"):
+        _config_of(parse_args(["imitate", "--schedule", "cosin"]))
+
+
 def test_grid_variants_apply_presets_before_overrides(tmp_path):
     task = "dmc:ball_in_cup-catch"
     specs = expand(tmp_path, [task], ["smiling", "smiling+paper", "smiling+paper+paper-sac", "dac+paper-sac"], [0],

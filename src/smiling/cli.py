@@ -19,7 +19,7 @@ from smiling.data import DemoError, describe, load_demos, save_npz
 from smiling.diffusion import Schedule, ScoreConfig, estimate_ds_divergence
 from smiling.envs import NoGLBackendError, UnknownTaskError, list_tasks
 from smiling.evaluation import demos_from_run, evaluate_run
-from smiling.experiments.grid import parse_demos, parse_overrides, parse_seeds, run_grid, split_list
+from smiling.experiments.grid import apply_overrides, parse_demos, parse_overrides, parse_seeds, run_grid, split_list
 from smiling.experiments.figures import make_figure
 from smiling.experiments.report import collect, is_experiment, plot_experiment, summary_table
 from smiling.runs import TrainingStopped, plot_run
@@ -84,7 +84,7 @@ class Imitate(RunFlags, TrainConfig):
     num_noise_samples: int | None = None
     """K noise levels per state in the cost (default: --smiling.num-levels)."""
     schedule: str | None = None
-    """Noise schedule: ddpm, cosine or ou (default: --smiling.score.schedule.kind)."""
+    """Noise schedule kind: ddpm, cosine or ou (default: --smiling.score.schedule.kind); its other settings stay."""
     preset: tuple[str, ...] = ()
     """Presets whose values become the defaults that the other flags then override: paper (SMILING's reward side
     as the authors' code: raw states, DDPM T=5000, K=500 even levels, cost of s, per-batch z-score, FIFO
@@ -299,10 +299,9 @@ def _config_of(a) -> TrainConfig:
             cfg = _variant_flag(cfg, "--use-actions", "actions")
         if a.linear:
             cfg = _variant_flag(cfg, "--linear", "linear")
-        sm = cfg.smiling
-        score = sm.score if a.schedule is None else dataclasses.replace(sm.score, schedule=Schedule(a.schedule))
-        k = sm.num_levels if a.num_noise_samples is None else a.num_noise_samples
-        cfg = dataclasses.replace(cfg, smiling=dataclasses.replace(sm, score=score, num_levels=k))
+        # shortcuts for one field each: --schedule sets the kind alone (its T and betas, e.g. the paper preset's, stay)
+        shortcuts = {"smiling.score.schedule.kind": a.schedule, "smiling.num_levels": a.num_noise_samples}
+        cfg = apply_overrides(cfg, {key: str(v) for key, v in shortcuts.items() if v is not None})
     return cfg
 
 
