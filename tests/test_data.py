@@ -167,12 +167,25 @@ def write_raw(path, **arrays):
     (dict(actions=np.zeros((2, 3, 1), np.float32)), "no 'observations'"),
     (dict(observations=np.zeros((2, 3, 4), np.float32), metadata=np.array("{not json")), "not valid JSON"),
     (dict(observations=np.array([[["a", "b"]]])), "numeric"),
+    (dict(observations=np.ones((2, 3, 4), np.complex64)), r"numeric \(real numbers\), got dtype complex64"),
+    (dict(observations=np.full((2, 3, 4), 1e300)), r"NaN or inf, or values beyond float32's range \(24 values\)"),
+    (dict(observations=np.zeros((2, 3, 4)), rewards=np.full((2, 2), -1e40)), "rewards contain NaN or inf"),
 ])
 def test_bad_npz_files(tmp_path, arrays, message):
     path = write_raw(tmp_path / "bad.npz", **arrays)
     with pytest.raises(DemoError, match=message) as e:
         load_npz(path)
     assert str(path) in str(e.value)
+
+
+def test_an_archive_member_that_is_not_a_npy_array_is_refused(tmp_path):
+    """np.load hands back the raw bytes of a member that is not a .npy file (it was an AttributeError)."""
+    import zipfile
+    with zipfile.ZipFile(tmp_path / "raw.npz", "w") as z:
+        z.writestr("observations.npy", b"not an array")
+    with pytest.raises(DemoError, match="observations is not a .npy array inside the archive") as e:
+        load_npz(tmp_path / "raw.npz")
+    assert "raw.npz" in str(e.value)
 
 
 def test_object_arrays_are_refused_without_unpickling(tmp_path):
@@ -201,6 +214,11 @@ def test_dimension_must_match_the_task(tmp_path):
     with pytest.raises(DemoError, match=r"observation dimension 5 does not match task 'dmc:cheetah-run' "
                                         r"\(observation size 17\)"):
         load_npz(tmp_path / "d.npz", task="dmc:cheetah-run")
+    save_npz(make_demos(d=17, a=2), tmp_path / "a.npz")  # (a state-only run trained on, a state-action one died)
+    with pytest.raises(DemoError, match=r"action dimension 2 does not match task 'dmc:cheetah-run' "
+                                        r"\(action size 6\)"):
+        load_npz(tmp_path / "a.npz", task="dmc:cheetah-run")
+    assert load_npz(tmp_path / "a.npz").action_dim == 2  # (no task: nothing to match)
     save_npz(make_demos(d=17, task="dmc:walker-walk"), tmp_path / "w.npz")
     with pytest.raises(DemoError, match="for task 'dmc:walker-walk', not 'dmc:cheetah-run'"):
         load_npz(tmp_path / "w.npz", task="dmc:cheetah-run")

@@ -57,6 +57,19 @@ def test_overrides_reach_nested_fields_with_their_types():
     assert (both.bc.steps, both.bc.eval_every, both.sac.batch_size, both.eval_every) == (20, 10, 32, 500)
 
 
+def test_overrides_take_the_declared_type_of_fields_whose_default_is_none():
+    """A field that defaults to None was left as text (``sac.target_entropy=-1`` saved as "-1", ``=abc`` failed
+    inside the run after the experiment recorded it); ``none`` on an int field was a TypeError."""
+    cfg = apply_override(TrainConfig(), "sac.target_entropy", "-1")
+    assert cfg.sac.target_entropy == -1.0 and isinstance(cfg.sac.target_entropy, float)
+    assert apply_override(cfg, "sac.target_entropy", "none").sac.target_entropy is None
+    assert apply_override(cfg, "demos", "d.npz").demos == "d.npz"
+    for key, text, message in [("sac.target_entropy", "abc", "expected float"), ("eval_every", "none", "expected int"),
+                               ("relabel", "updat", "expected one of sample, update")]:
+        with pytest.raises(ValueError, match=rf"--set {re.escape(key)}={text}: {message}"):
+            apply_override(cfg, key, text)
+
+
 def test_labels_set_variants_and_round_trip():
     cfg = apply_label(TrainConfig(), "smiling+actions")
     assert cfg.smiling.use_actions and run_label(cfg) == "smiling+actions"

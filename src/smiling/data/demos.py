@@ -35,20 +35,30 @@ def _frozen(a: np.ndarray | None, dtype) -> np.ndarray | None:
     return a
 
 
+def _as_float32(name: str, a, source: str) -> np.ndarray:
+    """``a`` as the float32 it will be stored as; refuses what is not real numbers (strings, booleans, complex)."""
+    a = np.asarray(a)
+    if not (np.issubdtype(a.dtype, np.integer) or np.issubdtype(a.dtype, np.floating)):
+        raise DemoError(f"{source}: {name} must be numeric (real numbers), got dtype {a.dtype}")
+    with np.errstate(over="ignore"):  # a float64 beyond float32's range becomes inf: refused as such below
+        return a.astype(np.float32)
+
+
 def check_arrays(observations, actions, rewards, source: str = "demos") -> None:
-    """Raise `DemoError` naming ``source`` for wrong ranks, empty data, mismatched shapes, NaN/inf, or actions
-    outside [-1, 1]."""
-    obs = np.asarray(observations)
+    """Raise `DemoError` naming ``source`` for non-numeric data, wrong ranks, empty data, mismatched shapes,
+    NaN/inf (in the float32 the arrays are stored as), or actions outside [-1, 1]."""
+    obs = _as_float32("observations", observations, source)
     if obs.ndim != 3:
         raise DemoError(f"{source}: observations must have shape (episodes, T+1, obs_dim), got rank {obs.ndim} "
                         f"shape {obs.shape}")
     if obs.size == 0 or obs.shape[1] < 2:
         raise DemoError(f"{source}: no data (observations shape {obs.shape}; need >= 1 episode of >= 1 step)")
     if not np.all(np.isfinite(obs)):
-        raise DemoError(f"{source}: observations contain NaN or inf ({int((~np.isfinite(obs)).sum())} values)")
+        raise DemoError(f"{source}: observations contain NaN or inf, or values beyond float32's range "
+                        f"({int((~np.isfinite(obs)).sum())} values)")
     E, T1, _ = obs.shape
     if actions is not None:
-        act = np.asarray(actions)
+        act = _as_float32("actions", actions, source)
         if act.ndim != 3 or act.shape[:2] != (E, T1 - 1):
             raise DemoError(f"{source}: actions must have shape ({E}, {T1 - 1}, action_dim) to match observations "
                             f"{obs.shape}, got {act.shape}")
@@ -58,11 +68,11 @@ def check_arrays(observations, actions, rewards, source: str = "demos") -> None:
             raise DemoError(f"{source}: actions must lie in [-1, 1], found values in "
                             f"[{act.min():.4g}, {act.max():.4g}]")
     if rewards is not None:
-        rew = np.asarray(rewards)
+        rew = _as_float32("rewards", rewards, source)
         if rew.shape != (E, T1 - 1):
             raise DemoError(f"{source}: rewards must have shape ({E}, {T1 - 1}), got {rew.shape}")
         if not np.all(np.isfinite(rew)):
-            raise DemoError(f"{source}: rewards contain NaN or inf")
+            raise DemoError(f"{source}: rewards contain NaN or inf, or values beyond float32's range")
 
 
 @dataclasses.dataclass(frozen=True, eq=False)

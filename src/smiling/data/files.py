@@ -40,11 +40,12 @@ def bundled_tasks() -> list[str]:
     return sorted(out)
 
 
-def task_obs_dim(task: str) -> int:
+def task_dims(task: str) -> tuple[int, int]:
+    """(observation size, action size) of ``task``."""
     env = make_env(task)
-    d = env.observation_space.shape[0]
+    dims = env.observation_space.shape[0], env.action_space.shape[0]
     env.close()
-    return d
+    return dims
 
 
 def _check_task(d: Demos, task: str | None, source: str) -> None:
@@ -53,10 +54,13 @@ def _check_task(d: Demos, task: str | None, source: str) -> None:
     meta_task = d.metadata.get("task")
     if meta_task is not None and meta_task != task:
         raise DemoError(f"{source}: demonstrations are for task {meta_task!r}, not {task!r}")
-    expected = task_obs_dim(task)
-    if d.obs_dim != expected:
+    obs_dim, act_dim = task_dims(task)
+    if d.obs_dim != obs_dim:
         raise DemoError(f"{source}: observation dimension {d.obs_dim} does not match task {task!r} "
-                        f"(observation size {expected})")
+                        f"(observation size {obs_dim})")
+    if d.has_actions and d.action_dim != act_dim:
+        raise DemoError(f"{source}: action dimension {d.action_dim} does not match task {task!r} "
+                        f"(action size {act_dim})")
 
 
 def _stack_episodes(episodes, src: str, truncate: bool):
@@ -131,8 +135,8 @@ def load_npz(path: str | os.PathLike, task: str | None = None) -> Demos:
         if not isinstance(meta, dict):
             raise DemoError(f"{src}: metadata must be a JSON object")
     for name, a in (("observations", obs), ("actions", act), ("rewards", rew)):
-        if a is not None and not np.issubdtype(a.dtype, np.number):
-            raise DemoError(f"{src}: {name} must be numeric, got dtype {a.dtype}")
+        if a is not None and not isinstance(a, np.ndarray):  # a member that is not a .npy file reads as bytes
+            raise DemoError(f"{src}: {name} is not a .npy array inside the archive")
     check_arrays(obs, act, rew, source=src)
     demos = Demos(obs, act, rew, meta)
     _check_task(demos, task, src)

@@ -78,28 +78,37 @@ def task_slug(task: str) -> str:
     return task.replace(":", "-").replace("/", "-")
 
 
-def _coerce(text: str, current, key: str):
-    """Parse an override's text into the type of the field's current value."""
-    if isinstance(current, bool):
+def _coerce(text: str, typ, key: str):
+    """Parse an override's text into the field's declared type ``typ``; ``none`` sets an ``X | None`` field to
+    None (it was parsed by the field's current value, so a field whose default is None kept the text: a typo
+    failed only inside the run, after the experiment had recorded it)."""
+    args = typing.get_args(typ)
+    if type(None) in args:
+        if text.lower() == "none":
+            return None
+        typ, = (a for a in args if a is not type(None))
+        args = typing.get_args(typ)
+    if typing.get_origin(typ) is typing.Literal:
+        if text not in map(str, args):
+            raise ValueError(f"--set {key}={text}: expected one of {', '.join(map(str, args))}")
+        return text
+    if typ is bool:
         if text.lower() in ("true", "1", "yes"):
             return True
         if text.lower() in ("false", "0", "no"):
             return False
         raise ValueError(f"--set {key}={text}: expected true or false")
-    if text.lower() == "none":
-        return None
-    if isinstance(current, tuple):  # e.g. sac.hidden_dims=256,256
-        typ = type(current[0]) if current else str
+    if typing.get_origin(typ) is tuple:  # e.g. sac.hidden_dims=256,256
+        elem = args[0] if args else str
         try:
-            return tuple(typ(x) for x in text.split(","))
+            return tuple(elem(x) for x in text.split(","))
         except ValueError:
-            raise ValueError(f"--set {key}={text}: expected comma-separated {typ.__name__} values") from None
-    for typ in (int, float):
-        if isinstance(current, typ):
-            try:
-                return typ(text)
-            except ValueError:
-                raise ValueError(f"--set {key}={text}: expected {typ.__name__}") from None
+            raise ValueError(f"--set {key}={text}: expected comma-separated {elem.__name__} values") from None
+    if typ in (int, float):
+        try:
+            return typ(text)
+        except ValueError:
+            raise ValueError(f"--set {key}={text}: expected {typ.__name__}") from None
     return text
 
 
@@ -113,6 +122,7 @@ def apply_overrides(cfg, overrides: typing.Mapping[str, str], prefix: str = ""):
     is rebuilt once with all of its changes, so fields that are checked together (``bc.steps`` a multiple of
     ``bc.eval_every``) can be given in any order."""
     names = {f.name for f in dataclasses.fields(cfg)}
+    types = typing.get_type_hints(type(cfg))
     changes, groups = {}, {}
     for key, text in overrides.items():
         head, _, rest = key.partition(".")
@@ -127,7 +137,7 @@ def apply_overrides(cfg, overrides: typing.Mapping[str, str], prefix: str = ""):
         if rest:
             groups.setdefault(head, {})[rest] = text
         else:
-            changes[head] = _coerce(text, current, prefix + key)
+            changes[head] = _coerce(text, types[head], prefix + key)
     for head, group in groups.items():
         changes[head] = apply_overrides(getattr(cfg, head), group, f"{prefix}{head}.")
     return dataclasses.replace(cfg, **changes)
