@@ -275,6 +275,25 @@ def test_unknown_config_field_is_named():
         config_from_dict(d)
 
 
+def test_a_config_json_of_the_wrong_form_or_types_is_named(tmp_path):
+    """They were a KeyError or a TypeError deep in a config's checks (a resume, evaluate or figure printed a
+    traceback); now one line naming the file and the field."""
+    d = config_to_dict(tiny_config())
+    config_json = tmp_path / "config.json"
+    for saved, match in [([1, 2], r'no "config" object'), ({"conf": d}, r'no "config" object'),
+                         ({"config": {**d, "sac": {**d["sac"], "hidden_dims": "abc"}}},
+                          r"config\.sac\.hidden_dims: expected tuple\[int, \.\.\.\], got 'abc'"),
+                         ({"config": {**d, "steps": "100"}}, r"config\.steps: expected int, got '100'"),
+                         ({"config": {**d, "relabel": "later"}},
+                          r"config\.relabel: expected Literal\['sample', 'update'\]")]:
+        atomic_write_json(config_json, saved)
+        with pytest.raises(ValueError, match=match) as e:
+            load_config(tmp_path)
+        assert str(config_json) in str(e.value)
+    atomic_write_json(config_json, {"config": {**d, "sac": {**d["sac"], "target_entropy": -2}}})  # an int is a float
+    assert load_config(tmp_path).sac.target_entropy == -2
+
+
 def test_checkpoints_prune_or_keep_only_the_policy(tmp_path):
     files = {"agent.msgpack": b"a", "buffer.npz": b"b", "loop.json": b"{}"}
     plain, keeping = Checkpoints(tmp_path / "plain"), Checkpoints(tmp_path / "keep", keep_policies=True)
@@ -339,6 +358,24 @@ def test_plot_title_names_task_run_label_and_seed(tmp_path):
     assert plot_title(old, "x") == "dmc:cartpole-swingup: sac+dreamer, seed 0"
     assert plot_title({**old, "label": "smiling+actions+dreamer"}, "x") == \
         "dmc:cartpole-swingup: smiling+actions+dreamer, seed 0"
+
+
+def test_plotting_a_run_with_no_returns_or_a_damaged_row_is_refused_and_keeps_its_curve(tmp_path):
+    """An empty metrics.csv drew a blank curve.png over the last one (exit 0); a bad row said only "could not
+    convert string to float"."""
+    from smiling.runs import plot_run
+
+    (tmp_path / "curve.png").write_bytes(b"the last curve")
+    header = "step,train_return,eval_return,eval_return_std\n"
+    for body, match in [("", "no return to plot yet"), ("1000,,abc,\n", r"holds no number in 'step' or one of "
+                                                                        r"\['eval_return', 'eval_return_std'\]")]:
+        (tmp_path / "metrics.csv").write_text(header + body)
+        with pytest.raises(ValueError, match=match) as e:
+            plot_run(tmp_path)
+        assert str(tmp_path / "metrics.csv") in str(e.value)
+        assert (tmp_path / "curve.png").read_bytes() == b"the last curve"
+    (tmp_path / "metrics.csv").write_text(header + "0,,1.5,\n1000,2.0,3.5,0.5\n")
+    assert plot_run(tmp_path) == tmp_path / "curve.png" and (tmp_path / "curve.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_extending_a_finished_run_continues_it(tmp_path):

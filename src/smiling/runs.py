@@ -444,11 +444,20 @@ def plot_run(run_dir: str | os.PathLike, out: str | os.PathLike | None = None) -
     run_dir = Path(run_dir)
     rows = read_metrics(run_dir)
     saved = read_json(run_dir / "config.json") if (run_dir / "config.json").exists() else {}
-    fig, ax = plt.subplots(figsize=(6, 3.6), dpi=120)
     x = curve_axis(saved, rows)
-    tr = [(int(r[x]), float(r["train_return"])) for r in rows if r.get("train_return")]
-    ev = [(int(r[x]), float(r["eval_return"]), float(r["eval_return_std"] or 0)) for r in rows
-          if r.get("eval_return")]
+
+    def numbers(row, *columns):  # (x, *columns) as floats; an empty column (no std yet) reads 0
+        try:
+            return (float(row[x]), *(float(row[c] or 0) for c in columns))
+        except (KeyError, TypeError, ValueError):
+            raise ValueError(f"{run_dir / 'metrics.csv'}: row {row} holds no number in {x!r} or one of "
+                             f"{list(columns)}") from None
+
+    tr = [numbers(r, "train_return") for r in rows if r.get("train_return")]
+    ev = [numbers(r, "eval_return", "eval_return_std") for r in rows if r.get("eval_return")]
+    if not tr and not ev:  # (an empty figure would replace the last curve.png)
+        raise ValueError(f"{run_dir / 'metrics.csv'}: no return to plot yet (no episode ended, no evaluation ran)")
+    fig, ax = plt.subplots(figsize=(6, 3.6), dpi=120)
     if tr:
         ax.plot(*zip(*tr), color="0.6", lw=1, label="train episode return")
     if ev:

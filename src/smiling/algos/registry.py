@@ -48,7 +48,8 @@ def _smiling_variants() -> tuple[Variant, ...]:
 
     default = SmilingConfig().normalization
     norms = tuple(Variant(n, lambda c, n=n: replace_in(c, "smiling", normalization=n),
-                          lambda c, n=n: c.smiling.normalization == n != default and not _paper(c), group="normalization")
+                          lambda c, n=n: c.smiling.normalization == n != default and not _paper(c),
+                          group="normalization")
                   for n in NORMALIZATIONS)
     return (actions_variant("smiling"), Variant("linear", linear, lambda c: c.smiling.score.linear), *norms,
             Variant("uncapped", lambda c: replace_in(c, "smiling", cap_errors=False),
@@ -60,7 +61,8 @@ def _smiling_details(cfg) -> str:
     sm = cfg.smiling
     sched = sm.score.schedule
     text = f"K={sm.num_levels}, {sched.kind}" + (f" T={sched.steps}" if sched.steps != 1000 else "")
-    switches = ((sm.normalization, True), ("actions", sm.use_actions), ("linear", sm.score.linear), ("raw states", not sm.standardize), ("even levels", sm.levels == "even"),
+    switches = ((sm.normalization, True), ("actions", sm.use_actions), ("linear", sm.score.linear),
+                ("raw states", not sm.standardize), ("even levels", sm.levels == "even"),
                 ("scores s", sm.score_state == "current"), (f"fifo {sm.memory // 1000}k", sm.memory_kind == "fifo"),
                 ("capped errors", sm.cap_errors))
     return text + "".join(f", {name}" for name, on in switches if on)
@@ -161,7 +163,13 @@ def load_config(run_dir: str | Path):
     path = Path(run_dir) / "config.json"
     if not path.exists():
         raise FileNotFoundError(f"{run_dir}: no config.json, not a run directory")
-    return config_from_dict(read_json(path)["config"])
+    saved = read_json(path)
+    if not isinstance(saved, dict) or "config" not in saved:
+        raise ValueError(f"{path}: no \"config\" object in it (not a run's config.json)")
+    try:
+        return config_from_dict(saved["config"])
+    except ValueError as e:  # a field of the wrong type, or a value its config refuses
+        raise ValueError(f"{path}: {e}") from None
 
 
 def make_agent(cfg, obs_dim: int, act_dim: int, demos=None):

@@ -24,10 +24,33 @@ def from_dict(cls, d: dict, where: str = "config"):
         t = hints[name]
         if dataclasses.is_dataclass(t):
             value = from_dict(t, value, f"{where}.{name}")
-        elif typing.get_origin(t) is tuple and isinstance(value, list):
-            value = tuple(value)
+        else:
+            if typing.get_origin(t) is tuple and isinstance(value, list):
+                value = tuple(value)
+            if not _is_a(value, t):
+                raise ValueError(f"{where}.{name}: expected {_type_name(t)}, got {value!r}")
         kwargs[name] = value
     return cls(**kwargs)
+
+
+def _is_a(value, t) -> bool:
+    """Whether a JSON value fits the declared type ``t`` (an int where a float is declared does)."""
+    origin, args = typing.get_origin(t), typing.get_args(t)
+    if origin is typing.Literal:
+        return value in args
+    if type(None) in args:  # X | None
+        return value is None or any(_is_a(value, a) for a in args if a is not type(None))
+    if origin is tuple:
+        return isinstance(value, tuple) and all(_is_a(v, args[0]) for v in value)
+    if t is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if t is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, t) if isinstance(t, type) else True
+
+
+def _type_name(t) -> str:
+    return t.__name__ if isinstance(t, type) else str(t).replace("typing.", "")
 
 
 def at_least(cfg, minimum: int, *names: str, prefix: str = "") -> None:
