@@ -63,7 +63,7 @@ def test_bc_cli_trains_evaluates_and_refuses_state_only_demos(smiling_main, tmp_
     save_npz(load_demos("dmc:ball_in_cup-catch").without_actions(), tmp_path / "so.npz")
     r = smiling_main("imitate", "--algo", "bc", "--task", "dmc:ball_in_cup-catch", "--demos", tmp_path / "so.npz",
                      "--out", tmp_path / "x", *TINY_CLI)
-    assert r.returncode == 2 and "no actions" in r.stderr
+    assert r.returncode == 2 and f"{tmp_path / 'so.npz'}: state-only demonstrations (no actions)" in r.stderr
 
 
 @pytest.mark.slow

@@ -118,6 +118,7 @@ def test_sigkill_and_resume_continue_metrics_without_gaps(smiling_cmd, smiling_m
 @pytest.mark.parametrize("args,message", [
     (["train-expert", "--task", "dmc:cheetah-sprint", "--steps", "10"], "unknown task id 'dmc:cheetah-sprint'"),
     (["train-expert", "--steps", "0"], "steps must be >= 1"),
+    (["train-expert", "--steps", "ten"], "--steps: invalid literal for int()"),
     (["evaluate", "/nonexistent/run"], "run directory not found"),
     (["train-expert", "--resume", "/nonexistent/run"], "config.json"),
     (["experiment", "--workers", "0"], "workers must be >= 1"),

@@ -102,10 +102,10 @@ def test_state_action_imitation_needs_actions(tmp_path):
     save_npz(state_only, tmp_path / "so.npz")
     with_actions = dataclasses.replace(TINY_SMILING, use_actions=True)
     cfg = dataclasses.replace(tiny_imitation(steps=50, demos=str(tmp_path / "so.npz")), smiling=with_actions)
-    with pytest.raises(DemoError, match="no actions"):
+    with pytest.raises(DemoError, match=r"so\.npz: state-only demonstrations \(no actions\); smiling\+actions needs"):
         train(cfg, tmp_path / "r", quiet=True)
     assert not (tmp_path / "r").exists()  # refused before the run directory was made
-    with pytest.raises(DemoError, match="no actions"):  # BC refuses them in its own loop: nothing left either
+    with pytest.raises(DemoError, match=r"so\.npz: state-only demonstrations \(no actions\); bc needs"):
         train(dataclasses.replace(cfg, algo="bc"), tmp_path / "bc" / "r", quiet=True)
     assert not (tmp_path / "bc").exists()
     train(dataclasses.replace(tiny_imitation(steps=50), smiling=with_actions), tmp_path / "ok", quiet=True)

@@ -493,8 +493,9 @@ def _one_line_errors():
         return contextlib.nullcontext()
 
     def handle(event) -> None:
-        if isinstance(event, failure):
-            raise InputError(event.message)
+        if isinstance(event, failure):  # named by its flag where tyro knows it ("--steps: invalid literal ...")
+            flag = getattr(event.argument, "display_name", None)
+            raise InputError(f"{flag()}: {event.message}" if callable(flag) else event.message)
 
     return hook(handle)
 

@@ -26,7 +26,7 @@ from smiling.algos.bc import ALGORITHM as BC
 from smiling.algos.bco import ALGORITHM as BCO
 from smiling.algos.iqlearn import ALGORITHM as IQLEARN
 from smiling.algos.presets import apply_preset, matches
-from smiling.data import load_demos
+from smiling.data import DemoError, load_demos
 from smiling.envs import make_env
 from smiling.rewards import DacConfig, DacReward, SmilingConfig, SmilingReward
 from smiling.rewards.smiling import NORMALIZATIONS
@@ -335,6 +335,9 @@ def train(cfg, run_dir: str | Path, resume: bool = False, quiet: bool = False) -
     check_run_dir(cfg, run_dir, resume)
     algo = ALGORITHMS[cfg.algo]
     demos = load_demos(cfg.demos or cfg.task, task=cfg.task) if algo.imitation else None
+    if demos is not None and not demos.has_actions and needs_actions(cfg):
+        raise DemoError(f"{cfg.demos or cfg.task}: state-only demonstrations (no actions); {run_label(cfg)} needs "
+                        f"(state, action) pairs: use demonstrations recorded with actions")
     meta = run_metadata(cfg, demos)
     if algo.train is not None:  # an algorithm with its own loop (BC, BCO)
         loop = functools.partial(algo.train, cfg, run_dir, meta, demos, resume, quiet)
