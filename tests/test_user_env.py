@@ -5,7 +5,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import gymnasium
+import numpy as np
 import pytest
+from gymnasium.spaces import Box, Dict, Discrete
 
 from smiling.envs import make_env, validate_task_id
 from smiling.runs import read_metrics
@@ -21,8 +24,6 @@ TINY = ["--horizon", "50", "--seed-steps", "50", "--update-every", "10", "--eval
 def _forget_user_modules():
     """The user modules a test imports in this process, and the Gymnasium ids they register, are dropped after it:
     a later test must not find ``Point-v0`` registered."""
-    import gymnasium
-
     ids, modules = set(gymnasium.registry), set(sys.modules)
     yield
     for key in set(gymnasium.registry) - ids:
@@ -83,3 +84,85 @@ def test_own_env_errors_name_the_module_or_the_id(smiling_main, tmp_path, monkey
     r = smiling_main("train-expert", "--task", cases[2][0], "--steps", "10", "--quiet")
     assert r.returncode == 2 and r.stderr.strip().splitlines()[-1].startswith("smiling: error: gym:user_point_env2")
     assert cases[2][1] in r.stderr and "Traceback" not in r.stderr and "╭" not in r.stderr
+
+
+class Misbehaving(gymnasium.Env):
+    """A user's env that breaks the contract in one way (``mode``) from its third step on, or never (``""``)."""
+
+    def __init__(self, mode: str = "", render_mode=None):
+        self.mode = mode
+        self.observation_space = {"dict-discrete": Dict({"a": Box(-1, 1, (2,)), "b": Discrete(3)}),
+                                  "dict-size": Dict({"a": Box(-1, 1, (2,)), "b": Box(-1, 1, (1,))})
+                                  }.get(mode, Box(-1, 1, (2,)))
+        self.action_space = Box(0, 5, (2, 2)) if mode == "box-2x2" else Box(-1, 1, (2,))
+        self.received, self.resets, self.t = [], 0, 0
+
+    def obs(self):
+        late = self.t >= 3
+        if self.mode == "dict-size":
+            return {"a": np.zeros(2), "b": np.zeros(3 if late else 1)}
+        return {"nan-obs": np.array([np.nan, 0.0]), "wrong-size": np.zeros(3)}.get(self.mode if late else "",
+                                                                                    np.zeros(2))
+
+    def reset(self, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t, self.resets = 0, self.resets + 1
+        return self.obs(), {}
+
+    def step(self, action):
+        self.received.append(np.array(action))
+        self.t += 1
+        reward = {"nan-reward": np.nan, "array-reward": np.zeros(2)}.get(self.mode if self.t >= 3 else "", 1.0)
+        ended = self.mode == "ragged" and self.t >= 2 + self.resets % 2  # episodes of 3, 2, 3, ... steps
+        out = (self.obs(), reward, ended, False, {})
+        return out[:4] if self.mode == "four-values" and self.t >= 3 else out
+
+
+def misbehaving(mode: str, **kw):
+    env_id = f"Misbehaving{mode.title().replace('-', '')}-v0"
+    gymnasium.register(env_id, entry_point=Misbehaving, kwargs={"mode": mode})
+    return make_env(f"gym:{env_id}", **kw)
+
+
+@pytest.mark.parametrize("mode,message", [
+    ("nan-obs", r"step\(\) returned an observation with NaN or inf \(1 of 2 values\) at episode step 3"),
+    ("wrong-size", r"step\(\) returned an observation of 3 values at episode step 3; its observation space has 2"),
+    ("dict-size", r"observation key 'b' has 3 values; its space has 1"),
+    ("nan-reward", r"step\(\) returned the reward nan at episode step 3: a reward must be a finite scalar"),
+    ("array-reward", r"step\(\) returned the reward array\(\[0\., 0\.\]\) at episode step 3"),
+    ("four-values", r"the env's step\(\) failed: .*values"),
+])
+def test_a_user_env_that_breaks_the_contract_is_named_at_the_step_it_does(mode, message):
+    """They reached the networks as a shape error (a flax traceback), NaN losses blamed on the action or on no
+    one, or (imitation) a run that ended with exit 0 and NaN returns."""
+    env = misbehaving(mode, horizon=10)
+    env.reset(seed=0)
+    for _ in range(2):
+        env.step(np.zeros(2, np.float32))
+    with pytest.raises(ValueError, match=rf"^gym:Misbehaving\w+-v0: {message}"):
+        env.step(np.zeros(2, np.float32))
+
+
+def test_user_env_spaces_a_box_action_of_any_shape_and_episodes_that_end_early():
+    with pytest.raises(ValueError, match=r"observation key 'b' is Discrete\(3\); only Box spaces"):
+        misbehaving("dict-discrete")
+    env = misbehaving("box-2x2", horizon=10)  # a (2, 2) Box in [0, 5]: a flat [-1, 1]^4 action, given back shaped
+    assert env.action_space.shape == (4,)
+    env.reset(seed=0)
+    env.step(np.array([-1, 1, 0, 1], np.float32))
+    received = env.unwrapped._env.unwrapped.received[-1]
+    assert received.shape == (2, 2) and received.tolist() == [[0.0, 5.0], [2.5, 5.0]]
+    from smiling.acting import evaluate
+    from smiling.envs.rollout import rollout
+
+    class Still:  # an agent: the zero action
+        def act_deterministic(self, params, obs):
+            return np.zeros(2, np.float32)
+
+        def begin_episode(self, evaluation=False):
+            pass
+
+    ragged = misbehaving("ragged", horizon=10, keep_termination=True)  # (evaluating it was a numpy stacking error)
+    assert evaluate(Still(), None, ragged, 3, (0,)).tolist() == [3.0, 2.0, 3.0]
+    with pytest.raises(ValueError, match=r"episodes of different lengths \[2, 3\]"):
+        rollout(ragged, lambda obs: np.zeros(2, np.float32), 3, (0,))

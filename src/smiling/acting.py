@@ -9,7 +9,7 @@ from __future__ import annotations
 import jax
 import numpy as np
 
-from smiling.envs.rollout import rollout
+from smiling.envs.rollout import episodes_of
 from smiling.utils.seeding import derive_seed
 
 
@@ -31,7 +31,6 @@ def acting(agent, params, stochastic: bool = False, key_seed: int = 0):
 
 def evaluate(agent, params, env, episodes: int, seed_parts: tuple[int, ...], stochastic: bool = False) -> np.ndarray:
     """Returns of ``episodes`` episodes with the mean action, or sampled actions (`acting`); episode j is seeded
-    from ``seed_parts``."""
+    from ``seed_parts``. Episodes may end early (an env kept to its own termination)."""
     policy, on_reset = acting(agent, params, stochastic, derive_seed(*seed_parts, 0, 1))
-    _, _, rewards = rollout(env, policy, episodes, seed_parts, on_reset=on_reset)
-    return rewards.sum(axis=1)
+    return np.array([r.sum() for _, _, r in episodes_of(env, policy, episodes, seed_parts, on_reset=on_reset)])

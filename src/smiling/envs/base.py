@@ -69,8 +69,7 @@ class TaskEnv(gym.Env):
         super().reset(seed=seed)
         self._t = 0
         self._needs_reset = False
-        obs = self._backend_reset(seed)
-        return obs.astype(np.float32, copy=False), {}
+        return self._checked(self._backend_reset(seed), "reset()"), {}
 
     def step(self, action):
         if self._needs_reset:
@@ -84,9 +83,26 @@ class TaskEnv(gym.Env):
         scaled = low + (np.clip(action, -1.0, 1.0) + 1.0) * 0.5 * (high - low)
         obs, reward, backend_terminated = self._backend_step(scaled)
         self._t += 1
+        obs = self._checked(obs, "step()")
+        if np.ndim(reward) != 0 or not np.isfinite(reward):
+            raise ValueError(f"{self.task_id}: step() returned the reward {reward!r} at episode step {self._t}: a "
+                             f"reward must be a finite scalar")
         terminated = bool(backend_terminated and self.keep_termination)
         truncated = (not terminated) and self._t >= self.horizon
         if terminated or truncated:
             self._needs_reset = True
         info = {"backend_terminated": bool(backend_terminated)}
-        return obs.astype(np.float32, copy=False), float(reward), terminated, truncated, info
+        return obs, float(reward), terminated, truncated, info
+
+    def _checked(self, obs: np.ndarray, call: str) -> np.ndarray:
+        """The backend's flat observation as float32, refused (naming the task, the call and the episode step)
+        if its size is not the observation space's or it holds NaN/inf: they would reach the networks as a
+        shape error or as NaN losses that name neither."""
+        obs = obs.astype(np.float32, copy=False)
+        if obs.shape != self.observation_space.shape:
+            raise ValueError(f"{self.task_id}: {call} returned an observation of {obs.size} values at episode step "
+                             f"{self._t}; its observation space has {self.observation_space.shape[0]}")
+        if not np.all(np.isfinite(obs)):
+            raise ValueError(f"{self.task_id}: {call} returned an observation with NaN or inf "
+                             f"({int((~np.isfinite(obs)).sum())} of {obs.size} values) at episode step {self._t}")
+        return obs

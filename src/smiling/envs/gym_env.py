@@ -105,6 +105,9 @@ class GymEnv(TaskEnv):
         if isinstance(ospace, gym.spaces.Dict):
             keys, start = [], 0
             for key in sorted(ospace.spaces):
+                if not isinstance(ospace.spaces[key], gym.spaces.Box):
+                    raise ValueError(f"{task_id}: observation key {key!r} is {ospace.spaces[key]}; only Box "
+                                     f"spaces (in a flat Dict) are supported")
                 size = _box_size(ospace.spaces[key])
                 keys.append((key, start, start + size))
                 start += size
@@ -116,14 +119,19 @@ class GymEnv(TaskEnv):
             raise ValueError(f"{task_id}: unsupported observation space {ospace}")
         self.obs_keys = keys
         self._dict_obs = isinstance(ospace, gym.spaces.Dict)
-        self._low = aspace.low.astype(np.float64)
-        self._high = aspace.high.astype(np.float64)
+        self._low = aspace.low.astype(np.float64).reshape(-1)  # (a Box of any shape acts as a flat vector)
+        self._high = aspace.high.astype(np.float64).reshape(-1)
         super().__init__(task_id, obs_dim, _box_size(aspace), horizon, keep_termination, render_size)
 
     def _flat(self, obs) -> np.ndarray:
-        if self._dict_obs:
-            return np.concatenate([np.asarray(obs[k], dtype=np.float64).reshape(-1) for k, _, _ in self.obs_keys])
-        return np.asarray(obs, dtype=np.float64).reshape(-1)
+        if not self._dict_obs:
+            return np.asarray(obs, dtype=np.float64).reshape(-1)
+        parts = [np.asarray(obs[k], dtype=np.float64).reshape(-1) for k, _, _ in self.obs_keys]
+        for (key, start, end), part in zip(self.obs_keys, parts):
+            if part.size != end - start:
+                raise ValueError(f"{self.task_id}: observation key {key!r} has {part.size} values; its space has "
+                                 f"{end - start}")
+        return np.concatenate(parts)
 
     def _backend_reset(self, seed):
         obs, _ = self._env.reset(seed=None if seed is None else int(seed))
@@ -135,10 +143,14 @@ class GymEnv(TaskEnv):
             # The backend ended before the horizon (a termination that has no switch, or its own limit):
             # hold the last state with zero reward until the horizon; stepping on would be undefined.
             return self._last_obs, 0.0, True
-        obs, reward, terminated, truncated, _ = self._env.step(action.astype(self._env.action_space.dtype))
+        aspace = self._env.action_space
+        try:
+            obs, reward, terminated, truncated, _ = self._env.step(action.astype(aspace.dtype).reshape(aspace.shape))
+        except ValueError as e:  # e.g. a step() that returns 4 values: say whose step it was
+            raise ValueError(f"{self.task_id}: the env's step() failed: {e}") from e
         self._last_obs = self._flat(obs)
         self._frozen = bool(terminated or truncated)
-        return self._last_obs, float(reward), bool(terminated)
+        return self._last_obs, reward, bool(terminated)  # (TaskEnv.step checks that it is a finite scalar)
 
     def _backend_bounds(self):
         return self._low, self._high
