@@ -15,6 +15,7 @@ Contract of every task env made by `smiling.envs.make_env`:
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import gymnasium as gym
@@ -32,6 +33,12 @@ def gl_backend_error(cause: BaseException) -> NoGLBackendError:
         f"no working OpenGL backend for MuJoCo with MUJOCO_GL={os.environ.get('MUJOCO_GL', '<unset>')!r} "
         f"({type(cause).__name__}: {cause}). Install one (EGL: libegl1, or OSMesa: libosmesa6) and set "
         f"MUJOCO_GL=egl or MUJOCO_GL=osmesa; training and evaluation without video need no GL.")
+
+
+def _finite_scalar(x) -> bool:
+    if isinstance(x, (float, int, np.number)):  # the usual rewards: checked without building an array
+        return math.isfinite(x)
+    return np.ndim(x) == 0 and bool(np.isfinite(x))
 
 
 class TaskEnv(gym.Env):
@@ -84,7 +91,7 @@ class TaskEnv(gym.Env):
         obs, reward, backend_terminated = self._backend_step(scaled)
         self._t += 1
         obs = self._checked(obs, "step()")
-        if np.ndim(reward) != 0 or not np.isfinite(reward):
+        if not _finite_scalar(reward):
             raise ValueError(f"{self.task_id}: step() returned the reward {reward!r} at episode step {self._t}: a "
                              f"reward must be a finite scalar")
         terminated = bool(backend_terminated and self.keep_termination)
@@ -102,7 +109,7 @@ class TaskEnv(gym.Env):
         if obs.shape != self.observation_space.shape:
             raise ValueError(f"{self.task_id}: {call} returned an observation of {obs.size} values at episode step "
                              f"{self._t}; its observation space has {self.observation_space.shape[0]}")
-        if not np.all(np.isfinite(obs)):
+        if not np.isfinite(obs).all():
             raise ValueError(f"{self.task_id}: {call} returned an observation with NaN or inf "
                              f"({int((~np.isfinite(obs)).sum())} of {obs.size} values) at episode step {self._t}")
         return obs
