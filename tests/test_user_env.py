@@ -89,6 +89,8 @@ def test_own_env_errors_name_the_module_or_the_id(smiling_main, tmp_path, monkey
 class Misbehaving(gymnasium.Env):
     """A user's env that breaks the contract in one way (``mode``) from its third step on, or never (``""``)."""
 
+    metadata = {"render_modes": ["rgb_array"]}
+
     def __init__(self, mode: str = "", render_mode=None):
         self.mode = mode
         self.observation_space = {"dict-discrete": Dict({"a": Box(-1, 1, (2,)), "b": Discrete(3)}),
@@ -100,9 +102,9 @@ class Misbehaving(gymnasium.Env):
     def obs(self):
         late = self.t >= 3
         if self.mode == "dict-size":
-            return {"a": np.zeros(2), "b": np.zeros(3 if late else 1)}
-        return {"nan-obs": np.array([np.nan, 0.0]), "wrong-size": np.zeros(3)}.get(self.mode if late else "",
-                                                                                    np.zeros(2))
+            return {"a": np.zeros(2, np.float32), "b": np.zeros(3 if late else 1, np.float32)}
+        return {"nan-obs": np.array([np.nan, 0], np.float32), "wrong-size": np.zeros(3, np.float32)
+                }.get(self.mode if late else "", np.zeros(2, np.float32))
 
     def reset(self, seed=None, options=None):
         super().reset(seed=seed)
