@@ -94,13 +94,15 @@ class Misbehaving(gymnasium.Env):
     def __init__(self, mode: str = "", render_mode=None):
         self.mode = mode
         self.observation_space = {"dict-discrete": Dict({"a": Box(-1, 1, (2,)), "b": Discrete(3)}),
-                                  "dict-size": Dict({"a": Box(-1, 1, (2,)), "b": Box(-1, 1, (1,))})
-                                  }.get(mode, Box(-1, 1, (2,)))
+                                  "dict-size": Dict({"a": Box(-1, 1, (2,)), "b": Box(-1, 1, (1,))}),
+                                  "image": Box(0, 255, (4, 4, 3), np.uint8)}.get(mode, Box(-1, 1, (2,)))
         self.action_space = Box(0, 5, (2, 2)) if mode == "box-2x2" else Box(-1, 1, (2,))
         self.received, self.resets, self.t = [], 0, 0
 
     def obs(self):
         late = self.t >= 3
+        if self.mode == "image":
+            return np.zeros((4, 4, 3), np.uint8)
         if self.mode == "dict-size":
             return {"a": np.zeros(2, np.float32), "b": np.zeros(3 if late else 1, np.float32)}
         return {"nan-obs": np.array([np.nan, 0], np.float32), "wrong-size": np.zeros(3, np.float32)
@@ -168,3 +170,21 @@ def test_user_env_spaces_a_box_action_of_any_shape_and_episodes_that_end_early()
     assert evaluate(Still(), None, ragged, 3, (0,)).tolist() == [3.0, 2.0, 3.0]
     with pytest.raises(ValueError, match=r"episodes of different lengths \[2, 3\]"):
         rollout(ragged, lambda obs: np.zeros(2, np.float32), 3, (0,))
+
+
+def test_user_env_warnings_for_episodes_held_to_the_horizon_and_for_image_observations(recwarn):
+    env = misbehaving("ragged", horizon=10)  # its episodes end after 2-3 steps; the default holds them to 10
+    for _ in range(2):
+        env.reset(seed=0)
+        for _ in range(10):
+            env.step(np.zeros(2, np.float32))
+    held = [str(w.message) for w in recwarn if "holds the last state" in str(w.message)]
+    assert len(held) == 1 and "ended an episode at step 3 of 10" in held[0], held  # said once
+    recwarn.clear()
+    ended = misbehaving("ragged", horizon=10, keep_termination=True)
+    ended.reset(seed=0)
+    while not ended.step(np.zeros(2, np.float32))[2]:
+        pass
+    assert not [w for w in recwarn if "holds the last state" in str(w.message)]
+    with pytest.warns(UserWarning, match=r"an image observation \(Box\(0, 255, \(4, 4, 3\), uint8\)\) is fed"):
+        assert misbehaving("image").observation_space.shape == (48,)

@@ -10,6 +10,8 @@ switched off, so the episode really runs on to the horizon; other envs have thei
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from smiling.envs.base import TaskEnv
@@ -117,7 +119,12 @@ class GymEnv(TaskEnv):
             keys = [("observation", 0, obs_dim)]
         else:
             raise ValueError(f"{task_id}: unsupported observation space {ospace}")
+        boxes = ospace.spaces.values() if isinstance(ospace, gym.spaces.Dict) else [ospace]
+        if any(len(b.shape) >= 2 and np.issubdtype(b.dtype, np.integer) for b in boxes):
+            warnings.warn(f"{task_id}: an image observation ({ospace}) is fed to the networks as raw flat values; "
+                          f"smiling's networks are MLPs made for state vectors", stacklevel=2)
         self.obs_keys = keys
+        self._warned_held = False  # (said once per env)
         self._dict_obs = isinstance(ospace, gym.spaces.Dict)
         self._low = aspace.low.astype(np.float64).reshape(-1)  # (a Box of any shape acts as a flat vector)
         self._high = aspace.high.astype(np.float64).reshape(-1)
@@ -150,6 +157,12 @@ class GymEnv(TaskEnv):
             raise ValueError(f"{self.task_id}: the env's step() failed: {e}") from e
         self._last_obs = self._flat(obs)
         self._frozen = bool(terminated or truncated)
+        held = self._frozen and not (terminated and self.keep_termination) and self._t + 1 < self.horizon
+        if held and not self._warned_held:
+            self._warned_held = True
+            warnings.warn(f"{self.task_id}: the env ended an episode at step {self._t + 1} of {self.horizon}; the rest "
+                          f"of it holds the last state with reward 0 (keep_termination=True ends episodes there)",
+                          stacklevel=2)
         return self._last_obs, reward, bool(terminated)  # (TaskEnv.step checks that it is a finite scalar)
 
     def _backend_bounds(self):
