@@ -12,7 +12,7 @@ from smiling.algos.registry import config_from_dict, config_to_dict
 from smiling.runs import Checkpoints, StopSignals, TrainingStopped, read_metrics, truncate_metrics
 from smiling.utils.io import atomic_save_npz, atomic_write_json, load_npz, read_json
 
-from conftest import TINY_CLI, comparable, crash_after_row, sigterm_fails_the_test, tiny_config
+from conftest import TINY_CLI, TINY_SAC, comparable, crash_after_row, sigterm_fails_the_test, tiny_config
 
 def agent_bytes(run_dir):
     return (Checkpoints(run_dir).latest() / "agent.msgpack").read_bytes()
@@ -261,11 +261,26 @@ def test_refuses_to_overwrite_and_to_resume_nothing(tmp_path):
 
 @pytest.mark.parametrize("field,value,match", [("steps", 0, "steps"), ("horizon", 0, "horizon"),
                                                ("task", "dmc:what-ever", "smiling tasks"),
-                                               ("seed_steps", -1, "seed_steps")])
+                                               ("seed_steps", -1, "seed_steps"),
+                                               ("seed", 1.5, "seed: expected int, got 1.5"),
+                                               ("steps", 200.0, "steps: expected int, got 200.0"),
+                                               ("keep_termination", "no", "keep_termination: expected bool, got 'no'"),
+                                               ("sac", {"batch_size": 32}, "sac: expected a SACConfig, got {"),
+                                               ("demos", 3, r"demos: expected str \| None, got 3")])
 def test_bad_configs(tmp_path, field, value, match):
     with pytest.raises(ValueError, match=match):
         train(tiny_config(**{field: value}), tmp_path / "r", quiet=True)
     assert not (tmp_path / "r" / "config.json").exists()
+
+
+def test_a_list_given_for_a_tuple_setting_is_the_tuple_and_the_run_resumes_with_it(tmp_path):
+    """``hidden_dims=[32, 32]`` trained, and then its resume was refused (the saved tuple differs from the list)."""
+    cfg = tiny_config(steps=100, sac=dataclasses.replace(TINY_SAC, hidden_dims=list(TINY_SAC.hidden_dims)))
+    assert cfg.sac.hidden_dims == TINY_SAC.hidden_dims and isinstance(cfg.sac.hidden_dims, tuple)
+    train(cfg, tmp_path / "r", quiet=True)
+    train(dataclasses.replace(cfg, steps=150), tmp_path / "r", resume=True, quiet=True)
+    numpy_numbers = tiny_config(seed=np.int64(3), sac=dataclasses.replace(TINY_SAC, discount=np.float32(0.5)))
+    assert type(numpy_numbers.seed) is int and type(numpy_numbers.sac.discount) is float
 
 
 def test_unknown_config_field_is_named():

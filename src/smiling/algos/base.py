@@ -11,7 +11,7 @@ from typing import Any, Callable, Literal, Protocol
 import numpy as np
 
 from smiling.envs import validate_task_id
-from smiling.utils.config import at_least, at_least_one, check_choice
+from smiling.utils.config import at_least, at_least_one, check_choice, check_field_types
 
 
 class Agent(Protocol):
@@ -179,6 +179,7 @@ class RunConfig:
     the same either way."""
 
     def __post_init__(self):
+        check_field_types(self)
         validate_task_id(self.task)
         at_least_one(self, "steps", "horizon", "update_every", "eval_every", "eval_episodes", "checkpoint_every",
                      "buffer_capacity", "reward_update_every")

@@ -4,7 +4,10 @@ configs run on construction."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 import typing
+
+import numpy as np
 
 
 def to_dict(cfg) -> dict:
@@ -33,20 +36,56 @@ def from_dict(cls, d: dict, where: str = "config"):
     return cls(**kwargs)
 
 
+def check_field_types(cfg, where: str = "") -> None:
+    """Raise ValueError naming the first field of dataclass ``cfg`` (groups included) whose value is not of its
+    declared type (``seed=1.5``, ``keep_termination="no"``, a dict for a group); a list where a tuple is declared
+    becomes the tuple (``hidden_dims=[256, 256]``), as JSON and the command line give it, and a NumPy scalar the
+    Python number."""
+    for name, t, group, test in _fields(type(cfg)):
+        value = getattr(cfg, name)
+        if group:
+            if not isinstance(value, t):
+                raise ValueError(f"{where}{name}: expected a {t.__name__}, got {value!r}")
+            check_field_types(value, f"{where}{name}.")
+            continue
+        if isinstance(value, list) and typing.get_origin(t) is tuple or isinstance(value, np.generic):
+            value = tuple(value) if isinstance(value, list) else value.item()  # (np.int64(3): 3, which JSON takes)
+            object.__setattr__(cfg, name, value)  # (frozen: set once, before anything reads it)
+        if not test(value):
+            raise ValueError(f"{where}{name}: expected {_type_name(t)}, got {value!r}")
+
+
+@functools.lru_cache(maxsize=None)
+def _fields(cls) -> tuple:
+    """(name, declared type, whether a group of settings, its type test) per field of a config class, worked
+    out once per class: configs are built often (every `dataclasses.replace`), resolving types takes milliseconds."""
+    hints = typing.get_type_hints(cls)
+    return tuple((f.name, hints[f.name], dataclasses.is_dataclass(hints[f.name]), _test(hints[f.name]))
+                 for f in dataclasses.fields(cls))
+
+
 def _is_a(value, t) -> bool:
-    """Whether a JSON value fits the declared type ``t`` (an int where a float is declared does)."""
+    """Whether a value fits the declared type ``t`` (an int where a float is declared does)."""
+    return _test(t)(value)
+
+
+@functools.lru_cache(maxsize=None)
+def _test(t):
+    """The test `_is_a` makes for type ``t``, built once per type (configs are built often: every replace)."""
     origin, args = typing.get_origin(t), typing.get_args(t)
     if origin is typing.Literal:
-        return value in args
+        return lambda v: v in args
     if type(None) in args:  # X | None
-        return value is None or any(_is_a(value, a) for a in args if a is not type(None))
+        tests = [_test(a) for a in args if a is not type(None)]
+        return lambda v: v is None or any(test(v) for test in tests)
     if origin is tuple:
-        return isinstance(value, tuple) and all(_is_a(v, args[0]) for v in value)
+        item = _test(args[0])
+        return lambda v: isinstance(v, tuple) and all(item(x) for x in v)
     if t is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
+        return lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)
     if t is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    return isinstance(value, t) if isinstance(t, type) else True
+        return lambda v: isinstance(v, int) and not isinstance(v, bool)
+    return (lambda v: isinstance(v, t)) if isinstance(t, type) else (lambda v: True)
 
 
 def _type_name(t) -> str:
