@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+import re
 
 import jax
 import numpy as np
@@ -16,7 +17,7 @@ from smiling.diffusion.schedules import Schedule
 from smiling.algos.registry import run_label
 from smiling.experiments.grid import expand
 from smiling.rewards import SmilingConfig, SmilingReward
-from smiling.rewards.base import Fifo
+from smiling.rewards.base import Fifo, Reservoir
 from smiling.runs import Checkpoints, read_metrics
 
 from conftest import TINY_CLI, comparable, crash_after_row
@@ -92,6 +93,12 @@ def test_fifo_keeps_the_newest_rows_and_round_trips():
     assert np.array_equal(f.sample(), g.sample()) and sorted(g.sample()[:, 0]) == [16, 17, 18, 19, 20]
     with pytest.raises(ValueError, match="capacity 5"):
         Fifo(1, 6).load_state_dict(f.state_dict())
+    for memory in (Fifo(2, 5), Reservoir(2, 5)):  # features of another width were cut into rows and kept
+        memory.add(np.ones(2))
+        for wrong in (np.ones((4, 3)), np.ones(4), np.ones((1, 2, 2))):
+            with pytest.raises(ValueError, match=r"must have shape \(n, 2\), got " + re.escape(str(wrong.shape))):
+                memory.add(wrong)
+        assert memory.size == 1
 
 
 def test_even_levels_are_the_same_midpoints_for_every_state():

@@ -111,6 +111,14 @@ class Memory:
     def add(self, rows: np.ndarray) -> None:
         raise NotImplementedError
 
+    def _rows(self, rows) -> np.ndarray:
+        """``rows`` as float32 (n, dim); flat, one row (or n rows of width 1). Other widths are refused (reshaped,
+        features of the wrong width were cut into rows of this width and learnt from)."""
+        rows, dim = np.asarray(rows, np.float32), self.data.shape[1]
+        if not (rows.ndim == 2 and rows.shape[1] == dim or rows.ndim == 1 and dim in (1, rows.size)):
+            raise ValueError(f"learner features must have shape (n, {dim}), got {rows.shape}")
+        return rows.reshape(-1, dim)
+
     def sample(self) -> np.ndarray:
         return self.data[: self.size]
 
@@ -141,7 +149,7 @@ class Reservoir(Memory):
         self.rng = np.random.default_rng(seed)
 
     def add(self, rows: np.ndarray) -> None:
-        for row in np.asarray(rows, np.float32).reshape(-1, self.data.shape[1]):
+        for row in self._rows(rows):
             if self.size < self.capacity:
                 self.data[self.size] = row
                 self.size += 1
@@ -170,7 +178,7 @@ class Fifo(Memory):
         super().__init__(dim, capacity)
 
     def add(self, rows: np.ndarray) -> None:
-        rows = np.asarray(rows, np.float32).reshape(-1, self.data.shape[1])
+        rows = self._rows(rows)
         kept = rows[-self.capacity:]
         idx = (self.seen + len(rows) - len(kept) + np.arange(len(kept))) % self.capacity
         self.data[idx] = kept
