@@ -74,3 +74,17 @@ def test_one_call_imitate_with_in_memory_demos_resume_and_wandb_offline(tmp_path
     with pytest.raises(FileExistsError):
         smiling.imitate("dmc:ball_in_cup-catch", demos=demos, algo="dac", steps=50, out=out, **TINY)
     assert np.array_equal(load_demos(str(out / "demos.npz")).observations, demos.observations)
+
+
+def test_imitate_refuses_in_memory_demos_of_another_task_or_an_array_before_writing_anything(tmp_path):
+    """Demos of another size were saved as OUT/demos.npz first, and the error named that file; an array given as
+    demos was an OSError ("File name too long")."""
+    cheetah = load_demos("dmc:cheetah-run")
+    with pytest.raises(smiling.data.DemoError, match="the Demos given: demonstrations are for task 'dmc:cheetah-run'"):
+        smiling.imitate("dmc:ball_in_cup-catch", demos=cheetah, steps=100, out=tmp_path / "r", quiet=True, **TINY)
+    unnamed = smiling.data.Demos(cheetah.observations, cheetah.actions)  # no task in its metadata: sizes decide
+    with pytest.raises(smiling.data.DemoError, match=r"the Demos given: observation dimension 17 does not match"):
+        smiling.imitate("dmc:ball_in_cup-catch", demos=unnamed, steps=100, out=tmp_path / "r", quiet=True, **TINY)
+    with pytest.raises(TypeError, match="demos: a file path, a smiling.data.Demos or None, got ndarray"):
+        smiling.imitate("dmc:ball_in_cup-catch", demos=cheetah.observations, out=tmp_path / "r", **TINY)
+    assert not (tmp_path / "r").exists()

@@ -14,7 +14,7 @@ from pathlib import Path
 from smiling.algos.registry import (ALGORITHMS, TrainConfig, apply_label, check_run_dir, label_presets, run_label,
                                     train)
 from smiling.algos.presets import apply_preset
-from smiling.data import Demos, save_npz
+from smiling.data import Demos, check_task, save_npz
 from smiling.experiments.grid import task_slug
 
 
@@ -60,12 +60,14 @@ def imitate(task: str, demos: str | os.PathLike | Demos | None = None, algo: str
         cfg = apply_preset(cfg, preset)
     cfg = apply_label(with_settings(cfg, settings), algo)
     out = Path(out if out is not None else default_run_dir(cfg))
+    if demos is not None and not isinstance(demos, (str, os.PathLike, Demos)):
+        raise TypeError(f"demos: a file path, a smiling.data.Demos or None, got {type(demos).__name__}")
     if isinstance(demos, Demos):
-        if demos.task is not None and demos.task != task:
-            raise ValueError(f"demos of {demos.task!r} given for task {task!r}")
         path = out / "demos.npz"
         if not resume:
-            cfg.validate()  # refuse a bad config, or a directory that holds a run, before anything is written
+            # refuse demos of another task, a bad config, or a directory that holds a run, before writing anything
+            check_task(demos, task, "the Demos given")
+            cfg.validate()
             check_run_dir(cfg, out, resume=False)
             out.mkdir(parents=True, exist_ok=True)
             save_npz(demos, path)

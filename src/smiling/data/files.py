@@ -48,7 +48,9 @@ def task_dims(task: str) -> tuple[int, int]:
     return dims
 
 
-def _check_task(d: Demos, task: str | None, source: str) -> None:
+def check_task(d: Demos, task: str | None, source: str) -> None:
+    """Raise `DemoError` naming ``source`` if demonstrations ``d`` are not for ``task``: another task named in
+    their metadata, or another observation or action size."""
     if task is None:
         return
     meta_task = d.metadata.get("task")
@@ -82,7 +84,7 @@ def _build(O, A, R, meta: dict, task: str | None, src: str) -> Demos:
         meta["task"] = task
     check_arrays(O, A, R, source=src)
     demos = Demos(O, A, R, meta)
-    _check_task(demos, task, src)
+    check_task(demos, task, src)
     return demos
 
 
@@ -139,7 +141,7 @@ def load_npz(path: str | os.PathLike, task: str | None = None) -> Demos:
             raise DemoError(f"{src}: {name} is not a .npy array inside the archive")
     check_arrays(obs, act, rew, source=src)
     demos = Demos(obs, act, rew, meta)
-    _check_task(demos, task, src)
+    check_task(demos, task, src)
     return demos
 
 
