@@ -58,6 +58,25 @@ def test_state_only_demos_refuse_action_views():
     assert not make_demos().without_actions().has_actions
 
 
+def test_demos_from_episodes_of_one_length_or_truncated_and_metadata_made_json():
+    rng = np.random.default_rng(0)
+    obs = [rng.normal(size=(T + 1, 3)) for T in (5, 4, 6)]
+    acts = [rng.uniform(-1, 1, (T, 2)) for T in (5, 4, 6)]
+    with pytest.raises(DemoError, match=r"from_episodes: episodes have different lengths \[4, 5, 6\]; pass "
+                                        r"truncate=True to cut them to the shortest \(4 steps\)"):
+        Demos.from_episodes(obs, acts)
+    d = Demos.from_episodes(obs, acts, truncate=True, metadata={"expert_return_mean": np.float32(2.5)})
+    assert d.observations.shape == (3, 5, 3) and d.actions.shape == (3, 4, 2) and d.rewards is None
+    assert np.array_equal(d.observations[1], obs[1].astype(np.float32)) and d.metadata["expert_return_mean"] == 2.5
+    assert Demos.from_episodes(obs[:1]).horizon == 5 and dict(Demos(obs[0][None], metadata=None).metadata) == {}
+    with pytest.raises(DemoError, match="2 episodes of actions for 3 of observations"):
+        Demos.from_episodes(obs, acts[:2], truncate=True)
+    with pytest.raises(DemoError, match="from_episodes: no episodes"):
+        Demos.from_episodes([])
+    with pytest.raises(DemoError, match="metadata must be a JSON-able mapping .*object"):
+        Demos(obs[0][None], metadata={"policy": object()})
+
+
 def test_subsample_select_split():
     d = make_demos(E=5, T=6)
     s = d.subsample(episodes=2, horizon=3)

@@ -75,6 +75,29 @@ def check_arrays(observations, actions, rewards, source: str = "demos") -> None:
             raise DemoError(f"{source}: rewards contain NaN or inf, or values beyond float32's range")
 
 
+def _json_number(x):
+    if isinstance(x, np.generic):
+        return x.item()
+    raise TypeError(f"{type(x).__name__} {x!r} is not JSON-able")
+
+
+def stack_episodes(episodes, source: str = "episodes", truncate: bool = False):
+    """Stack (obs (T_i+1, d), actions (T_i, a) or None, rewards (T_i,) or None) episodes into (E, T+1, d),
+    (E, T, a) | None, (E, T) | None; unequal T_i are an error unless ``truncate`` cuts them to the shortest."""
+    episodes = list(episodes)
+    if not episodes:
+        raise DemoError(f"{source}: no episodes")
+    lengths = sorted({len(o) - 1 for o, _, _ in episodes})
+    if len(lengths) > 1 and not truncate:
+        raise DemoError(f"{source}: episodes have different lengths {lengths[:5]}{'...' if len(lengths) > 5 else ''};"
+                        f" pass truncate=True to cut them to the shortest ({lengths[0]} steps)")
+    T = lengths[0]
+    O = np.stack([np.asarray(o)[: T + 1] for o, _, _ in episodes])
+    A = None if any(a is None for _, a, _ in episodes) else np.stack([np.asarray(a)[:T] for _, a, _ in episodes])
+    R = None if any(r is None for _, _, r in episodes) else np.stack([np.asarray(r)[:T] for _, _, r in episodes])
+    return O, A, R
+
+
 @dataclasses.dataclass(frozen=True, eq=False)
 class Demos:
     observations: np.ndarray
@@ -87,8 +110,26 @@ class Demos:
         object.__setattr__(self, "observations", _frozen(self.observations, np.float32))
         object.__setattr__(self, "actions", _frozen(self.actions, np.float32))
         object.__setattr__(self, "rewards", _frozen(self.rewards, np.float32))
-        meta = json.loads(json.dumps(dict(self.metadata)))  # JSON-able, and a private copy
+        try:  # JSON-able (NumPy scalars become numbers), and a private copy
+            meta = json.loads(json.dumps(dict(self.metadata or {}), default=_json_number))
+        except (TypeError, ValueError) as e:
+            raise DemoError(f"demos metadata must be a JSON-able mapping ({e})") from None
         object.__setattr__(self, "metadata", types.MappingProxyType(meta))
+
+    @classmethod
+    def from_episodes(cls, observations, actions=None, rewards=None, metadata=None,
+                      truncate: bool = False) -> "Demos":
+        """Demos from per-episode arrays: ``observations`` a list of (T_i+1, d) arrays (s_0 .. s_T of each
+        episode), ``actions`` of (T_i, a) and ``rewards`` of (T_i,) arrays, or None. Episodes must have one
+        length T (the fixed horizon the loop trains at) unless ``truncate`` cuts them to the shortest."""
+        n = len(observations)
+        for name, per_episode in (("actions", actions), ("rewards", rewards)):
+            if per_episode is not None and len(per_episode) != n:
+                raise DemoError(f"from_episodes: {len(per_episode)} episodes of {name} for {n} of observations")
+        episodes = zip(observations, actions if actions is not None else [None] * n,
+                       rewards if rewards is not None else [None] * n)
+        O, A, R = stack_episodes(episodes, "from_episodes", truncate)
+        return cls(O, A, R, metadata)
 
     # --- sizes ---------------------------------------------------------------------------------------
     @property

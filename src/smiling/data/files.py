@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from smiling.data.demos import DemoError, Demos, check_arrays
+from smiling.data.demos import DemoError, Demos, check_arrays, stack_episodes
 from smiling.envs import make_env
 from smiling.utils.io import atomic_write_bytes, npz_bytes
 
@@ -63,20 +63,6 @@ def check_task(d: Demos, task: str | None, source: str) -> None:
     if d.has_actions and d.action_dim != act_dim:
         raise DemoError(f"{source}: action dimension {d.action_dim} does not match task {task!r} "
                         f"(action size {act_dim})")
-
-
-def _stack_episodes(episodes, src: str, truncate: bool):
-    """Stack a list of (obs (T_i+1, d), actions (T_i, a) or None, rewards (T_i,) or None) episodes into
-    (E, T+1, d), (E, T, a) | None, (E, T) | None; unequal T_i are an error unless ``truncate``."""
-    lengths = sorted({len(o) - 1 for o, _, _ in episodes})
-    if len(lengths) > 1 and not truncate:
-        raise DemoError(f"{src}: episodes have different lengths {lengths[:5]}{'...' if len(lengths) > 5 else ''};"
-                        f" pass truncate=True to cut them to the shortest ({lengths[0]} steps)")
-    T = lengths[0]
-    O = np.stack([o[: T + 1] for o, _, _ in episodes])
-    A = None if any(a is None for _, a, _ in episodes) else np.stack([a[:T] for _, a, _ in episodes])
-    R = None if any(r is None for _, _, r in episodes) else np.stack([r[:T] for _, _, r in episodes])
-    return O, A, R
 
 
 def _build(O, A, R, meta: dict, task: str | None, src: str) -> Demos:
@@ -206,7 +192,7 @@ def read_minari(path: str | os.PathLike, task: str | None = None, rescale_action
         raise DemoError(f"{src}: not a readable HDF5 file ({e})") from None
     if not episodes:
         raise DemoError(f"{src}: no episodes")
-    O, A, R = _stack_episodes(episodes, src, truncate)
+    O, A, R = stack_episodes(episodes, src, truncate)
     meta = {"source": "minari", "dataset_id": info.get("dataset_id"), "minari_version": info.get("minari_version")}
     bounds = _box_bounds(info.get("action_space"))
     if A is not None and rescale_actions and bounds is not None:
@@ -290,7 +276,7 @@ def read_d4rl(path: str | os.PathLike, task: str | None = None, truncate: bool =
         else:
             o, a, r = obs[s:e], act[s: e - 1], None if rew is None else rew[s: e - 1]
         eps.append((o, a, r))
-    O, A, R = _stack_episodes(eps, src, truncate)
+    O, A, R = stack_episodes(eps, src, truncate)
     return _build(O, A, R, {"source": "d4rl"}, task, src)
 
 
