@@ -58,7 +58,7 @@ def test_state_only_demos_refuse_action_views():
     assert not make_demos().without_actions().has_actions
 
 
-def test_demos_from_episodes_of_one_length_or_truncated_and_metadata_made_json():
+def test_demos_from_episodes_of_one_length_or_truncated_and_metadata_made_json(tmp_path):
     rng = np.random.default_rng(0)
     obs = [rng.normal(size=(T + 1, 3)) for T in (5, 4, 6)]
     acts = [rng.uniform(-1, 1, (T, 2)) for T in (5, 4, 6)]
@@ -75,6 +75,8 @@ def test_demos_from_episodes_of_one_length_or_truncated_and_metadata_made_json()
         Demos.from_episodes([])
     with pytest.raises(DemoError, match="metadata must be a JSON-able mapping .*object"):
         Demos(obs[0][None], metadata={"policy": object()})
+    assert save_npz(d, tmp_path / "mine") == tmp_path / "mine.npz"  # (load_demos tells formats by the suffix)
+    assert load_demos(tmp_path / "mine.npz").equals(d)
 
 
 def test_subsample_select_split():

@@ -76,8 +76,11 @@ def _build(O, A, R, meta: dict, task: str | None, src: str) -> Demos:
 
 # --- npz ---------------------------------------------------------------------------------------------
 def save_npz(demos: Demos, path: str | os.PathLike, compress: bool = True) -> Path:
-    """Write ``demos`` to ``path`` atomically (temporary file, then rename)."""
+    """Write ``demos`` to ``path`` atomically (temporary file, then rename); returns the path written, with
+    ``.npz`` added if it lacks the suffix (as `numpy.savez` does: `load_demos` tells formats by it)."""
     path = Path(path)
+    if path.suffix != ".npz":
+        path = path.with_name(path.name + ".npz")
     arrays = {"observations": demos.observations,
               "metadata": np.array(json.dumps(dict(demos.metadata), sort_keys=True))}
     if demos.actions is not None:
