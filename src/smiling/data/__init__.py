@@ -10,5 +10,5 @@ from smiling.data.files import (bundled_tasks, check_task, load_demos, load_npz,
                                 save_npz, write_d4rl, write_minari)
 from smiling.data.generate import describe, generate_demos, random_policy_returns
 
-__all__ = ["DemoError", "Demos", "bundled_tasks", "check_task", "describe", "generate_demos", "load_demos", "load_npz",
-           "random_policy_returns", "read_d4rl", "read_minari", "save_npz", "write_d4rl", "write_minari"]
+__all__ = ["DemoError", "Demos", "bundled_tasks", "check_task", "describe", "generate_demos", "load_demos",
+           "load_npz", "random_policy_returns", "read_d4rl", "read_minari", "save_npz", "write_d4rl", "write_minari"]

@@ -38,7 +38,10 @@ def gl_backend_error(cause: BaseException) -> NoGLBackendError:
 def _finite_scalar(x) -> bool:
     if isinstance(x, (float, int, np.number)):  # the usual rewards: checked without building an array
         return math.isfinite(x)
-    return np.ndim(x) == 0 and bool(np.isfinite(x))
+    try:
+        return np.ndim(x) == 0 and bool(np.isfinite(x))
+    except TypeError:  # not a number at all
+        return False
 
 
 class TaskEnv(gym.Env):
