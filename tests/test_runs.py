@@ -300,7 +300,7 @@ def test_a_config_json_of_the_wrong_form_or_types_is_named(tmp_path):
                           r"config\.sac\.hidden_dims: expected tuple\[int, \.\.\.\], got 'abc'"),
                          ({"config": {**d, "steps": "100"}}, r"config\.steps: expected int, got '100'"),
                          ({"config": {**d, "relabel": "later"}},
-                          r"config\.relabel: expected Literal\['sample', 'update'\]")]:
+                          r"config\.relabel must be one of sample, update, got 'later'")]:
         atomic_write_json(config_json, saved)
         with pytest.raises(ValueError, match=match) as e:
             load_config(tmp_path)

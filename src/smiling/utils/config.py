@@ -31,7 +31,7 @@ def from_dict(cls, d: dict, where: str = "config"):
             if typing.get_origin(t) is tuple and isinstance(value, list):
                 value = tuple(value)
             if not _is_a(value, t):
-                raise ValueError(f"{where}.{name}: expected {_type_name(t)}, got {value!r}")
+                raise ValueError(_mismatch(f"{where}.{name}", t, value))
         kwargs[name] = value
     return cls(**kwargs)
 
@@ -52,7 +52,7 @@ def check_field_types(cfg, where: str = "") -> None:
             value = tuple(value) if isinstance(value, list) else value.item()  # (np.int64(3): 3, which JSON takes)
             object.__setattr__(cfg, name, value)  # (frozen: set once, before anything reads it)
         if not test(value):
-            raise ValueError(f"{where}{name}: expected {_type_name(t)}, got {value!r}")
+            raise ValueError(_mismatch(f"{where}{name}", t, value))
 
 
 @functools.lru_cache(maxsize=None)
@@ -88,8 +88,10 @@ def _test(t):
     return (lambda v: isinstance(v, t)) if isinstance(t, type) else (lambda v: True)
 
 
-def _type_name(t) -> str:
-    return t.__name__ if isinstance(t, type) else str(t).replace("typing.", "")
+def _mismatch(name: str, t, value) -> str:
+    if typing.get_origin(t) is typing.Literal:  # (as `check_choice` says it)
+        return f"{name} must be one of {', '.join(map(str, typing.get_args(t)))}, got {value!r}"
+    return f"{name}: expected {t.__name__ if isinstance(t, type) else str(t).replace('typing.', '')}, got {value!r}"
 
 
 def at_least(cfg, minimum: int, *names: str, prefix: str = "") -> None:
