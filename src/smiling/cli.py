@@ -24,6 +24,7 @@ from smiling.experiments.figures import make_figure
 from smiling.experiments.report import collect, is_experiment, plot_experiment, summary_table
 from smiling.runs import TrainingStopped, plot_run
 from smiling.utils.cache import enable_compilation_cache
+from smiling.utils.config import field_types
 
 
 @dataclasses.dataclass
@@ -49,7 +50,7 @@ class RunFlags:
 def _suppressed(name: str):
     """A field of TrainConfig hidden from a command's flags (its default stays)."""
     field = next(f for f in dataclasses.fields(TrainConfig) if f.name == name)
-    typ = typing.get_type_hints(TrainConfig)[name]
+    typ = field_types(TrainConfig)[name]
     if field.default_factory is not dataclasses.MISSING:
         return name, tyro.conf.Suppress[typ], dataclasses.field(default_factory=field.default_factory)
     return name, tyro.conf.Suppress[typ], field.default

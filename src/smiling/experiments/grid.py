@@ -31,6 +31,7 @@ from smiling.algos.registry import (TrainConfig, apply_label, config_from_dict, 
                                     label_presets, learning_differences, load_config, run_label, train)
 from smiling.runs import Checkpoints, StopSignals, TrainingStopped, last_metrics_step
 from smiling.utils.cache import enable_compilation_cache
+from smiling.utils.config import field_types
 from smiling.utils.io import atomic_write_json, read_json
 from smiling.utils.provenance import usable_cpus
 
@@ -121,8 +122,8 @@ def apply_overrides(cfg, overrides: typing.Mapping[str, str], prefix: str = ""):
     """A copy of dataclass ``cfg`` with every dotted field of ``overrides`` set from text. Each group of settings
     is rebuilt once with all of its changes, so fields that are checked together (``bc.steps`` a multiple of
     ``bc.eval_every``) can be given in any order."""
-    names = {f.name for f in dataclasses.fields(cfg)}
-    types = typing.get_type_hints(type(cfg))
+    types = field_types(type(cfg))
+    names = set(types)
     changes, groups = {}, {}
     for key, text in overrides.items():
         head, _, rest = key.partition(".")

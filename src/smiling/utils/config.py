@@ -15,25 +15,31 @@ def to_dict(cfg) -> dict:
 
 
 def from_dict(cls, d: dict, where: str = "config"):
+    """Build dataclass ``cls`` from a JSON-able dict, checking each field's declared type before the class's own
+    checks run (groups of settings recursively; a list where a tuple is declared becomes the tuple)."""
     if not isinstance(d, dict):
         raise ValueError(f"{where}: expected an object, got {type(d).__name__}")
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(d) - names)
+    fields = {name: (t, group, test) for name, t, group, test in _fields(cls)}
+    unknown = sorted(set(d) - set(fields))
     if unknown:
         raise ValueError(f"unknown config fields in {where}: {unknown}")
     kwargs = {}
     for name, value in d.items():
-        t = hints[name]
-        if dataclasses.is_dataclass(t):
+        t, group, test = fields[name]
+        if group:
             value = from_dict(t, value, f"{where}.{name}")
         else:
             if typing.get_origin(t) is tuple and isinstance(value, list):
                 value = tuple(value)
-            if not _is_a(value, t):
+            if not test(value):
                 raise ValueError(_mismatch(f"{where}.{name}", t, value))
         kwargs[name] = value
     return cls(**kwargs)
+
+
+def field_types(cls) -> dict:
+    """{field name: declared type} of dataclass ``cls`` (string annotations resolved; worked out once per class)."""
+    return {name: t for name, t, _, _ in _fields(cls)}
 
 
 def check_field_types(cfg, where: str = "") -> None:
@@ -64,14 +70,10 @@ def _fields(cls) -> tuple:
                  for f in dataclasses.fields(cls))
 
 
-def _is_a(value, t) -> bool:
-    """Whether a value fits the declared type ``t`` (an int where a float is declared does)."""
-    return _test(t)(value)
-
-
 @functools.lru_cache(maxsize=None)
 def _test(t):
-    """The test `_is_a` makes for type ``t``, built once per type (configs are built often: every replace)."""
+    """A test of whether a value fits the declared type ``t`` (an int where a float is declared does), built once
+    per type (configs are built often: every replace)."""
     origin, args = typing.get_origin(t), typing.get_args(t)
     if origin is typing.Literal:
         return lambda v: v in args
