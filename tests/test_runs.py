@@ -273,6 +273,30 @@ def test_bad_configs(tmp_path, field, value, match):
     assert not (tmp_path / "r" / "config.json").exists()
 
 
+def test_each_group_of_settings_checks_its_field_types_when_built_alone():
+    """Built directly in Python, a group once got past its types and failed on them later: a comparison
+    (``'256' < 1``: TypeError) or a network built of a text width."""
+    from smiling.algos.bc import BCConfig
+    from smiling.algos.iqlearn import IQLearnConfig
+    from smiling.diffusion import Schedule, ScoreConfig
+    from smiling.rewards.dac import DacConfig
+    from smiling.rewards.smiling import SmilingConfig
+    from smiling.rl.dreamer import DreamerConfig
+    from smiling.rl.sac import SACConfig
+    for build, message in [(lambda: SACConfig(batch_size="256"), "sac.batch_size: expected int, got '256'"),
+                           (lambda: Schedule(steps=1.5), "smiling.score.schedule.steps: expected int, got 1.5"),
+                           (lambda: ScoreConfig(width="64"), "smiling.score.width: expected int, got '64'"),
+                           (lambda: ScoreConfig(width=0), "smiling.score.width must be >= 1, got 0"),
+                           (lambda: SmilingConfig(num_levels="8"), "smiling.num_levels: expected int"),
+                           (lambda: SmilingConfig(score={"width": 3}), "smiling.score: expected a ScoreConfig"),
+                           (lambda: DacConfig(gp_weight="10"), "dac.gp_weight: expected float"),
+                           (lambda: IQLearnConfig(num_critics=2.0), "iqlearn.num_critics: expected int"),
+                           (lambda: BCConfig(steps="10"), "bc.steps: expected int"),
+                           (lambda: DreamerConfig(horizon="15"), "dreamer.horizon: expected int")]:
+        with pytest.raises(ValueError, match=message):
+            build()
+
+
 def test_a_list_given_for_a_tuple_setting_is_the_tuple_and_the_run_resumes_with_it(tmp_path):
     """``hidden_dims=[32, 32]`` trained, and then its resume was refused (the saved tuple differs from the list)."""
     cfg = tiny_config(steps=100, sac=dataclasses.replace(TINY_SAC, hidden_dims=list(TINY_SAC.hidden_dims)))

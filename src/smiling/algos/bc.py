@@ -34,7 +34,7 @@ from smiling.envs import make_env
 from smiling.rl import SAC
 from smiling.runs import (CORE_COLUMNS, Checkpoints, MetricsLogger, StopSignals, TrainingStopped, plot_run,
                           wandb_settings)
-from smiling.utils.config import at_least_one
+from smiling.utils.config import at_least_one, check_field_types
 from smiling.utils.io import atomic_write_json
 from smiling.utils.seeding import EVAL_STREAM
 
@@ -51,6 +51,7 @@ class BCConfig:
     """Gradient steps between evaluations (each one also checkpoints)."""
 
     def __post_init__(self):
+        check_field_types(self, "bc.")
         at_least_one(self, "steps", "batch_size", "eval_every", prefix="bc.")
         if self.steps % self.eval_every:
             raise ValueError(f"bc.steps ({self.steps}) must be a multiple of bc.eval_every ({self.eval_every})")

@@ -31,7 +31,7 @@ from smiling.algos.bc import BCConfig, already_finished, make_bc_fit, stop_here,
 from smiling.envs import make_env
 from smiling.rl import SAC, SACConfig
 from smiling.runs import CORE_COLUMNS, Checkpoints, MetricsLogger, plot_run, wandb_settings
-from smiling.utils.config import at_least_one
+from smiling.utils.config import at_least_one, check_field_types
 from smiling.utils.io import atomic_write_json
 from smiling.utils.seeding import EVAL_STREAM, TRAIN_STREAM, derive_seed
 
@@ -50,6 +50,7 @@ class BCOConfig:
     lr: float = 3e-4
 
     def __post_init__(self):
+        check_field_types(self, "bco.")
         at_least_one(self, "pre_steps", "idm_steps", "policy_steps", "batch_size", prefix="bco.")
         if not self.alpha > 0:
             raise ValueError(f"bco.alpha must be > 0, got {self.alpha}")

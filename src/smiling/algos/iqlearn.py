@@ -29,7 +29,7 @@ import numpy as np
 from smiling.algos.base import Algorithm, actions_variant
 from smiling.rl.networks import sample_tanh_gaussian
 from smiling.rl.sac import SAC, SACConfig
-from smiling.utils.config import check_choice
+from smiling.utils.config import check_choice, check_field_types
 
 Loss = Literal["value", "v0"]
 LOSSES = get_args(Loss)
@@ -49,6 +49,7 @@ class IQLearnConfig:
     num_critics: int = 1
 
     def __post_init__(self):
+        check_field_types(self, "iqlearn.")
         check_choice(self.loss, LOSSES, "iqlearn.loss")
         if not self.chi2_alpha > 0 or not self.temperature > 0 or self.num_critics < 1:
             raise ValueError(f"iqlearn.chi2_alpha and temperature must be > 0, num_critics >= 1: {self}")

@@ -23,6 +23,7 @@ import optax
 from smiling.diffusion.network import ScoreNet
 from smiling.diffusion.schedules import Schedule, stratified_levels
 from smiling.utils.cache import jit_key_of, shared_jit
+from smiling.utils.config import at_least, at_least_one, check_field_types
 from smiling.utils.shapes import pad_rows_pow2
 
 
@@ -40,6 +41,11 @@ class ScoreConfig:
     lr: float = 5e-3
     weight_decay: float = 0.01
     batch_size: int = 1024
+
+    def __post_init__(self):
+        check_field_types(self, "smiling.score.")
+        at_least_one(self, "width", "time_dim", "batch_size", prefix="smiling.score.")
+        at_least(self, 0, "depth", prefix="smiling.score.")
 
 
 class ScoreModel:

@@ -22,6 +22,8 @@ import dataclasses
 import jax.numpy as jnp
 import numpy as np
 
+from smiling.utils.config import check_field_types
+
 SCHEDULES = ("ddpm", "cosine", "ou")
 
 
@@ -39,6 +41,7 @@ class Schedule:
     """Largest OU time (ou): e^{-t_max} is the signal left at the end."""
 
     def __post_init__(self):
+        check_field_types(self, "smiling.score.schedule.")
         if self.kind not in SCHEDULES:
             raise ValueError(f"unknown noise schedule {self.kind!r}; choose one of {', '.join(SCHEDULES)}")
         if self.steps < 1 or self.t_max <= 0 or not 0 < self.beta_min <= self.beta_max < 1:

@@ -32,7 +32,7 @@ from smiling.diffusion.model import ScoreModel
 from smiling.rewards.base import Reservoir, RewardModel
 from smiling.utils.cache import jit_key_of, shared_jit
 from smiling.utils.shapes import pad_rows_pow2
-from smiling.utils.config import at_least_one, check_choice
+from smiling.utils.config import at_least_one, check_choice, check_field_types
 from smiling.utils.io import npz_bytes
 
 RewardForm = Literal["gail", "airl"]
@@ -61,6 +61,7 @@ class DacConfig:
     """Discriminate (state, action) pairs instead of states."""
 
     def __post_init__(self):
+        check_field_types(self, "dac.")
         at_least_one(self, "width", "batch_size", "steps", "memory", prefix="dac.")
         check_choice(self.reward, REWARD_FORMS, "dac.reward")
         if self.gp_weight < 0:

@@ -36,7 +36,7 @@ import numpy as np
 from smiling.diffusion.model import LEVELS, Levels, ScoreConfig, ScoreModel, denoising_error_gap_jit
 from smiling.rewards.base import Fifo, Reservoir, RewardModel
 from smiling.utils.cache import cache_root
-from smiling.utils.config import at_least_one, check_choice
+from smiling.utils.config import at_least_one, check_choice, check_field_types
 from smiling.utils.io import atomic_write_bytes, npz_bytes
 
 Normalization = Literal["robust", "moments", "batch"]
@@ -94,6 +94,7 @@ class SmilingConfig:
     without it SMILING's cost kept the walker on the floor (docs/results.md, "Getting up")."""
 
     def __post_init__(self):
+        check_field_types(self, "smiling.")
         for name, choices in (("normalization", NORMALIZATIONS), ("memory_kind", MEMORY_KINDS), ("levels", LEVELS),
                               ("score_state", STATES)):
             check_choice(getattr(self, name), choices, f"smiling.{name}")

@@ -26,6 +26,7 @@ import optax
 from smiling.rl.fused import run_update, scan_updates
 from smiling.rl.networks import Actor, CriticEnsemble, sample_tanh_gaussian
 from smiling.utils.cache import jit_key_of, shared_jit
+from smiling.utils.config import check_field_types
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,6 +55,7 @@ class SACConfig:
     """Learn the temperature towards target_entropy; False keeps it at init_temperature."""
 
     def __post_init__(self):
+        check_field_types(self, "sac.")
         if self.utd < 1 or self.batch_size < 1 or not self.hidden_dims or min(self.hidden_dims) < 1:
             raise ValueError(f"sac.utd and sac.batch_size must be >= 1 and sac.hidden_dims positive widths: {self}")
 

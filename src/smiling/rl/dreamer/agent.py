@@ -36,6 +36,7 @@ from smiling.rl.dreamer import core
 from smiling.rl.dreamer.networks import ActorHead, Cell, Trunk
 from smiling.rl.fused import run_update, scan_updates
 from smiling.utils.cache import jit_key_of, shared_jit
+from smiling.utils.config import check_field_types
 
 PRESETS = {
     # name: (recurrent units, dense units, MLP layers, latents, classes per latent)
@@ -83,6 +84,7 @@ class DreamerConfig:
 
     def __post_init__(self):
         """Raise ValueError naming the first bad setting."""
+        check_field_types(self, "dreamer.")
         self.sizes()
         if min(self.batch_size, self.seq_len, self.train_ratio, self.horizon) < 1:
             raise ValueError(f"dreamer.batch_size, seq_len, train_ratio and horizon must be >= 1: {self}")
