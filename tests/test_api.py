@@ -69,8 +69,12 @@ def test_one_call_imitate_with_in_memory_demos_resume_and_wandb_offline(tmp_path
     with_values = {k for r in rows for k, v in r.items() if v not in ("", None)}
     assert {"eval_return", "critic_loss"} <= with_values
     assert _wandb_history_keys(out) - {"_step", "_runtime", "_timestamp"} == with_values
-    with pytest.raises(ValueError, match="no setting 'nope'"):
+    with pytest.raises(TypeError, match="no setting 'nope' \\(settings: "):
         smiling.imitate("dmc:ball_in_cup-catch", out=tmp_path / "x", nope=1)
+    with pytest.raises(TypeError, match="no setting 'eval_episode' \\(did you mean eval_episodes"):
+        smiling.imitate("dmc:ball_in_cup-catch", out=tmp_path / "x", eval_episode=1)
+    with pytest.raises(TypeError, match="SACConfig has no setting 'batchsize' \\(did you mean batch_size"):
+        smiling.imitate("dmc:ball_in_cup-catch", out=tmp_path / "x", sac={"batchsize": 64})
     with pytest.raises(FileExistsError):
         smiling.imitate("dmc:ball_in_cup-catch", demos=demos, algo="dac", steps=50, out=out, **TINY)
     assert np.array_equal(load_demos(str(out / "demos.npz")).observations, demos.observations)

@@ -7,6 +7,7 @@ so the run directory, its checkpoints and ``--resume`` work as from the command 
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import os
 import time
 from pathlib import Path
@@ -26,12 +27,15 @@ def default_run_dir(cfg) -> str:
 
 def with_settings(cfg, settings: dict):
     """``cfg`` with top-level fields set from ``settings``; a settings group (``smiling``, ``sac``, ...) takes a
-    dict of its fields (nested groups as dicts too) or a whole config object."""
+    dict of its fields (nested groups as dicts too) or a whole config object. A name that is no field raises
+    TypeError, as an unexpected keyword does in Python, with the nearest names."""
     names = {f.name: f for f in dataclasses.fields(cfg)}
     changes = {}
     for key, value in settings.items():
         if key not in names:
-            raise ValueError(f"{type(cfg).__name__} has no setting {key!r} (settings: {', '.join(sorted(names))})")
+            near = difflib.get_close_matches(key, names, n=3)
+            hint = f"did you mean {' or '.join(near)}?" if near else f"settings: {', '.join(sorted(names))}"
+            raise TypeError(f"{type(cfg).__name__} has no setting {key!r} ({hint})")
         current = getattr(cfg, key)
         if dataclasses.is_dataclass(current) and isinstance(value, dict):
             value = with_settings(current, value)
