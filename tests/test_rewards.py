@@ -1,4 +1,5 @@
 import dataclasses
+import re
 
 import jax
 import numpy as np
@@ -145,6 +146,30 @@ def test_state_action_features():
     np.testing.assert_array_equal(model.features(o, a, n), n)
     model.use_actions = True
     assert model.features(o, a, n).shape == (2, 5)
+
+
+def test_both_reward_models_name_a_wrong_shape_or_a_nan_in_what_they_score_or_learn_from():
+    """A wrong width failed inside JAX or NumPy ("Incompatible shapes for broadcasting", "invalid index to scalar
+    variable"), a flat state ("not enough values to unpack"), and NaN states gave NaN rewards to the RL update."""
+    _, expert, smiling = make_model()
+    dac = DacReward(expert, DacConfig(width=32, steps=2, batch_size=64), seed=0)
+    z = np.zeros((4, 1), np.float32)
+    nan = np.ones((4, 3), np.float32)
+    nan[2, 1] = np.nan
+    for model in (smiling, dac):
+        name = type(model).__name__
+        for wrong in (np.ones((4, 2)), np.ones(3)):
+            with pytest.raises(ValueError, match=rf"{name}: expected states shaped \(n, 3\).* got shape "
+                                                 + re.escape(str(wrong.shape))):
+                model.reward(z, z, wrong)
+        with pytest.raises(ValueError, match=rf"{name}: NaN or inf in 1 row\(s\) of 4, first \[2\]"):
+            model.reward(z, z, nan)
+        with pytest.raises(ValueError, match="learner features hold NaN or inf"):
+            model.update(nan)
+    for bad, message in [(np.ones((1, 3)), r"got shape \(1, 3\)"), (np.ones(5), r"got shape \(5,\)"),
+                         (np.where(np.eye(3) > 0, np.inf, 0.0), "NaN or inf in 3 row")]:
+        with pytest.raises(ValueError, match="expert features .*" + message):
+            DacReward(bad, DacConfig(width=32, steps=2, batch_size=64), seed=0)
 
 
 def test_large_k_is_evaluated_in_bounded_chunks(monkeypatch):

@@ -25,6 +25,16 @@ import numpy as np
 from smiling.utils.io import atomic_save_npz, load_npz
 
 
+def expert_matrix(features) -> np.ndarray:
+    """A reward model's expert features as float32 (n >= 2, dim), or ValueError."""
+    x = np.asarray(features, np.float32)
+    if x.ndim != 2 or len(x) < 2 or x.shape[1] < 1:
+        raise ValueError(f"expert features must be (n >= 2, dim >= 1), got shape {x.shape}")
+    if not np.isfinite(x).all():
+        raise ValueError(f"expert features hold NaN or inf in {int((~np.isfinite(x).all(axis=1)).sum())} row(s)")
+    return x
+
+
 def demo_features(demos, use_actions: bool = False) -> np.ndarray:
     """What a reward model is fitted on: a `smiling.data.Demos`' states, or its (state, action) pairs."""
     if use_actions:
@@ -41,6 +51,8 @@ class RewardModel:
     """Updates so far; the loop starts RL updates only once the model has seen learner data (updates > 0)."""
     origin: str = ""
     """How the model was made, for the loop's start-up message (e.g. "expert score model loaded from the cache")."""
+    dim: int = 0
+    """Width of the features it scores: that of the expert features it was made from."""
 
     def features(self, obs: np.ndarray, action: np.ndarray, next_obs: np.ndarray) -> np.ndarray:
         if self.use_actions:
@@ -53,6 +65,20 @@ class RewardModel:
 
     def reward(self, obs: np.ndarray, action: np.ndarray, next_obs: np.ndarray) -> np.ndarray:
         raise NotImplementedError
+
+    def checked(self, features) -> np.ndarray:
+        """``features`` as float32 (n, dim); ValueError for another shape or a NaN or inf (a NaN reward would
+        reach the RL update unseen)."""
+        x = np.asarray(features, np.float32)
+        if x.ndim != 2 or x.shape[1] != self.dim:
+            what = "(state, action) pairs" if self.use_actions else "states"
+            raise ValueError(f"{type(self).__name__}: expected {what} shaped (n, {self.dim}), as in the "
+                             f"demonstrations it was made from, got shape {x.shape}")
+        if not np.isfinite(x).all():
+            rows = np.flatnonzero(~np.isfinite(x).all(axis=1))
+            raise ValueError(f"{type(self).__name__}: NaN or inf in {len(rows)} row(s) of {len(x)}, first "
+                             f"{rows[:5].tolist()}")
+        return x
 
     def normalize_batch(self, rewards: np.ndarray) -> np.ndarray:
         """Applied by the loop to each sampled training batch's rewards, shaped (batches, ...): a per-batch
@@ -113,10 +139,13 @@ class Memory:
 
     def _rows(self, rows) -> np.ndarray:
         """``rows`` as float32 (n, dim); flat, one row (or n rows of width 1). Other widths are refused (reshaped,
-        features of the wrong width were cut into rows of this width and learnt from)."""
+        features of the wrong width were cut into rows of this width and learnt from), and so are NaN and inf (one
+        would stay in the memory and spoil every later fit)."""
         rows, dim = np.asarray(rows, np.float32), self.data.shape[1]
         if not (rows.ndim == 2 and rows.shape[1] == dim or rows.ndim == 1 and dim in (1, rows.size)):
             raise ValueError(f"learner features must have shape (n, {dim}), got {rows.shape}")
+        if not np.isfinite(rows).all():
+            raise ValueError(f"learner features hold NaN or inf ({int((~np.isfinite(rows)).sum())} values)")
         return rows.reshape(-1, dim)
 
     def sample(self) -> np.ndarray:

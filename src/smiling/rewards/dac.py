@@ -29,7 +29,7 @@ import numpy as np
 import optax
 
 from smiling.diffusion.model import ScoreModel
-from smiling.rewards.base import Reservoir, RewardModel
+from smiling.rewards.base import Reservoir, RewardModel, expert_matrix
 from smiling.utils.cache import jit_key_of, shared_jit
 from smiling.utils.shapes import pad_rows_pow2
 from smiling.utils.config import at_least_one, check_choice, check_field_types
@@ -95,11 +95,9 @@ def discriminator_loss(net: Discriminator, params, x_e, x_l, key, gp_weight: flo
 
 class DacReward(RewardModel):
     def __init__(self, expert_features: np.ndarray, config: DacConfig = DacConfig(), seed: int = 0):
-        expert_features = np.asarray(expert_features, np.float32)
-        if expert_features.ndim != 2 or len(expert_features) < 2:
-            raise ValueError(f"expert features must be (n >= 2, dim), got {expert_features.shape}")
+        expert_features = expert_matrix(expert_features)
         self.config, self.use_actions = config, config.use_actions
-        dim = expert_features.shape[1]
+        self.dim = dim = expert_features.shape[1]
         self.mean, self.std = ScoreModel.standardization(expert_features)  # the score models' standardization
         self.expert = jnp.asarray(self._standardize(expert_features))
         self.net = Discriminator(config.width, config.depth, config.linear)
@@ -153,7 +151,7 @@ class DacReward(RewardModel):
         return {k: float(v) for k, v in m.items()}
 
     def logits(self, features: np.ndarray) -> np.ndarray:
-        return np.asarray(self._logits(self.params, self._standardize(features)))
+        return np.asarray(self._logits(self.params, self._standardize(self.checked(features))))
 
     def reward(self, obs, action, next_obs) -> np.ndarray:
         d = self.logits(self.features(obs, action, next_obs))

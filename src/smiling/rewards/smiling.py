@@ -34,7 +34,7 @@ import jax
 import numpy as np
 
 from smiling.diffusion.model import LEVELS, Levels, ScoreConfig, ScoreModel, denoising_error_gap_jit
-from smiling.rewards.base import Fifo, Reservoir, RewardModel
+from smiling.rewards.base import Fifo, Reservoir, RewardModel, expert_matrix
 from smiling.utils.cache import cache_root
 from smiling.utils.config import at_least_one, check_choice, check_field_types
 from smiling.utils.io import atomic_write_bytes, npz_bytes
@@ -134,11 +134,9 @@ def expert_cache_key(features: np.ndarray, cfg: SmilingConfig, seed: int) -> str
 class SmilingReward(RewardModel):
     def __init__(self, expert_features: np.ndarray, config: SmilingConfig = SmilingConfig(), seed: int = 0,
                  use_cache: bool = True):
-        expert_features = np.asarray(expert_features, np.float32)
-        if expert_features.ndim != 2 or len(expert_features) < 2:
-            raise ValueError(f"expert features must be (n >= 2, dim), got {expert_features.shape}")
+        expert_features = expert_matrix(expert_features)
         self.config, self.use_actions = config, config.use_actions
-        dim = expert_features.shape[1]
+        self.dim = dim = expert_features.shape[1]
         if config.standardize:
             mean, std = ScoreModel.standardization(expert_features)
         else:
@@ -170,7 +168,7 @@ class SmilingReward(RewardModel):
         """(per-state cost estimates (n,), per-sample gaps (n, K)) for raw features."""
         if key is None:
             self.key, key = jax.random.split(self.key)
-        x = self.expert.standardize(features)
+        x = self.expert.standardize(self.checked(features))
         K = self.config.num_levels
         chunk = max(1, pairs_per_call() // K)  # bounds memory: the hidden layer holds chunk * K * width floats
         est, gaps = [], []
