@@ -1,15 +1,17 @@
 import dataclasses
 import json
 import pickle
+import shutil
 import signal
 import threading
+import warnings
 
 import numpy as np
 import pytest
 
 from smiling.algos import load_config, train
 from smiling.algos.registry import config_from_dict, config_to_dict
-from smiling.runs import Checkpoints, StopSignals, TrainingStopped, read_metrics, truncate_metrics
+from smiling.runs import Checkpoints, StopSignals, TrainingStopped, last_metrics_step, read_metrics, truncate_metrics
 from smiling.utils.io import atomic_save_npz, atomic_write_json, load_npz, read_json
 
 from conftest import TINY_CLI, TINY_SAC, comparable, crash_after_row, sigterm_fails_the_test, tiny_config
@@ -353,6 +355,70 @@ def test_truncate_metrics_keeps_rows_up_to_step(tmp_path):
     train(tiny_config(steps=150), tmp_path / "r", quiet=True)
     assert truncate_metrics(tmp_path / "r", 60) == 2
     assert [int(r["step"]) for r in read_metrics(tmp_path / "r")] == [0, 50]
+
+
+def test_a_resume_drops_a_cut_or_damaged_metrics_tail_and_a_copy_without_checkpoints_stays_refused(tmp_path):
+    """A last line cut short ("2", no line end) was read as env step 2: a copy of a run without its checkpoints then
+    passed for a run killed before its first checkpoint and was started over in place, its metrics wiped; resumed,
+    the bogus row stayed between steps 200 and 250. NUL bytes (a power cut) stopped a resume with "could not
+    convert string to float" after config.json had been changed. Without latest.json, a run with its checkpoint
+    folders said it held no checkpoint."""
+    run = tmp_path / "r"
+    train(tiny_config(steps=200), run, quiet=True)
+    rows = comparable(read_metrics(run))
+    for i, debris in enumerate([b"2", b"\0" * 200, None]):
+        copy = tmp_path / f"c{i}"
+        shutil.copytree(run, copy)
+        if debris is None:
+            (copy / "checkpoints" / "latest.json").unlink()
+        else:
+            with open(copy / "metrics.csv", "ab") as f:
+                f.write(debris)
+            assert last_metrics_step(copy) == 200 and comparable(read_metrics(copy)) == rows
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            train(tiny_config(steps=300), copy, resume=True, quiet=True)
+        assert any("latest.json is missing: using the newest checkpoint folder, step-000000200" in str(w.message)
+                   for w in caught) == (debris is None)
+        resumed = read_metrics(copy)
+        steps = [int(r["step"]) for r in resumed]
+        assert comparable(resumed[:len(rows)]) == rows and steps == sorted(set(steps)) and steps[-1] == 300
+    bare = tmp_path / "bare"
+    shutil.copytree(run, bare, ignore=shutil.ignore_patterns("checkpoints"))
+    with open(bare / "metrics.csv", "ab") as f:
+        f.write(b"2")
+    before = (bare / "metrics.csv").read_bytes()
+    with pytest.raises(FileNotFoundError, match="its metrics reach env step 200 but it holds no checkpoint"):
+        train(tiny_config(steps=300), bare, resume=True, quiet=True)
+    assert (bare / "metrics.csv").read_bytes() == before
+
+
+def test_a_checkpoint_of_another_network_size_or_task_is_refused_naming_its_file(tmp_path):
+    """Flax restores arrays of any shape: an agent.msgpack of a wider network failed inside JAX with no file named
+    (evaluate) or after config.json had recorded the resume's new budget; a config.json of another task whose sizes
+    match evaluated the policy on that task."""
+    from smiling.evaluation import load_policy
+    from smiling.utils.io import MismatchError
+    small, wide = tmp_path / "small", tmp_path / "wide"
+    train(tiny_config(steps=100), small, quiet=True)
+    train(tiny_config(steps=100, sac=dataclasses.replace(TINY_SAC, hidden_dims=(48, 48))), wide, quiet=True)
+    shutil.copy(Checkpoints(wide).latest() / "agent.msgpack", Checkpoints(small).latest() / "agent.msgpack")
+    config = (small / "config.json").read_bytes()
+    message = r"step-000000100/agent.msgpack: does not fit the run's config.json \(.*saved with shape \((\d+, )?48"
+    with pytest.raises(MismatchError, match=message):
+        load_policy(small)
+    with pytest.raises(MismatchError, match=message):
+        train(tiny_config(steps=200), small, resume=True, quiet=True)
+    assert (small / "config.json").read_bytes() == config
+    loop_file = Checkpoints(wide).latest() / "loop.json"
+    loop = json.loads(loop_file.read_text())
+    assert loop["task"] == "dmc:ball_in_cup-catch"
+    loop_file.write_text(json.dumps({**loop, "task": "dmc:cartpole-swingup"}))
+    for action in (lambda: load_policy(wide), lambda: train(tiny_config(steps=200, sac=dataclasses.replace(
+            TINY_SAC, hidden_dims=(48, 48))), wide, resume=True, quiet=True)):
+        with pytest.raises(MismatchError, match="loop.json: a checkpoint of dmc:cartpole-swingup, but the run's "
+                                                "config.json says dmc:ball_in_cup-catch"):
+            action()
 
 
 def test_atomic_helpers(tmp_path):

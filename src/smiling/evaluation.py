@@ -14,7 +14,7 @@ from smiling.data.demos import Demos
 from smiling.data.generate import DEMO_STREAM, generate_demos
 from smiling.envs import NoGLBackendError, make_env
 from smiling.envs.base import gl_backend_error
-from smiling.runs import Checkpoints, read_checkpoint_file
+from smiling.runs import Checkpoints, check_checkpoint_task, read_checkpoint_file
 from smiling.utils.seeding import derive_seed
 
 EVAL_CLI_STREAM = 11
@@ -29,6 +29,7 @@ def load_policy(run_dir: str | Path, step: int | None = None):
         raise FileNotFoundError(f"{run_dir}: run directory not found")
     cfg = load_config(run_dir)
     ckpt = Checkpoints(run_dir).at(step)
+    check_checkpoint_task(ckpt, cfg.task)
     env = make_env(cfg.task, cfg.horizon, cfg.keep_termination)
     agent = make_agent(cfg, env.observation_space.shape[0], env.action_space.shape[0])
     state = read_checkpoint_file(ckpt / "agent.msgpack", agent.from_bytes)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
+import json
 import os
 import secrets
 import shutil
@@ -26,10 +27,11 @@ import signal
 import socket
 import sys
 import threading
+import warnings
 from pathlib import Path
 from typing import Any, Callable
 
-from smiling.utils.io import atomic_write_bytes, atomic_write_json, atomic_write_text, read_json
+from smiling.utils.io import MismatchError, atomic_write_bytes, atomic_write_json, atomic_write_text, read_json
 
 CORE_COLUMNS = ["step", "episode", "wall_time", "train_return", "eval_return", "eval_return_std", "steps_per_sec"]
 """The columns every metrics.csv starts with; the metrics an agent or reward model returns follow as they appear."""
@@ -135,25 +137,42 @@ def _fmt(v):
 
 
 def read_metrics(path: str | os.PathLike) -> list[dict[str, str]]:
+    """The rows of a run's metrics.csv (``path``: the file or its run directory), less a last line still being
+    written (no line end yet: a live run's, or one cut short by a crash)."""
     path = Path(path)
     if path.is_dir():
         path = path / "metrics.csv"
-    if not path.exists():
+    if not path.is_file():
         raise FileNotFoundError(f"{path}: no metrics.csv (is this a run directory?)")
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
+    return list(csv.DictReader(io.StringIO(_complete_lines(path))))
+
+
+def _complete_lines(path: Path) -> str:
+    """The text of ``path`` up to its last line end (csv rows hold no line breaks: numbers and plain names)."""
+    text = path.read_bytes().decode("utf-8", errors="replace")
+    return text[:text.rfind("\n") + 1]
+
+
+def _row_step(row: dict) -> int | None:
+    """A metrics row's env step, or None where the row holds none (a damaged row)."""
+    try:
+        return int(float(row.get("step") or "x"))
+    except ValueError:
+        return None
 
 
 def last_metrics_step(run_dir: str | os.PathLike) -> int:
-    """Env step of the last row of RUN_DIR/metrics.csv (0 if none): reads only the file's tail, so polling a
-    long run every few seconds stays cheap."""
+    """Env step of the last complete row of RUN_DIR/metrics.csv (0 if none): reads only the file's tail, so
+    polling a long run every few seconds stays cheap. A last line with no line end is being written, or was cut
+    short: it does not count."""
     try:
         with open(Path(run_dir) / "metrics.csv", "rb") as f:
             f.seek(0, os.SEEK_END)
             f.seek(max(0, f.tell() - 8192))
-            lines = [ln for ln in f.read().splitlines() if ln.strip()]
+            tail = f.read()
     except OSError:
         return 0
+    lines = [ln for ln in tail[:tail.rfind(b"\n") + 1].splitlines() if ln.strip()]
     for line in reversed(lines):
         head = line.split(b",", 1)[0]
         if head.isdigit():
@@ -162,14 +181,15 @@ def last_metrics_step(run_dir: str | os.PathLike) -> int:
 
 
 def truncate_metrics(run_dir: Path, last_step: int) -> int:
-    """Drop rows with step > last_step (written after the checkpoint we resume from); returns rows kept."""
+    """Drop rows with step > last_step (written after the checkpoint we resume from), a last line cut short and
+    rows with no readable step (a crash's debris: NUL bytes, a half-written line); returns rows kept."""
     path = Path(run_dir) / "metrics.csv"
     if not path.exists():
         return 0
-    with open(path, newline="") as f:
-        reader = csv.DictReader(f)
-        fields = reader.fieldnames or CORE_COLUMNS
-        rows = [r for r in reader if r.get("step") not in (None, "") and int(float(r["step"])) <= last_step]
+    reader = csv.DictReader(io.StringIO(_complete_lines(path)))
+    fields = reader.fieldnames or CORE_COLUMNS
+    rows = [r for r in reader if _row_step(r) is not None and _row_step(r) <= last_step
+            and None not in r and None not in r.values()]  # (None: a field too many or too few)
     out = io.StringIO()
     w = csv.DictWriter(out, fieldnames=fields, lineterminator="\r\n")
     w.writeheader()
@@ -204,9 +224,16 @@ class Checkpoints:
         return int(Path(path).name.removeprefix("step-"))
 
     def latest(self) -> Path | None:
+        """The newest complete checkpoint folder (None if there is none): latest.json's, or without it (deleted,
+        or lost in a copy) the newest folder on disk, with a warning: folders are renamed into place whole."""
         ptr = self.root / "latest.json"
         if not ptr.exists():
-            return None
+            steps = self.steps()
+            if not steps:
+                return None
+            warnings.warn(f"{ptr} is missing: using the newest checkpoint folder, {self.name(steps[-1])}",
+                          stacklevel=2)
+            return self.root / self.name(steps[-1])
         path = self.root / read_json(ptr)["name"]
         if not path.is_dir():
             raise FileNotFoundError(f"{ptr} points at {path}, which does not exist")
@@ -250,7 +277,7 @@ class Checkpoints:
         if step is None:
             latest = self.latest()
             if latest is None:
-                raise FileNotFoundError(f"{self.root.parent}: no checkpoint yet (checkpoints/latest.json is missing)")
+                raise FileNotFoundError(f"{self.root.parent}: no checkpoint yet")
             return latest
         path = self.root / self.name(step)
         if not (path / "agent.msgpack").exists():
@@ -400,9 +427,22 @@ def read_checkpoint_file(path: Path, parse: Callable[[bytes], Any]):
         raise FileNotFoundError(f"{path}: missing from its checkpoint (an incomplete or damaged checkpoint)") from None
     try:
         return parse(data)
+    except MismatchError as e:
+        raise MismatchError(f"{path}: does not fit the run's config.json ({e}): saved by a run of another task or "
+                            f"other settings?") from e
     except Exception as e:  # noqa: BLE001 - whatever the parser raises on damaged bytes
         raise ValueError(f"{path}: damaged checkpoint file, or one written by another version "
                          f"({type(e).__name__}: {e})") from e
+
+
+def check_checkpoint_task(ckpt: Path, task: str) -> None:
+    """Refuse a checkpoint folder whose loop.json names another task than ``task`` (the run's config.json): a
+    config.json copied from a run of another task whose sizes match loaded silently. Checkpoints written before
+    loop.json named its task pass."""
+    saved = read_checkpoint_file(Path(ckpt) / "loop.json", json.loads).get("task", task)
+    if saved != task:
+        raise MismatchError(f"{Path(ckpt) / 'loop.json'}: a checkpoint of {saved}, but the run's config.json says "
+                            f"{task}")
 
 
 def run_commits(saved: dict) -> list[str | None]:

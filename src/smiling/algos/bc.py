@@ -164,7 +164,7 @@ def train_bc(cfg, run_dir: Path, meta: dict, demos, resume: bool = False, quiet:
                         "eval_return": last, "eval_return_std": float(rets.std())})
             state = state.replace(actor=state.actor.replace(params=params))
             ckpts.save(done, {"agent.msgpack": agent.to_bytes(state),
-                              "loop.json": json.dumps({"grad_steps": done}).encode()})
+                              "loop.json": json.dumps({"task": cfg.task, "grad_steps": done}).encode()})
             bar.update(bc.eval_every)
             bar.set_postfix(loss=f"{float(loss):.3f}", eval=f"{last:.0f}", refresh=False)
             stop_here(stop, done, bc.steps, "gradient steps", run_dir)

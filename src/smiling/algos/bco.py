@@ -120,7 +120,7 @@ def train_bco(cfg, run_dir: Path, meta: dict, demos, resume: bool = False, quiet
                         "eval_return": last, "eval_return_std": float(rets.std())})
             state = state.replace(actor=state.actor.replace(params=pol_params))
             ckpts.save(step, {"agent.msgpack": agent.to_bytes(state),
-                              "loop.json": json.dumps({"step": step}).encode()})
+                              "loop.json": json.dumps({"task": cfg.task, "step": step}).encode()})
             bar.set_postfix(eval=f"{last:.0f}", refresh=False)
             stop_here(stop, step, cfg.steps, "env steps", run_dir)
     finally:

@@ -32,10 +32,10 @@ from smiling.acting import evaluate
 from smiling.algos.base import RESUMABLE_CHANGES, Agent, RunConfig
 from smiling.rewards import RewardModel
 from smiling.rl import ReplayBuffer, RewardCache
-from smiling.runs import (CORE_COLUMNS, Checkpoints, MetricsLogger, StopSignals, TrainingStopped, plot_run,
-                          last_metrics_step, read_checkpoint_file, truncate_metrics, wandb_settings)
+from smiling.runs import (CORE_COLUMNS, Checkpoints, MetricsLogger, StopSignals, TrainingStopped, check_checkpoint_task,
+                          last_metrics_step, plot_run, read_checkpoint_file, truncate_metrics, wandb_settings)
 from smiling.utils.config import to_dict
-from smiling.utils.io import atomic_write_json, npz_bytes, npz_from_bytes, read_json
+from smiling.utils.io import MismatchError, atomic_write_json, npz_bytes, npz_from_bytes, read_json
 from smiling.utils.seeding import EVAL_STREAM, TRAIN_STREAM, derive_seed
 
 CACHE_FILE = "relabel-cache.npz"
@@ -64,6 +64,9 @@ def load_reward_state(reward_model, ckpt: Path) -> None:
     files = {n: read_checkpoint_file(ckpt / f"reward-{n}", bytes) for n in names if n not in OLD_LOOP_FILES}
     try:
         reward_model.load_state_dict(files)
+    except MismatchError as e:
+        raise MismatchError(f"{ckpt}: the reward model's checkpoint files do not fit the run's config.json "
+                            f"({e})") from e
     except Exception as e:  # noqa: BLE001 - any parse error of a damaged file; named with the folder
         raise ValueError(f"{ckpt}: the reward model's checkpoint files are damaged or from another version "
                          f"({type(e).__name__}: {e})") from e
@@ -123,9 +126,10 @@ def train(cfg, run_dir: Path, meta: dict, env, eval_env, agent: Agent, reward_mo
 
     latest = ckpts.latest() if resume else None
     if latest is not None:
+        check_checkpoint_task(latest, cfg.task)
         loop = read_checkpoint_file(latest / "loop.json", json.loads)
         state = read_checkpoint_file(latest / "agent.msgpack", agent.from_bytes)
-        buffer.load_state_dict(read_checkpoint_file(latest / "buffer.npz", npz_from_bytes))
+        read_checkpoint_file(latest / "buffer.npz", lambda data: buffer.load_state_dict(npz_from_bytes(data)))
         rng = np.random.default_rng()
         rng.bit_generator.state = loop["np_rng"]
         act_key = jax.numpy.asarray(np.asarray(loop["act_key"], np.uint32))
@@ -134,10 +138,10 @@ def train(cfg, run_dir: Path, meta: dict, env, eval_env, agent: Agent, reward_mo
             if cache is not None:
                 name = CACHE_FILE if (latest / CACHE_FILE).exists() else "reward-cache.npz"
                 cache.load_state_dict(read_checkpoint_file(latest / name, npz_from_bytes), reward_fn)
-        if loop["step"] < cfg.steps:  # a finished run resumed again trains nothing: nothing to record
-            _record_changes(run_dir, cfg, loop["step"], meta.get("commit"), meta.get("cpus"))
-        loop["next_ckpt"] = min(loop["next_ckpt"], loop["step"] + cfg.checkpoint_every)  # a new cadence applies now
         truncate_metrics(run_dir, loop["step"])
+        if loop["step"] < cfg.steps:  # a finished run resumed again trains nothing: nothing to record
+            _record_changes(run_dir, cfg, loop["step"], meta.get("commit"), meta.get("cpus"))  # (all read: no refusal
+        loop["next_ckpt"] = min(loop["next_ckpt"], loop["step"] + cfg.checkpoint_every)  # after it changes the config)
     else:
         if resume:  # killed before the first checkpoint: start over in place (after checking that is what it was)
             _check_restartable(run_dir)
@@ -148,7 +152,8 @@ def train(cfg, run_dir: Path, meta: dict, env, eval_env, agent: Agent, reward_mo
         state = agent.init(cfg.seed)
         rng = np.random.default_rng(derive_seed(cfg.seed, 2))
         act_key = jax.random.PRNGKey(derive_seed(cfg.seed, 3))
-        loop = {"step": 0, "episode": 0, "wall_time": 0.0, "next_eval": 0, "next_ckpt": cfg.checkpoint_every}
+        loop = {"task": cfg.task, "step": 0, "episode": 0, "wall_time": 0.0, "next_eval": 0,
+                "next_ckpt": cfg.checkpoint_every}
 
     logger = MetricsLogger(run_dir, CORE_COLUMNS, cfg.tensorboard, wandb_settings(cfg, meta))
     step, episode = loop["step"], loop["episode"]

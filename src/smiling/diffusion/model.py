@@ -24,6 +24,7 @@ from smiling.diffusion.network import ScoreNet
 from smiling.diffusion.schedules import Schedule, stratified_levels
 from smiling.utils.cache import jit_key_of, shared_jit
 from smiling.utils.config import at_least, at_least_one, check_field_types
+from smiling.utils.io import restore_tree
 from smiling.utils.shapes import pad_rows_pow2
 
 
@@ -135,8 +136,8 @@ class ScoreModel:
 
     def load_bytes(self, data: bytes) -> None:
         d = flax.serialization.msgpack_restore(data)
-        self.params = flax.serialization.from_state_dict(self.params, d["params"])
-        self.opt_state = flax.serialization.from_state_dict(self.opt_state, d["opt_state"])
+        self.params = restore_tree(self.params, d["params"])
+        self.opt_state = restore_tree(self.opt_state, d["opt_state"])
         self.mean, self.std = jnp.asarray(d["mean"]), jnp.asarray(d["std"])
         self.key = jnp.asarray(d["key"])
 

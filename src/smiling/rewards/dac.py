@@ -33,7 +33,7 @@ from smiling.rewards.base import Reservoir, RewardModel, expert_matrix
 from smiling.utils.cache import jit_key_of, shared_jit
 from smiling.utils.shapes import pad_rows_pow2
 from smiling.utils.config import at_least_one, check_choice, check_field_types
-from smiling.utils.io import npz_bytes
+from smiling.utils.io import npz_bytes, restore_tree
 
 RewardForm = Literal["gail", "airl"]
 REWARD_FORMS = get_args(RewardForm)
@@ -171,8 +171,8 @@ class DacReward(RewardModel):
 
     def load_state_dict(self, files: dict[str, bytes]) -> None:
         d = flax.serialization.msgpack_restore(files["discriminator.msgpack"])
-        self.params = flax.serialization.from_state_dict(self.params, d["params"])
-        self.opt_state = flax.serialization.from_state_dict(self.opt_state, d["opt_state"])
+        self.params = restore_tree(self.params, d["params"])
+        self.opt_state = restore_tree(self.opt_state, d["opt_state"])
         with np.load(io.BytesIO(files["memory.npz"]), allow_pickle=False) as z:
             self.memory.load_state_dict({k: z[k] for k in z.files})
         meta = json.loads(files["state.json"])

@@ -12,6 +12,7 @@ from typing import Callable
 
 import numpy as np
 
+from smiling.utils.io import MismatchError
 from smiling.utils.shapes import pow2_ceil
 
 RewardFn = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
@@ -123,7 +124,7 @@ class ReplayBuffer:
         steps): the transitions in chronological order, oldest first."""
         size, ptr, capacity, obs_dim, action_dim = (int(x) for x in d["meta"])
         if (obs_dim, action_dim) != (self.obs_dim, self.action_dim) or capacity > self.capacity:
-            raise ValueError(
+            raise MismatchError(
                 f"buffer checkpoint has capacity/obs_dim/action_dim {(capacity, obs_dim, action_dim)}, "
                 f"this buffer has {(self.capacity, self.obs_dim, self.action_dim)}")
         if capacity == self.capacity:

@@ -27,6 +27,7 @@ from smiling.rl.fused import run_update, scan_updates
 from smiling.rl.networks import Actor, CriticEnsemble, sample_tanh_gaussian
 from smiling.utils.cache import jit_key_of, shared_jit
 from smiling.utils.config import check_field_types
+from smiling.utils.io import restore_tree
 
 
 @dataclasses.dataclass(frozen=True)
@@ -125,7 +126,7 @@ class SAC:
         return flax.serialization.to_bytes(state)
 
     def from_bytes(self, data: bytes) -> SACState:
-        return flax.serialization.from_bytes(self.init(0), data)
+        return restore_tree(self.init(0), data)
 
     # --- acting --------------------------------------------------------------------------------------
     def _sample_action(self, actor_params, obs, key):

@@ -77,3 +77,23 @@ def load_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
         raise FileNotFoundError(f"{path}: file not found")
     with np.load(path, allow_pickle=False) as z:
         return {k: z[k] for k in z.files}
+
+
+class MismatchError(ValueError):
+    """Saved data that is whole but does not fit what loads it (another network size, task or buffer shape)."""
+
+
+def restore_tree(target, saved):
+    """``target``'s pytree with the arrays of ``saved`` (msgpack bytes of `flax.serialization.to_bytes`, or a
+    state dict), refusing, with `MismatchError` naming it, an array whose shape differs from the target's: Flax
+    restores any shape, so a checkpoint of another network size or task loaded silently and failed later in JAX."""
+    import flax.serialization
+    import jax
+
+    restored = (flax.serialization.from_bytes(target, saved) if isinstance(saved, bytes)
+                else flax.serialization.from_state_dict(target, saved))
+    for (path, want), got in zip(jax.tree_util.tree_flatten_with_path(target)[0], jax.tree.leaves(restored)):
+        if np.shape(want) != np.shape(got):
+            raise MismatchError(f"{jax.tree_util.keystr(path)} was saved with shape {np.shape(got)}, this config "
+                                f"builds {np.shape(want)}")
+    return restored

@@ -37,6 +37,7 @@ from smiling.rl.dreamer.networks import ActorHead, Cell, Trunk
 from smiling.rl.fused import run_update, scan_updates
 from smiling.utils.cache import jit_key_of, shared_jit
 from smiling.utils.config import check_field_types
+from smiling.utils.io import restore_tree
 
 PRESETS = {
     # name: (recurrent units, dense units, MLP layers, latents, classes per latent)
@@ -191,7 +192,7 @@ class Dreamer:
         return flax.serialization.to_bytes(state)
 
     def from_bytes(self, data: bytes) -> DreamerState:
-        return flax.serialization.from_bytes(self.init(0), data)
+        return restore_tree(self.init(0), data)
 
     def _apply(self, params, name, *args):
         return self.nets[name].apply(params[name], *args)
