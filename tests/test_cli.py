@@ -54,6 +54,18 @@ def test_train_evaluate_plot(smiling_main, tmp_path):
 
     r = smiling_main("plot", out, "--out", tmp_path / "c.png")
     assert r.returncode == 0 and (tmp_path / "c.png").stat().st_size > 1000
+    # a file given for its run directory, a config.json that is JSON but no run's, --extend-to 0: one line each
+    # (were "[Errno 17] File exists", an AttributeError traceback, "steps must be >= 1" naming no flag)
+    r = smiling_main("plot", out / "metrics.csv")
+    assert r.returncode == 2 and "metrics.csv: a file; give the run (or experiment) directory" in r.stderr
+    odd = tmp_path / "odd"
+    odd.mkdir()
+    (odd / "metrics.csv").write_bytes((out / "metrics.csv").read_bytes())
+    (odd / "config.json").write_text("[1, 2]")
+    r = smiling_main("plot", odd)
+    assert r.returncode == 2 and "config.json: not a run's config" in r.stderr and "Traceback" not in r.stderr
+    r = smiling_main("train-expert", "--resume", out, "--extend-to", "0")
+    assert r.returncode == 2 and "--extend-to must be >= 1" in r.stderr
 
     # rerunning into the same directory without --resume must not clobber it
     r = smiling_main("train-expert", "--steps", "100", "--out", out, *TINY_CLI)

@@ -1,6 +1,7 @@
 """Normalized learning curves over seeds."""
 
 import csv
+import shutil
 
 import numpy as np
 import pytest
@@ -43,6 +44,18 @@ def test_aggregate_names_a_run_without_evaluations(tmp_path):
     a = fake_run(tmp_path / "a", [])
     with pytest.raises(ValueError, match="no evaluations"):
         aggregate([a], expert=1.0, random=0.0)
+
+
+def test_collect_counts_each_seed_once(tmp_path):
+    """A backup copy beside a run (s0 and s0.bak) was drawn and tabled as a second seed."""
+    from smiling.experiments.report import collect
+    for name, seed in (("s0", 0), ("s1", 1)):
+        fake_run(tmp_path / name, [(0, 100), (10, 500)])
+        atomic_write_json(tmp_path / name / "config.json", {"config": {"algo": "dac", "seed": seed}})
+    assert [c.run.name for c in collect(tmp_path, "raw")["dmc:ball_in_cup-catch"]["dac"]] == ["s0", "s1"]
+    shutil.copytree(tmp_path / "s0", tmp_path / "s0.bak")
+    with pytest.raises(ValueError, match=r"s0 and .*s0\.bak are both dmc:ball_in_cup-catch dac seed 0"):
+        collect(tmp_path, "raw")
 
 
 def test_run_label_names_the_smiling_settings(tmp_path):

@@ -312,6 +312,8 @@ def _run(a) -> None:
     if a.resume:
         cfg = load_config(a.resume)
         if a.extend_to is not None:
+            if a.extend_to < 1:
+                raise ValueError(f"--extend-to must be >= 1 (the run's total budget in env steps), got {a.extend_to}")
             cfg = dataclasses.replace(cfg, steps=a.extend_to)
         out = a.resume
         print(f"resuming {out} with its saved config ({cfg.algo} on {cfg.task}, {cfg.steps} steps, "
@@ -375,6 +377,8 @@ def cmd_divergence(a: Divergence) -> None:
 def cmd_plot(a: Plot) -> None:
     if not Path(a.run_dir).exists():
         raise FileNotFoundError(f"{a.run_dir}: no such run or experiment directory")
+    if not Path(a.run_dir).is_dir():
+        raise FileNotFoundError(f"{a.run_dir}: a file; give the run (or experiment) directory that holds it")
     if not is_experiment(a.run_dir):
         print(plot_run(a.run_dir, a.out))
         return

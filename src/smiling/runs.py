@@ -484,6 +484,8 @@ def plot_run(run_dir: str | os.PathLike, out: str | os.PathLike | None = None) -
     run_dir = Path(run_dir)
     rows = read_metrics(run_dir)
     saved = read_json(run_dir / "config.json") if (run_dir / "config.json").exists() else {}
+    if not isinstance(saved, dict) or not isinstance(saved.get("config", {}), dict):
+        raise ValueError(f"{run_dir / 'config.json'}: not a run's config (a JSON object with a \"config\" object)")
     x = curve_axis(saved, rows)
 
     def numbers(row, *columns):  # (x, *columns) as floats; an empty column (no std yet) reads 0

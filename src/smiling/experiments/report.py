@@ -65,11 +65,16 @@ def collect(root_or_runs, metric: str = "normalized", algos=None, tasks=None, un
     runs = find_runs(root_or_runs) if isinstance(root_or_runs, (str, Path)) else [Path(r) for r in root_or_runs]
     out: dict = defaultdict(lambda: defaultdict(list))
     demo_refs: dict = {}  # (task, demos) -> the demos' references, read once, for runs that recorded none
+    seen: dict = {}  # (task, label, seed) -> run
     for run in runs:
         cfg = load_config(run)
         label = run_label(cfg)
         if (algos and label not in algos) or (tasks and cfg.task not in tasks):
             continue
+        other = seen.setdefault((cfg.task, label, cfg.seed), run)
+        if other != run:  # (a backup copy beside its run counted as a second seed)
+            raise ValueError(f"{other} and {run} are both {cfg.task} {label} seed {cfg.seed}: each seed must count "
+                             f"once (a copy of a run?); move one of them elsewhere")
         try:
             x, every, on_env_steps = evaluations(run)
         except ValueError:
