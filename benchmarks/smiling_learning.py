@@ -6,7 +6,7 @@ and an interrupted run continues from its last checkpoint (a larger --steps exte
 Normalized return = (return - random) / (expert - random), with both references read from the demos' metadata.
 
     python benchmarks/smiling_learning.py --task dmc:ball_in_cup-catch --steps 100000 --seed 0 \
-        --out runs/bench/smiling-bic-s0 [--k 8] [--schedule ddpm] [--relabel update]
+        --out runs/bench/smiling-bic-s0 [--k 8] [--schedule ddpm] [--relabel update] [--no-cap-errors]
 """
 
 from __future__ import annotations
@@ -31,6 +31,9 @@ def main() -> None:
     p.add_argument("--relabel", default="sample", choices=["sample", "update"])
     p.add_argument("--normalization", default=None, choices=["moments", "robust"],
                    help="SMILING cost normalization (default: the library's)")
+    p.add_argument("--no-cap-errors", action="store_true",
+                   help="SMILING cost with uncapped denoising errors (the default before 2026-11-30: to rerun "
+                        "the results of earlier dates)")
     p.add_argument("--algo", default="smiling", choices=["smiling", "dac", "iqlearn", "bc", "bco"])
     p.add_argument("--quiet", action="store_true")
     a = p.parse_args()
@@ -43,6 +46,8 @@ def main() -> None:
         sm = dataclasses.replace(sm, score=dataclasses.replace(sm.score, schedule=sched))
     if a.normalization is not None:
         sm = dataclasses.replace(sm, normalization=a.normalization)
+    if a.no_cap_errors:
+        sm = dataclasses.replace(sm, cap_errors=False)
     cfg = TrainConfig(task=a.task, steps=a.steps, seed=a.seed, eval_episodes=10, algo=a.algo, smiling=sm,
                       relabel=a.relabel)
     summary = train(cfg, out, resume=(out / "config.json").exists(), quiet=a.quiet)
