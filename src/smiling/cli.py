@@ -29,7 +29,8 @@ from smiling.utils.config import field_types
 
 @dataclasses.dataclass
 class Tasks:
-    """List the valid task ids."""
+    """List the task ids: the dm_control and humanoid tasks, and every registered Gymnasium id (those with
+    continuous (Box) actions run; the others are refused by name when built)."""
 
     prefix: str | None = None
     """Only ids starting with this (e.g. dmc or gym)."""
@@ -81,7 +82,7 @@ class Imitate(RunFlags, TrainConfig):
     use_actions: bool = False
     """Match (state, action) pairs instead of states (paper §6.2); needs demos with actions."""
     linear: bool = False
-    """Score networks without activations (paper Fig. 5 ablation)."""
+    """Score networks (with --algo dac: the discriminator) without activations (paper Fig. 5 ablation)."""
     num_noise_samples: int | None = None
     """K noise levels per state in the cost (default: --smiling.num-levels)."""
     schedule: str | None = None
@@ -195,7 +196,8 @@ class Where:
     """Where the runs train: worker processes on this machine, or tasks on a Ray cluster."""
 
     executor: str = "local"
-    """local (worker processes on this machine) or ray (tasks on a Ray cluster; pip install 'smiling[ray]')."""
+    """local (worker processes on this machine) or ray (tasks on a Ray cluster; pip install -e '.[ray]' in smiling's
+    checkout)."""
     workers: int | None = None
     """local: runs at once (default: the CPUs this process may use)."""
     address: str | None = None

@@ -72,7 +72,7 @@ def evaluate_run(run_dir: str | Path, episodes: int = 10, seed: int = 0, video: 
             import imageio.v2 as imageio
         except ImportError:
             raise RuntimeError("--video needs imageio (and imageio-ffmpeg for mp4): "
-                               "pip install 'smiling[video]'") from None
+                               "pip install -e '.[video]' in smiling's checkout") from None
         env.reset(seed=0)
         render_check(env)
         obs, _ = env.reset(seed=derive_seed(seed, EVAL_CLI_STREAM, 0, 0))

@@ -10,8 +10,9 @@ Layout of a run directory::
     curve.png              learning curve (written at the end)
 
 A checkpoint folder is written under a temporary name and renamed into place; only then is latest.json
-(atomically) pointed at it, so a run killed at any moment resumes from its last complete checkpoint. A run sent
-SIGTERM or SIGINT (Ctrl-C) loses nothing: it checkpoints at the end of its episode and stops (`StopSignals`).
+(atomically) pointed at it, so a run killed at any moment resumes from its last complete checkpoint. An off-policy
+run sent SIGTERM or SIGINT (Ctrl-C) loses nothing: it checkpoints at the end of its episode and stops
+(`StopSignals`); BC and BCO stop after their next evaluation and start again from the beginning when resumed.
 """
 
 from __future__ import annotations
@@ -62,7 +63,8 @@ class MetricsLogger:
             try:
                 from tensorboardX import SummaryWriter
             except ImportError:
-                raise RuntimeError("--tensorboard needs tensorboardX: pip install 'smiling[tb]'") from None
+                raise RuntimeError("--tensorboard needs tensorboardX: pip install -e '.[tb]' in smiling's "
+                                   "checkout") from None
             self._tb = SummaryWriter(str(Path(run_dir) / "tb"))
         self._wandb = _wandb_run(Path(run_dir), wandb) if wandb else None
 
@@ -109,7 +111,7 @@ def _wandb_run(run_dir: Path, settings: dict):
     try:
         import wandb
     except ImportError:
-        raise RuntimeError("--wandb needs the wandb package: pip install 'smiling[wandb]'") from None
+        raise RuntimeError("--wandb needs the wandb package: pip install -e '.[wandb]' in smiling's checkout") from None
     id_file = run_dir / "wandb-id.txt"
     run_id = id_file.read_text().strip() if id_file.exists() else secrets.token_hex(4)
     atomic_write_text(id_file, run_id + "\n")

@@ -158,8 +158,9 @@ class RunConfig:
     tensorboard: bool = False
     """Also write TensorBoard events under RUN_DIR/tb."""
     wandb: bool = False
-    """Also log every metrics row to Weights & Biases (pip install 'smiling[wandb]'; files under RUN_DIR/wandb;
-    WANDB_MODE=offline keeps them local). Run name: the run's label, task and seed; group: the task."""
+    """Also log every metrics row to Weights & Biases (pip install -e '.[wandb]' in smiling's checkout; files under
+    RUN_DIR/wandb; WANDB_MODE=offline keeps them local). Run name: the run's label, task and seed; group: the
+    task."""
     wandb_project: str = "smiling"
     """--wandb: the W&B project."""
     algo: str = "sac"

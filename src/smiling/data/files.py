@@ -139,8 +139,8 @@ def _h5py():
     try:
         import h5py
     except ImportError:
-        raise ImportError("reading or writing Minari/D4RL files needs h5py: pip install 'smiling[formats]'") \
-            from None
+        raise ImportError("reading or writing Minari/D4RL files needs h5py: pip install -e '.[formats]' in "
+                          "smiling's checkout") from None
     return h5py
 
 

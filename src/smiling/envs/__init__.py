@@ -6,7 +6,8 @@
 ``make_env("humanoid:h1-walk")`` builds one of our HumanoidBench-style Unitree H1 tasks (`smiling.envs.humanoid`).
 Every env follows the contract in `smiling.envs.base`: flat float32 observations, actions in [-1, 1],
 fixed ``horizon``-step episodes (1000 by default, no early termination unless ``keep_termination=True``).
-List the valid ids with ``smiling tasks`` or `list_tasks`.
+List the ids with ``smiling tasks`` or `list_tasks` (for gym: every registered id, including those with
+discrete actions, which `make_env` refuses by name).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ class UnknownTaskError(ValueError):
 
 def _unknown(task_id: str) -> UnknownTaskError:
     return UnknownTaskError(
-        f"unknown task id {task_id!r}: run `smiling tasks` to list valid ids "
+        f"unknown task id {task_id!r}: run `smiling tasks` to list the ids "
         f"(forms: 'dmc:<domain>-<task>', 'gym:<registered id>', 'gym:<module>:<id>' for an env your module "
         f"registers, 'humanoid:h1-<task>')")
 

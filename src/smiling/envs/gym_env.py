@@ -5,7 +5,8 @@ current directory, and must call ``gymnasium.register(<id>, ...)``), e.g. ``gym:
 Box observations are flattened (C order). Dict observations are flattened key by key in sorted key order;
 ``env.obs_keys`` lists ``(key, start, stop)``. Gymnasium's own ``TimeLimit`` is set to the horizon. With
 ``keep_termination=False`` (default) MuJoCo envs that accept ``terminate_when_unhealthy`` are built with it
-switched off, so the episode really runs on to the horizon; other envs have their termination flag ignored.
+switched off, so the episode really runs on to the horizon; an env that ends early anyway (a termination with no
+switch, or its own time limit) is held at its last state with reward 0 until the horizon (warned once).
 """
 
 from __future__ import annotations

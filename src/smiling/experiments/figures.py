@@ -4,7 +4,8 @@ A figure is a list of panels (a task, its env-step budget and the run labels it 
 two budgets:
 
 * ``cpu``: the tasks with bundled demonstrations (ball_in_cup-catch 100k env steps, cheetah-run and walker-walk
-  200k), seeds 2, 3, 4 (no setting of the library was chosen by looking at them), what one CPU can afford;
+  200k), seeds 2, 3, 4 (3 and 4 took part in no choice of a setting; seed 2 in two, the robust normalization
+  and K = 8: docs/results.md), what one CPU can afford;
 * ``paper``: the paper's tasks and budgets (§6: ball_in_cup-catch 0.4M env steps, the others 3M; DMC on SAC,
   HumanoidBench on DreamerV3), seeds 0-4. Tasks without bundled demonstrations need ``--demos TASK=FILE``;
   without them their cells are listed as not runnable (with the reason) and the rest of the figure runs.

@@ -593,7 +593,7 @@ def _run_ray(payloads, address: str | None, cpus_per_run: float, gpus_per_run: f
     try:
         import ray
     except ImportError:
-        raise ImportError("--executor ray needs Ray: pip install 'smiling[ray]'") from None
+        raise ImportError("--executor ray needs Ray: pip install -e '.[ray]' in smiling's checkout") from None
     if not ray.is_initialized():
         ray.init(address=address, log_to_driver=False)
     task = ray.remote(num_cpus=cpus_per_run, num_gpus=gpus_per_run, max_retries=0,

@@ -1,7 +1,8 @@
 """SMILING's reward model (paper Algorithm 1, cost of Eq. 4 in noise-prediction form, Remark 1).
 
 * The expert score g_e is fitted once on the expert's states (standardized with the expert statistics) and
-  cached on disk by a hash of the demonstrations and the score config (``$SMILING_CACHE``, default
+  cached on disk by a hash of the demonstrations, the score config, ``expert_steps``, the seed and
+  ``standardize`` (``$SMILING_CACHE``, default
   ``~/.cache/smiling``), as Flax msgpack.
 * The learner score g_k is warm-started and refitted on a reservoir sample of *all* learner states so far
   (`Reservoir`) at every ``update`` (the loop calls it every ~1000 env steps, as in the paper).
