@@ -12,7 +12,8 @@ Layout of a run directory::
 A checkpoint folder is written under a temporary name and renamed into place; only then is latest.json
 (atomically) pointed at it, so a run killed at any moment resumes from its last complete checkpoint. An off-policy
 run sent SIGTERM or SIGINT (Ctrl-C) loses nothing: it checkpoints at the end of its episode and stops
-(`StopSignals`); BC and BCO stop after their next evaluation and start again from the beginning when resumed.
+(`StopSignals`); BC, and the algorithms that reuse its run set-up, stop after their next evaluation and start
+again from the beginning when resumed.
 """
 
 from __future__ import annotations
