@@ -140,20 +140,16 @@ def _fmt(v):
 
 
 def read_metrics(path: str | os.PathLike) -> list[dict[str, str]]:
-    """The rows of a run's metrics.csv (``path``: the file or its run directory), less a last line still being
-    written (no line end yet: a live run's, or one cut short by a crash)."""
+    """The rows of a run's metrics.csv (``path``: the file or its run directory), less a last row cut short (a
+    live run's still being written, or one a crash left: fields missing, no step)."""
     path = Path(path)
     if path.is_dir():
         path = path / "metrics.csv"
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no metrics.csv (is this a run directory?)")
-    return list(csv.DictReader(io.StringIO(_complete_lines(path))))
-
-
-def _complete_lines(path: Path) -> str:
-    """The text of ``path`` up to its last line end (csv rows hold no line breaks: numbers and plain names)."""
-    text = path.read_bytes().decode("utf-8", errors="replace")
-    return text[:text.rfind("\n") + 1]
+    with open(path, newline="", errors="replace") as f:
+        rows = list(csv.DictReader(f))
+    return rows[:-1] if rows and not _whole(rows[-1]) else rows
 
 
 def _row_step(row: dict) -> int | None:
@@ -164,35 +160,41 @@ def _row_step(row: dict) -> int | None:
         return None
 
 
+def _whole(row: dict) -> bool:
+    """Whether a metrics row has all its fields, no more, and a step (a crash can leave a row cut short, or NUL
+    bytes)."""
+    return None not in row and None not in row.values() and _row_step(row) is not None
+
+
 def last_metrics_step(run_dir: str | os.PathLike) -> int:
-    """Env step of the last complete row of RUN_DIR/metrics.csv (0 if none): reads only the file's tail, so
-    polling a long run every few seconds stays cheap. A last line with no line end is being written, or was cut
-    short: it does not count."""
+    """Env step of the last whole row of RUN_DIR/metrics.csv (0 if none): reads only the header and the file's
+    tail, so polling a long run every few seconds stays cheap. A last row with fewer fields than the header is
+    being written, or was cut short: it does not count."""
     try:
         with open(Path(run_dir) / "metrics.csv", "rb") as f:
+            fields = f.readline().count(b",") + 1
             f.seek(0, os.SEEK_END)
             f.seek(max(0, f.tell() - 8192))
-            tail = f.read()
+            lines = [ln for ln in f.read().splitlines() if ln.strip()]
     except OSError:
         return 0
-    lines = [ln for ln in tail[:tail.rfind(b"\n") + 1].splitlines() if ln.strip()]
     for line in reversed(lines):
         head = line.split(b",", 1)[0]
-        if head.isdigit():
+        if head.isdigit() and line.count(b",") + 1 == fields:
             return int(head)
     return 0
 
 
 def truncate_metrics(run_dir: Path, last_step: int) -> int:
-    """Drop rows with step > last_step (written after the checkpoint we resume from), a last line cut short and
-    rows with no readable step (a crash's debris: NUL bytes, a half-written line); returns rows kept."""
+    """Drop rows with step > last_step (written after the checkpoint we resume from) and rows that are not whole
+    (a crash's debris: a row cut short, NUL bytes); returns rows kept."""
     path = Path(run_dir) / "metrics.csv"
     if not path.exists():
         return 0
-    reader = csv.DictReader(io.StringIO(_complete_lines(path)))
-    fields = reader.fieldnames or CORE_COLUMNS
-    rows = [r for r in reader if _row_step(r) is not None and _row_step(r) <= last_step
-            and None not in r and None not in r.values()]  # (None: a field too many or too few)
+    with open(path, newline="", errors="replace") as f:
+        reader = csv.DictReader(f)
+        fields = reader.fieldnames or CORE_COLUMNS
+        rows = [r for r in reader if _whole(r) and _row_step(r) <= last_step]
     out = io.StringIO()
     w = csv.DictWriter(out, fieldnames=fields, lineterminator="\r\n")
     w.writeheader()

@@ -139,9 +139,12 @@ def train(cfg, run_dir: Path, meta: dict, env, eval_env, agent: Agent, reward_mo
                 name = CACHE_FILE if (latest / CACHE_FILE).exists() else "reward-cache.npz"
                 cache.load_state_dict(read_checkpoint_file(latest / name, npz_from_bytes), reward_fn)
         truncate_metrics(run_dir, loop["step"])
-        if loop["step"] < cfg.steps:  # a finished run resumed again trains nothing: nothing to record
-            _record_changes(run_dir, cfg, loop["step"], meta.get("commit"), meta.get("cpus"))  # (all read: no refusal
-        loop["next_ckpt"] = min(loop["next_ckpt"], loop["step"] + cfg.checkpoint_every)  # after it changes the config)
+        # everything is read (a refusal comes before config.json changes); a finished run resumed again trains
+        # nothing: nothing to record
+        if loop["step"] < cfg.steps:
+            _record_changes(run_dir, cfg, loop["step"], meta.get("commit"), meta.get("cpus"))
+        loop["next_ckpt"] = min(loop["next_ckpt"], loop["step"] + cfg.checkpoint_every)  # a new cadence applies now
+        loop["task"] = cfg.task  # (checkpoints written before loop.json named it name it from now on)
     else:
         if resume:  # killed before the first checkpoint: start over in place (after checking that is what it was)
             _check_restartable(run_dir)
