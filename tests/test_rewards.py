@@ -158,6 +158,9 @@ def test_both_reward_models_name_a_wrong_shape_or_a_nan_in_what_they_score_or_le
     nan[2, 1] = np.nan
     for model in (smiling, dac):
         name = type(model).__name__
+        with pytest.warns(UserWarning, match=f"{name}.reward before any update"):  # (once per model)
+            model.reward(z, z, expert[:4])
+        model.update(expert[:64])
         for wrong in (np.ones((4, 2)), np.ones(3)):
             with pytest.raises(ValueError, match=rf"{name}: expected states shaped \(n, 3\).* got shape "
                                                  + re.escape(str(wrong.shape))):
@@ -212,7 +215,8 @@ def test_the_own_loop_example_runs_and_its_reward_follows_the_learner(tmp_path, 
     a.save(tmp_path / "a.npz")
     b = SmilingReward.from_demos(demos, cfg, seed=0)
     s = rng.normal(size=(5, 2)).astype(np.float32)
-    assert not np.allclose(b.reward(s, s, s), a.reward(s, s, s))  # draws the noise a drew before saving
+    with pytest.warns(UserWarning, match="before any update"):  # (b is fresh: its learner model untrained)
+        assert not np.allclose(b.reward(s, s, s), a.reward(s, s, s))  # draws the noise a drew before saving
     b.load(tmp_path / "a.npz")
     after = b.reward(s, s, s)
     a.load(tmp_path / "a.npz")
@@ -224,6 +228,7 @@ def test_the_own_loop_example_runs_and_its_reward_follows_the_learner(tmp_path, 
     dac.update(rng.normal(size=(30, 2)).astype(np.float32))
     dac.save(tmp_path / "d.npz")
     fresh = DacReward.from_demos(demos, DacConfig(width=32, steps=5, batch_size=16), seed=0)
-    assert not np.allclose(fresh.reward(s, s, s), dac.reward(s, s, s))
+    with pytest.warns(UserWarning, match="DacReward.reward before any update"):
+        assert not np.allclose(fresh.reward(s, s, s), dac.reward(s, s, s))
     fresh.load(tmp_path / "d.npz")
     np.testing.assert_array_equal(fresh.reward(s, s, s), dac.reward(s, s, s))

@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import warnings
 
 import numpy as np
 
@@ -65,6 +66,15 @@ class RewardModel:
 
     def reward(self, obs: np.ndarray, action: np.ndarray, next_obs: np.ndarray) -> np.ndarray:
         raise NotImplementedError
+
+    def warn_if_untrained(self) -> None:
+        """Warn (once per model) when rewards are asked for before any `update`: the learner side (SMILING's
+        learner score model, DAC's discriminator) has seen no learner data, so they mean nothing yet. The library's
+        loop waits for ``updates > 0``; a loop of your own should too."""
+        if self.updates == 0 and not getattr(self, "_warned_untrained", False):
+            self._warned_untrained = True
+            warnings.warn(f"{type(self).__name__}.reward before any update(): its learner side has seen no learner "
+                          f"data yet, so these rewards mean nothing; call update(features) first", stacklevel=3)
 
     def checked(self, features) -> np.ndarray:
         """``features`` as float32 (n, dim); ValueError for another shape or a NaN or inf (a NaN reward would

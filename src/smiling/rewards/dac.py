@@ -109,6 +109,7 @@ class DacReward(RewardModel):
                                                                                jnp.zeros((1, dim)))
         self.memory = Reservoir(dim, config.memory, seed=seed + 2)
         self.updates = 0
+        self.origin = f"discriminator of {config.width} x {config.depth} units, untrained until the first update"
         self._fit = shared_jit(key, self._fit_impl)
         self._logits = shared_jit(key, self._logits_impl)
 
@@ -154,6 +155,7 @@ class DacReward(RewardModel):
         return np.asarray(self._logits(self.params, self._standardize(self.checked(features))))
 
     def reward(self, obs, action, next_obs) -> np.ndarray:
+        self.warn_if_untrained()
         d = self.logits(self.features(obs, action, next_obs))
         r = np.logaddexp(0.0, d) if self.config.reward == "gail" else d  # softplus(D) = -log(1 - sigmoid(D))
         return r.astype(np.float32)

@@ -218,6 +218,7 @@ class SmilingReward(RewardModel):
     def reward(self, obs, action, next_obs) -> np.ndarray:
         """-(c - mu) / sd * reward_std with the probe's statistics; with normalization="batch" the raw -c, which
         `normalize_batch` then z-scores per batch."""
+        self.warn_if_untrained()
         c = self.cost(self.features(obs, action, next_obs))
         if self.config.normalization == "batch":
             return (-c).astype(np.float32)
