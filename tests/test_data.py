@@ -334,3 +334,13 @@ def test_demos_cli(tiny_expert, tmp_path, smiling_main):
     np.savez(bad, observations=np.full((1, 3, 8), np.nan, np.float32))
     r = smiling_main("demos", "info", bad)
     assert r.returncode == 2 and f"{bad}: observations contain NaN" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_a_gym_task_with_and_without_its_module_is_one_task():
+    """Demos made for gym:pointmass:PointMass-v0 were refused for gym:PointMass-v0 (the same env once the module
+    is imported)."""
+    from smiling.data.files import _same_task
+    assert _same_task("gym:pointmass:PointMass-v0", "gym:PointMass-v0")
+    assert _same_task("gym:PointMass-v0", "gym:other:PointMass-v0") and _same_task("dmc:cheetah-run", "dmc:cheetah-run")
+    assert not _same_task("gym:pointmass:PointMass-v0", "gym:PointMass-v1")
+    assert not _same_task("dmc:cheetah-run", "gym:cheetah-run") and not _same_task("dmc:walker-walk", "dmc:walker-run")

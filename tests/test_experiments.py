@@ -56,6 +56,26 @@ def test_collect_counts_each_seed_once(tmp_path):
     shutil.copytree(tmp_path / "s0", tmp_path / "s0.bak")
     with pytest.raises(ValueError, match=r"s0 and .*s0\.bak are both dmc:ball_in_cup-catch dac seed 0"):
         collect(tmp_path, "raw")
+    shutil.rmtree(tmp_path / "s0.bak")
+
+
+def test_collect_averages_only_runs_of_one_setting_and_says_which_it_left_out(tmp_path, capsys):
+    """Runs of one label at other settings (a horizon-50 grid and a paper-budget run) were averaged as seeds of one
+    curve; a run with no metrics.csv yet stopped `smiling plot`, and one with no evaluation was dropped unsaid."""
+    from smiling.experiments.report import collect
+    for name, seed, horizon in (("s0", 0, 1000), ("s1", 1, 1000), ("short", 2, 50)):
+        fake_run(tmp_path / name, [(0, 100), (10, 500)])
+        atomic_write_json(tmp_path / name / "config.json",
+                          {"config": {"algo": "dac", "seed": seed, "horizon": horizon}})
+    with pytest.raises(ValueError, match=r"short and .*s0 are both dmc:ball_in_cup-catch dac but differ in horizon"):
+        collect(tmp_path, "raw")
+    shutil.rmtree(tmp_path / "short")
+    fake_run(tmp_path / "empty", [])
+    atomic_write_json(tmp_path / "empty" / "config.json", {"config": {"algo": "dac", "seed": 2}})
+    (tmp_path / "bare").mkdir()
+    atomic_write_json(tmp_path / "bare" / "config.json", {"config": {"algo": "dac", "seed": 3}})
+    assert len(collect(tmp_path, "raw")["dmc:ball_in_cup-catch"]["dac"]) == 2
+    assert "left out, no evaluation yet:" in capsys.readouterr().err
 
 
 def test_run_label_names_the_smiling_settings(tmp_path):

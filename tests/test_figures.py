@@ -56,6 +56,11 @@ def test_paper_budget_lists_what_it_cannot_run(tmp_path):
         plan(6, "cpu", tmp_path)
     with pytest.raises(ValueError, match="budget 'gpu'"):
         plan(3, "gpu", tmp_path)
+    # (each planned the whole figure: 45 runs)
+    for kw, message in [({"steps": 0}, "--steps must be >= 1, got 0"), ({"seeds": []}, "--seeds is empty"),
+                        ({"tasks": []}, "--tasks is empty"), ({"algos": ()}, "--algos is empty")]:
+        with pytest.raises(ValueError, match=message):
+            plan(3, "cpu", tmp_path, **kw)
 
 
 def test_drawing_a_missing_directory_and_a_dry_run_with_no_workers_are_refused(tmp_path):

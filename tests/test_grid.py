@@ -91,6 +91,23 @@ def test_labels_set_variants_and_round_trip():
         expand("x", ["dmc:ball_in_cup-catch"], ["gail"], [0], 100)
 
 
+def test_a_grid_refuses_a_set_it_would_not_apply_and_a_demos_file_it_cannot_read(tmp_path):
+    """--set dac.linear=false beside --algos dac+linear, and --set steps/seed, were overridden silently while
+    experiment.json recorded them; a missing --demos file failed every run of its task, one by one."""
+    from smiling.data import DemoError
+    bic = ["dmc:ball_in_cup-catch"]
+    for key, text, algo, message in [("dac.linear", "false", "dac+linear", "contradicts --algos dac+linear, which "
+                                      "sets dac.linear to True"),
+                                     ("rl", "sac", "sac+dreamer", "which sets rl to 'dreamer'"),
+                                     ("steps", "150", "sac", "the grid sets steps itself; use --steps"),
+                                     ("seed", "7", "sac", "use --seeds"), ("task", "dmc:cheetah-run", "sac", "--tasks")]:
+        with pytest.raises(ValueError, match=re.escape(f"--set {key}=") + ".*" + re.escape(message)):
+            expand(tmp_path, bic, [algo], [0], 100, {key: text})
+    assert len(expand(tmp_path, bic, ["dac+linear"], [0], 100, {"dac.linear": "true", "dac.width": "64"})) == 1
+    with pytest.raises(DemoError, match="nope.npz: file not found"):
+        expand(tmp_path, bic, ["dac"], [0], 100, demos={bic[0]: str(tmp_path / "nope.npz")})
+
+
 def test_dreamer_variant_and_runs_named_by_what_they_are(tmp_path):
     cfg = apply_label(TrainConfig(), "smiling+actions+dreamer")
     assert cfg.rl == "dreamer" and cfg.smiling.use_actions and run_label(cfg) == "smiling+actions+dreamer"

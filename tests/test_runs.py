@@ -393,6 +393,18 @@ def test_a_resume_drops_a_cut_or_damaged_metrics_tail_and_a_copy_without_checkpo
     assert (bare / "metrics.csv").read_bytes() == before
 
 
+def test_a_fresh_run_refuses_a_folder_with_metrics_or_checkpoints_but_no_config(tmp_path):
+    """A folder whose config.json was deleted got a fresh run that appended its rows to the metrics.csv it found
+    (steps 0..200 then 0..100) and deleted the checkpoints it found."""
+    run = tmp_path / "r"
+    train(tiny_config(steps=100), run, quiet=True)
+    (run / "config.json").unlink()
+    before = (run / "metrics.csv").read_bytes()
+    with pytest.raises(FileExistsError, match="holds metrics.csv and checkpoints but no config.json"):
+        train(tiny_config(steps=100), run, quiet=True)
+    assert (run / "metrics.csv").read_bytes() == before and Checkpoints(run).steps() == [100]
+
+
 def test_a_checkpoint_of_another_network_size_or_task_is_refused_naming_its_file(tmp_path):
     """Flax restores arrays of any shape: an agent.msgpack of a wider network failed inside JAX with no file named
     (evaluate) or after config.json had recorded the resume's new budget; a config.json of another task whose sizes

@@ -399,11 +399,11 @@ def cmd_experiment(a: Experiment) -> None:
     algos = list(dict.fromkeys(r["label"] for r in results))  # with variants --set adds
     counts = {k: sum(r["state"] == k for r in results) for k in ("trained", "resumed", "skipped")}
     print(f"runs: {counts['trained']} trained, {counts['resumed']} resumed, {counts['skipped']} already finished")
-    try:
-        groups = collect(a.out, "normalized", algos, tasks)
+    try:  # (to this grid's budget: runs of a larger one in the same --out are cut to it)
+        groups = collect(a.out, "normalized", algos, tasks, until=a.steps)
         metric = "normalized"
     except ValueError:
-        groups, metric = collect(a.out, "raw", algos, tasks), "raw"
+        groups, metric = collect(a.out, "raw", algos, tasks, until=a.steps), "raw"
     print(summary_table(groups, metric))
     for path in plot_experiment(groups, Path(a.out) / "curves", metric):
         print(path)
@@ -411,9 +411,11 @@ def cmd_experiment(a: Experiment) -> None:
 
 def cmd_figure(a: Figure) -> None:
     result = make_figure(a.number, a.budget, a.out, parse_demos(a.demos), a.steps,
-                         parse_seeds(a.seeds) if a.seeds else None, split_list(a.tasks, "tasks") if a.tasks else None,
+                         parse_seeds(a.seeds) if a.seeds is not None else None,
+                         split_list(a.tasks, "tasks") if a.tasks is not None else None,
                          parse_overrides(a.set), quiet=a.quiet, dry_run=a.dry_run,
-                         algos=split_list(a.algos, "algorithms") if a.algos else None, train=not a.draw_only,
+                         algos=split_list(a.algos, "algorithms") if a.algos is not None else None,
+                         train=not a.draw_only,
                          **dataclasses.asdict(a.where))
     if a.dry_run:
         return

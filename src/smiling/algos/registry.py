@@ -16,6 +16,7 @@ import functools
 import signal
 import sys
 import time
+import warnings
 from pathlib import Path
 
 from smiling._version import __version__
@@ -320,6 +321,11 @@ def check_run_dir(cfg, run_dir: Path, resume: bool) -> None:
     elif (run_dir / "config.json").exists():
         raise FileExistsError(f"{run_dir} already holds a run: pass --resume {run_dir} to continue it, "
                               f"or choose another --out")
+    else:  # (a fresh run appended its rows to a metrics.csv it found, and deleted the checkpoints it found)
+        found = [name for name in ("metrics.csv", "checkpoints") if (run_dir / name).exists()]
+        if found:
+            raise FileExistsError(f"{run_dir} holds {' and '.join(found)} but no config.json: not a run that can "
+                                  f"be continued; move them away or choose another --out")
 
 
 def train(cfg, run_dir: str | Path, resume: bool = False, quiet: bool = False) -> dict:
@@ -338,6 +344,10 @@ def train(cfg, run_dir: str | Path, resume: bool = False, quiet: bool = False) -
     if demos is not None and not demos.has_actions and needs_actions(cfg):
         raise DemoError(f"{cfg.demos or cfg.task}: state-only demonstrations (no actions); {run_label(cfg)} needs "
                         f"(state, action) pairs: use demonstrations recorded with actions")
+    if demos is not None and demos.references is not None and demos.horizon != cfg.horizon:
+        warnings.warn(f"{cfg.demos or cfg.task}: the demonstrations' episodes are {demos.horizon} steps long, this "
+                      f"run's are {cfg.horizon} (horizon): its returns do not compare with the demonstrator's, and "
+                      f"normalized returns mean little; --horizon {demos.horizon} matches them", stacklevel=2)
     meta = run_metadata(cfg, demos)
     if algo.train is not None:  # an algorithm with its own loop (BC, BCO)
         loop = functools.partial(algo.train, cfg, run_dir, meta, demos, resume, quiet)

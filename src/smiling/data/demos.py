@@ -66,7 +66,8 @@ def check_arrays(observations, actions, rewards, source: str = "demos") -> None:
             raise DemoError(f"{source}: actions contain NaN or inf")
         if act.size and np.abs(act).max() > 1.0 + 1e-6:
             raise DemoError(f"{source}: actions must lie in [-1, 1], found values in "
-                            f"[{act.min():.4g}, {act.max():.4g}]")
+                            f"[{act.min():.4g}, {act.max():.4g}]: tasks take actions in [-1, 1], mapped onto the "
+                            f"env's own bounds; rescale actions recorded in the env's units")
     if rewards is not None:
         rew = _as_float32("rewards", rewards, source)
         if rew.shape != (E, T1 - 1):

@@ -54,7 +54,7 @@ def check_task(d: Demos, task: str | None, source: str) -> None:
     if task is None:
         return
     meta_task = d.metadata.get("task")
-    if meta_task is not None and meta_task != task:
+    if meta_task is not None and not _same_task(meta_task, task):
         raise DemoError(f"{source}: demonstrations are for task {meta_task!r}, not {task!r}")
     obs_dim, act_dim = task_dims(task)
     if d.obs_dim != obs_dim:
@@ -63,6 +63,13 @@ def check_task(d: Demos, task: str | None, source: str) -> None:
     if d.has_actions and d.action_dim != act_dim:
         raise DemoError(f"{source}: action dimension {d.action_dim} does not match task {task!r} "
                         f"(action size {act_dim})")
+
+
+def _same_task(a: str, b: str) -> bool:
+    """Whether two task ids name one task: equal, or the same Gymnasium id with and without the module that
+    registers it (``gym:myenvs:Point-v0`` and, once ``myenvs`` is imported, ``gym:Point-v0``)."""
+    gym = a.startswith("gym:") and b.startswith("gym:")
+    return a == b or gym and a.rsplit(":", 1)[1] == b.rsplit(":", 1)[1]
 
 
 def _build(O, A, R, meta: dict, task: str | None, src: str) -> Demos:

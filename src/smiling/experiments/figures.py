@@ -144,6 +144,11 @@ def plan(number: int, budget: str, out: str | Path, demos: Mapping[str, str] | N
         raise ValueError(f"figure {number}: the paper's figures here are {', '.join(map(str, FIGURES))}")
     if budget not in BUDGETS:
         raise ValueError(f"budget {budget!r}: choose {' or '.join(BUDGETS)}")
+    if steps is not None and steps < 1:
+        raise ValueError(f"--steps must be >= 1, got {steps}")
+    for name, given in (("--seeds", seeds), ("--tasks", tasks), ("--algos", algos)):
+        if given is not None and not len(given):  # (an empty one planned the whole figure)
+            raise ValueError(f"{name} is empty: leave it out for the figure's own")
     figure = FIGURES[number]
     spec = figure.budgets[budget]
     demos = dict(demos or {})
@@ -175,7 +180,7 @@ def plan(number: int, budget: str, out: str | Path, demos: Mapping[str, str] | N
             continue
         for label in p.labels:
             cells = expand(out, [p.task], [label], list(seeds if seeds is not None else spec.seeds),
-                           steps or p.steps, settings, {p.task: demos[p.task]} if p.task in demos else None)
+                           steps if steps is not None else p.steps, settings, {p.task: demos[p.task]} if p.task in demos else None)
             if demo.actions is None and needs_actions(cells[0].config):
                 missing.append((p.task, label, "its demonstrations hold no actions"))
                 continue

@@ -29,6 +29,7 @@ from pathlib import Path
 from smiling.algos.presets import apply_preset
 from smiling.algos.registry import (TrainConfig, apply_label, config_from_dict, config_to_dict,
                                     label_presets, learning_differences, load_config, run_label, train)
+from smiling.data import load_demos
 from smiling.runs import Checkpoints, StopSignals, TrainingStopped, last_metrics_step
 from smiling.utils.cache import enable_compilation_cache
 from smiling.utils.config import field_types
@@ -144,6 +145,13 @@ def apply_overrides(cfg, overrides: typing.Mapping[str, str], prefix: str = ""):
     return dataclasses.replace(cfg, **changes)
 
 
+def _field(cfg, dotted: str):
+    """The value of a dotted field (``dac.linear``) of a config."""
+    for name in dotted.split("."):
+        cfg = getattr(cfg, name)
+    return cfg
+
+
 def parse_overrides(items: typing.Iterable[str]) -> dict[str, str]:
     out = {}
     for item in items:
@@ -176,6 +184,12 @@ def expand(out: str | Path, tasks, algos, seeds, steps: int, overrides: dict[str
         raise ValueError(f"--demos names tasks that are not in the grid: {', '.join(stray)}")
     if "demos" in (overrides or {}):
         raise ValueError("--set demos=... would give every task the same demos: use --demos TASK=FILE")
+    for task, path in demos.items():  # (a missing or wrong file failed every run of its task, one by one)
+        load_demos(path, task=task)
+    owned = [key for key in ("task", "algo", "seed", "steps") if key in (overrides or {})]
+    if owned:  # (the grid set them anyway, while experiment.json recorded the --set)
+        raise ValueError(f"--set {owned[0]}=...: the grid sets {owned[0]} itself; use --{owned[0]}s"
+                         .replace("--stepss", "--steps"))
     specs, given = [], {}
     for task in tasks:
         for name in algos:
@@ -186,6 +200,10 @@ def expand(out: str | Path, tasks, algos, seeds, steps: int, overrides: dict[str
             for seed in seeds:
                 cfg = dataclasses.replace(base, task=task, seed=seed, demos=demos.get(task))
                 cfg = apply_label(cfg, name)
+                for key, text in (overrides or {}).items():  # a label's variant set after --set wins: say so
+                    if _field(cfg, key) != _field(apply_overrides(cfg, {key: text}), key):
+                        raise ValueError(f"--set {key}={text} contradicts --algos {name}, which sets {key} to "
+                                         f"{_field(cfg, key)!r}")
                 cfg.validate()
                 # runs are named by what they are (--set may add a variant, e.g. rl=dreamer), so the folder,
                 # the summary and `smiling plot` agree

@@ -10,7 +10,9 @@ best (each run's highest evaluation, BC's over its gradient steps), is how the p
 
 from __future__ import annotations
 
+import dataclasses
 import io
+import sys
 import textwrap
 from collections import defaultdict
 from pathlib import Path
@@ -19,7 +21,7 @@ from typing import NamedTuple
 import numpy as np
 
 from smiling.experiments.curves import as_curve, common_steps, draw_group, evaluations, normalize
-from smiling.algos.registry import load_config, run_label
+from smiling.algos.registry import learning_differences, load_config, run_label
 from smiling.data import DemoError, load_demos
 from smiling.experiments.grid import find_runs
 from smiling.utils.io import atomic_write_bytes, read_json
@@ -66,6 +68,8 @@ def collect(root_or_runs, metric: str = "normalized", algos=None, tasks=None, un
     out: dict = defaultdict(lambda: defaultdict(list))
     demo_refs: dict = {}  # (task, demos) -> the demos' references, read once, for runs that recorded none
     seen: dict = {}  # (task, label, seed) -> run
+    first: dict = {}  # (task, label) -> (run, config) of its first run: the others must share its settings
+    left_out = []
     for run in runs:
         cfg = load_config(run)
         label = run_label(cfg)
@@ -75,10 +79,17 @@ def collect(root_or_runs, metric: str = "normalized", algos=None, tasks=None, un
         if other != run:  # (a backup copy beside its run counted as a second seed)
             raise ValueError(f"{other} and {run} are both {cfg.task} {label} seed {cfg.seed}: each seed must count "
                              f"once (a copy of a run?); move one of them elsewhere")
+        ref_run, ref = first.setdefault((cfg.task, label), (run, cfg))
+        diff = learning_differences(dataclasses.replace(cfg, seed=ref.seed), ref)
+        if diff:  # (runs of one label at other settings were averaged as seeds of one curve)
+            raise ValueError(f"{run} and {ref_run} are both {cfg.task} {label} but differ in {', '.join(diff)}: "
+                             f"one curve averages seeds of one setting; plot them apart (--algos, or another "
+                             f"directory)")
         try:
             x, every, on_env_steps = evaluations(run)
-        except ValueError:
-            continue  # no evaluation yet
+        except (ValueError, FileNotFoundError):  # no evaluation yet, or no metrics.csv yet
+            left_out.append(run)
+            continue
         steps, returns = as_curve(x, every, on_env_steps)
         if until is not None:
             keep = steps <= until
@@ -101,6 +112,8 @@ def collect(root_or_runs, metric: str = "normalized", algos=None, tasks=None, un
     if not out:
         raise ValueError("no runs with evaluations match" + (f" algos {algos}" if algos else "")
                          + (f" tasks {tasks}" if tasks else ""))
+    if left_out:
+        print(f"left out, no evaluation yet: {', '.join(map(str, left_out))}", file=sys.stderr)
     return {t: dict(g) for t, g in out.items()}
 
 
