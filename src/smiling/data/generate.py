@@ -34,7 +34,8 @@ def random_policy_returns(task: str, episodes: int = 10, seed: int = 0, horizon:
 def generate_demos(policy, task: str, episodes: int = 5, seed: int = 0, random_episodes: int = 10,
                    horizon: int = 1000, on_reset=None, source: dict | None = None) -> Demos:
     """Roll out ``policy(obs) -> action`` (``on_reset()`` called at each episode start) for ``episodes`` episodes of
-    ``task`` with no early termination, and measure a uniform random policy's return for normalization.
+    ``task`` with no early termination, and measure a uniform random policy's return for normalization. The
+    policy sees the task's flat float32 observations and returns actions in [-1, 1] (mapped onto the env's bounds).
     ``source`` goes into the metadata (e.g. the expert run and checkpoint; `smiling.evaluation.demos_from_run`)."""
     if episodes < 1 or random_episodes < 1:
         raise ValueError("episodes and random_episodes must be >= 1")
