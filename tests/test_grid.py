@@ -19,8 +19,8 @@ from smiling.algos.registry import apply_label, run_label, run_metadata
 from smiling.data import Demos, save_npz
 from smiling.envs import make_env
 from smiling.envs.rollout import rollout
-from smiling.experiments.grid import (apply_override, apply_overrides, expand, parse_overrides, parse_seeds,
-                                      run_grid, run_state)
+from smiling.experiments.grid import (apply_override, apply_overrides, expand, parse_demos, parse_overrides,
+                                      parse_seeds, run_grid, run_state)
 from smiling.experiments.report import Curve, area_under_curve, collect, mean_se, plot_experiment, summary_table
 from smiling.runs import Checkpoints, StopSignals, TrainingStopped, last_metrics_step
 from smiling.utils.io import atomic_write_json
@@ -32,6 +32,15 @@ def test_seed_lists_and_ranges():
     for bad in ("4-1", "a", "1,1", "-1"):
         with pytest.raises(ValueError, match="seeds"):
             parse_seeds(bad)
+    # (were: "expected a list like '0-4'", a hundred million runs planned, the last file kept, a label kept raw)
+    with pytest.raises(ValueError, match="seeds must be >= 0"):
+        parse_seeds("-1")
+    with pytest.raises(ValueError, match="more than 10,000 seeds"):
+        parse_seeds("0-100000000")
+    with pytest.raises(ValueError, match=r"--demos names dmc:cheetah-run twice \(a.npz and b.npz\)"):
+        parse_demos(["dmc:cheetah-run=a.npz", "dmc:cheetah-run=b.npz"])
+    with pytest.raises(ValueError, match="variant 'actions' given twice"):
+        apply_label(TrainConfig(), "smiling+actions+actions")
 
 
 def test_overrides_reach_nested_fields_with_their_types():
@@ -100,12 +109,16 @@ def test_a_grid_refuses_a_set_it_would_not_apply_and_a_demos_file_it_cannot_read
                                       "sets dac.linear to True"),
                                      ("rl", "sac", "sac+dreamer", "which sets rl to 'dreamer'"),
                                      ("steps", "150", "sac", "the grid sets steps itself; use --steps"),
-                                     ("seed", "7", "sac", "use --seeds"), ("task", "dmc:cheetah-run", "sac", "--tasks")]:
+                                     ("seed", "7", "sac", "use --seeds"),
+                                     ("task", "dmc:cheetah-run", "sac", "--tasks")]:
         with pytest.raises(ValueError, match=re.escape(f"--set {key}=") + ".*" + re.escape(message)):
             expand(tmp_path, bic, [algo], [0], 100, {key: text})
     assert len(expand(tmp_path, bic, ["dac+linear"], [0], 100, {"dac.linear": "true", "dac.width": "64"})) == 1
     with pytest.raises(DemoError, match="nope.npz: file not found"):
         expand(tmp_path, bic, ["dac"], [0], 100, demos={bic[0]: str(tmp_path / "nope.npz")})
+    (tmp_path / "a-file").write_text("")
+    with pytest.raises(FileExistsError, match="a-file: a file, not a directory"):  # (was "[Errno 17] File exists")
+        expand(tmp_path / "a-file", bic, ["dac"], [0], 100)
 
 
 def test_dreamer_variant_and_runs_named_by_what_they_are(tmp_path):

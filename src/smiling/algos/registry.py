@@ -152,6 +152,8 @@ def config_to_dict(cfg) -> dict:
 def config_from_dict(d: dict):
     """A TrainConfig from its JSON form; missing keys take today's defaults, except settings whose default
     changed since a run was written (so an old run resumes and is labelled as it ran)."""
+    if not isinstance(d, dict):
+        raise ValueError(f"config: expected an object, got {type(d).__name__}")
     d = dict(d)
     if isinstance(d.get("smiling"), dict) and "normalization" not in d["smiling"]:
         d["smiling"] = {**d["smiling"], "normalization": "moments"}   # written before the option existed
@@ -225,6 +227,9 @@ def apply_label(cfg, label: str):
     unknown = [v for v in names if v not in known]
     if unknown:
         raise ValueError(f"{label!r}: unknown variant {unknown[0]!r}; variants: {', '.join(known)}")
+    twice = [v for v in names if names.count(v) > 1]
+    if twice:
+        raise ValueError(f"{label!r}: variant {twice[0]!r} given twice")
     cfg = dataclasses.replace(cfg, algo=name)
     for v in names:
         if v in BACKENDS:

@@ -49,16 +49,24 @@ class RunSpec:
     config: TrainConfig
 
 
+MAX_SEEDS = 10_000
+"""Most seeds one range of ``--seeds`` may name (``0-100000000`` planned a hundred million runs)."""
+
+
 def parse_seeds(text: str) -> list[int]:
     """'0-4' -> [0..4]; '0,2,5' -> [0, 2, 5]; '1-2,7' -> [1, 2, 7]."""
     seeds: list[int] = []
     for part in str(text).split(","):
+        if part.strip().startswith("-"):
+            raise ValueError(f"seeds {text!r}: seeds must be >= 0")
         try:
             lo, sep, hi = part.strip().partition("-")
             lo_i = int(lo)
             hi_i = int(hi) if sep else lo_i
         except ValueError:
             raise ValueError(f"seeds {text!r}: expected a list like '0-4' or '0,2,5'") from None
+        if hi_i - lo_i >= MAX_SEEDS:
+            raise ValueError(f"seeds {text!r}: more than {MAX_SEEDS:,} seeds in {part.strip()!r} (a typo?)")
         if hi_i < lo_i:
             raise ValueError(f"seeds {text!r}: range {part.strip()!r} runs backwards")
         seeds.extend(range(lo_i, hi_i + 1))
@@ -169,6 +177,8 @@ def parse_demos(items: typing.Iterable[str]) -> dict[str, str]:
         task, sep, path = item.rpartition("=")
         if not sep or not task or not path:
             raise ValueError(f"--demos {item!r}: expected TASK=FILE, e.g. dmc:cheetah-run=demos.npz")
+        if task in out:
+            raise ValueError(f"--demos names {task} twice ({out[task]} and {path})")
         out[task] = path
     return out
 
@@ -178,6 +188,8 @@ def expand(out: str | Path, tasks, algos, seeds, steps: int, overrides: dict[str
     """The grid's runs in a fixed order (task, label, seed), each with its validated config. ``demos`` maps a
     task to its demonstrations (default: the task's bundled demos)."""
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise FileExistsError(f"{out}: a file, not a directory for the grid's runs")
     demos = dict(demos or {})
     stray = sorted(set(demos) - set(tasks))
     if stray:
