@@ -63,7 +63,7 @@ def test_demos_from_episodes_of_one_length_or_truncated_and_metadata_made_json(t
     obs = [rng.normal(size=(T + 1, 3)) for T in (5, 4, 6)]
     acts = [rng.uniform(-1, 1, (T, 2)) for T in (5, 4, 6)]
     with pytest.raises(DemoError, match=r"from_episodes: episodes have different lengths \[4, 5, 6\]; pass "
-                                        r"truncate=True to cut them to the shortest \(4 steps\)"):
+                                        r"truncate=True to cut them to the shortest \(4 steps\), or pad_to=T"):
         Demos.from_episodes(obs, acts)
     d = Demos.from_episodes(obs, acts, truncate=True, metadata={"expert_return_mean": np.float32(2.5)})
     assert d.observations.shape == (3, 5, 3) and d.actions.shape == (3, 4, 2) and d.rewards is None
@@ -77,6 +77,16 @@ def test_demos_from_episodes_of_one_length_or_truncated_and_metadata_made_json(t
         Demos(obs[0][None], metadata={"policy": object()})
     assert save_npz(d, tmp_path / "mine") == tmp_path / "mine.npz"  # (load_demos tells formats by the suffix)
     assert load_demos(tmp_path / "mine.npz").equals(d)
+    # episodes of an env that ends early, held at their last state (truncating cut the goal off every one of them)
+    rewards = [np.ones(T) for T in (5, 4, 6)]
+    p = Demos.from_episodes(obs, acts, rewards, pad_to=5)
+    assert p.observations.shape == (3, 6, 3) and p.actions.shape == (3, 5, 2) and p.horizon == 5
+    f32 = lambda x: np.asarray(x, np.float32)  # noqa: E731
+    assert np.array_equal(p.observations[1], f32(np.concatenate([obs[1], obs[1][-1:]])))   # 4 steps: held once
+    assert np.array_equal(p.observations[2], f32(obs[2][:6]))                                # 6 steps: cut to 5
+    assert np.array_equal(p.actions[1][4], [0, 0]) and p.rewards[1].tolist() == [1, 1, 1, 1, 0]
+    with pytest.raises(DemoError, match="pad_to must be >= 1 and excludes truncate"):
+        Demos.from_episodes(obs, pad_to=5, truncate=True)
 
 
 def test_subsample_select_split():

@@ -82,20 +82,32 @@ def _json_number(x):
     raise TypeError(f"{type(x).__name__} {x!r} is not JSON-able")
 
 
-def stack_episodes(episodes, source: str = "episodes", truncate: bool = False):
+def stack_episodes(episodes, source: str = "episodes", truncate: bool = False, pad_to: int | None = None):
     """Stack (obs (T_i+1, d), actions (T_i, a) or None, rewards (T_i,) or None) episodes into (E, T+1, d),
-    (E, T, a) | None, (E, T) | None; unequal T_i are an error unless ``truncate`` cuts them to the shortest."""
+    (E, T, a) | None, (E, T) | None. Unequal T_i are an error unless ``truncate`` cuts them to the shortest, or
+    ``pad_to`` brings each to T = ``pad_to`` steps: a longer one cut, a shorter one (an env that ended early) held
+    at its last state with action 0 and reward 0, as the task wrapper holds an env that ends before the horizon."""
     episodes = list(episodes)
     if not episodes:
         raise DemoError(f"{source}: no episodes")
+    if pad_to is not None and (truncate or pad_to < 1):
+        raise DemoError(f"{source}: pad_to must be >= 1 and excludes truncate, got pad_to={pad_to}, "
+                        f"truncate={truncate}")
     lengths = sorted({len(o) - 1 for o, _, _ in episodes})
-    if len(lengths) > 1 and not truncate:
+    if len(lengths) > 1 and not truncate and pad_to is None:
         raise DemoError(f"{source}: episodes have different lengths {lengths[:5]}{'...' if len(lengths) > 5 else ''};"
-                        f" pass truncate=True to cut them to the shortest ({lengths[0]} steps)")
-    T = lengths[0]
-    O = np.stack([np.asarray(o)[: T + 1] for o, _, _ in episodes])
-    A = None if any(a is None for _, a, _ in episodes) else np.stack([np.asarray(a)[:T] for _, a, _ in episodes])
-    R = None if any(r is None for _, _, r in episodes) else np.stack([np.asarray(r)[:T] for _, _, r in episodes])
+                        f" pass truncate=True to cut them to the shortest ({lengths[0]} steps), or pad_to=T to hold "
+                        f"each at its last state to T steps")
+    T = lengths[0] if pad_to is None else int(pad_to)
+
+    def fit(x, n, hold):  # the first n rows of x, the last row (or zeros) repeated to n rows
+        x = np.asarray(x)[:n]
+        extra = np.repeat(x[-1:], n - len(x), axis=0) if hold else np.zeros((n - len(x), *x.shape[1:]), x.dtype)
+        return np.concatenate([x, extra]) if len(x) < n else x
+
+    O = np.stack([fit(o, T + 1, True) for o, _, _ in episodes])
+    A = None if any(a is None for _, a, _ in episodes) else np.stack([fit(a, T, False) for _, a, _ in episodes])
+    R = None if any(r is None for _, _, r in episodes) else np.stack([fit(r, T, False) for _, _, r in episodes])
     return O, A, R
 
 
@@ -119,17 +131,18 @@ class Demos:
 
     @classmethod
     def from_episodes(cls, observations, actions=None, rewards=None, metadata=None,
-                      truncate: bool = False) -> "Demos":
+                      truncate: bool = False, pad_to: int | None = None) -> "Demos":
         """Demos from per-episode arrays: ``observations`` a list of (T_i+1, d) arrays (s_0 .. s_T of each
         episode), ``actions`` of (T_i, a) and ``rewards`` of (T_i,) arrays, or None. Episodes must have one
-        length T (the fixed horizon the loop trains at) unless ``truncate`` cuts them to the shortest."""
+        length T (the fixed horizon the loop trains at) unless ``truncate`` cuts them to the shortest or
+        ``pad_to=T`` holds each at its last state to T steps (an env that ends early: `stack_episodes`)."""
         n = len(observations)
         for name, per_episode in (("actions", actions), ("rewards", rewards)):
             if per_episode is not None and len(per_episode) != n:
                 raise DemoError(f"from_episodes: {len(per_episode)} episodes of {name} for {n} of observations")
         episodes = zip(observations, actions if actions is not None else [None] * n,
                        rewards if rewards is not None else [None] * n)
-        O, A, R = stack_episodes(episodes, "from_episodes", truncate)
+        O, A, R = stack_episodes(episodes, "from_episodes", truncate, pad_to)
         return cls(O, A, R, metadata)
 
     # --- sizes ---------------------------------------------------------------------------------------
