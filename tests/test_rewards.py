@@ -223,6 +223,14 @@ def test_the_own_loop_example_runs_and_its_reward_follows_the_learner(tmp_path, 
     np.testing.assert_array_equal(after, a.reward(s, s, s))
     with pytest.raises(ValueError, match="another config"):
         SmilingReward.from_demos(demos, dataclasses.replace(cfg, learner_steps=6), seed=0).load(tmp_path / "a.npz")
+    # a model of other demonstrations or another seed loaded the file without a word, and scored nonsense
+    for other in (SmilingReward.from_demos(demos, cfg, seed=1, use_cache=False),
+                  SmilingReward.from_demos(Demos(observations=demos.observations[:1]), cfg, seed=0, use_cache=False)):
+        with pytest.raises(ValueError, match="made from other expert data or another seed"):
+            other.load(tmp_path / "a.npz")
+    with pytest.raises(ValueError, match=r"scores \(state, action\) pairs \(use_actions\): give the actions"):
+        SmilingReward.from_demos(Demos(demos.observations, np.zeros((2, 10, 1))), dataclasses.replace(
+            cfg, use_actions=True), seed=0).features(s, None, s)
     # DAC's discriminator through the same surface
     dac = DacReward.from_demos(demos, DacConfig(width=32, steps=5, batch_size=16), seed=0)
     dac.update(rng.normal(size=(30, 2)).astype(np.float32))

@@ -17,6 +17,7 @@ From a loop of your own (examples/own_loop.py)::
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
 import warnings
@@ -34,6 +35,13 @@ def expert_matrix(features) -> np.ndarray:
     if not np.isfinite(x).all():
         raise ValueError(f"expert features hold NaN or inf in {int((~np.isfinite(x).all(axis=1)).sum())} row(s)")
     return x
+
+
+def made_from_hash(expert_features: np.ndarray, seed: int) -> str:
+    """What a reward model records of what it was made from: a hash of its expert features and its seed."""
+    h = hashlib.sha256(np.ascontiguousarray(expert_features, np.float32).tobytes())
+    h.update(f"{expert_features.shape} {int(seed)}".encode())
+    return h.hexdigest()[:24]
 
 
 def demo_features(demos, use_actions: bool = False) -> np.ndarray:
@@ -54,9 +62,14 @@ class RewardModel:
     """How the model was made, for the loop's start-up message (e.g. "expert score model loaded from the cache")."""
     dim: int = 0
     """Width of the features it scores: that of the expert features it was made from."""
+    made_from: str = ""
+    """A hash of the expert features and the seed it was made from (`made_from_hash`): `save` records it, `load`
+    checks it."""
 
     def features(self, obs: np.ndarray, action: np.ndarray, next_obs: np.ndarray) -> np.ndarray:
         if self.use_actions:
+            if action is None:
+                raise ValueError(f"{type(self).__name__} scores (state, action) pairs (use_actions): give the actions")
             return np.concatenate([obs, action], axis=-1)
         return next_obs
 
@@ -103,11 +116,12 @@ class RewardModel:
         raise NotImplementedError
 
     @classmethod
-    def from_demos(cls, demos, config=None, seed: int = 0):
+    def from_demos(cls, demos, config=None, seed: int = 0, **options):
         """A model fitted on a `smiling.data.Demos` (its states, or its (state, action) pairs when the config
-        says ``use_actions``), with the class's default config unless one is given."""
+        says ``use_actions``), with the class's default config unless one is given; ``options`` go to the class
+        (``use_cache=False``: SMILING's expert score model neither read from nor written to the disk cache)."""
         config = config if config is not None else cls.default_config()
-        return cls(demo_features(demos, getattr(config, "use_actions", False)), config, seed=seed)
+        return cls(demo_features(demos, getattr(config, "use_actions", False)), config, seed=seed, **options)
 
     @classmethod
     def default_config(cls):
@@ -119,6 +133,7 @@ class RewardModel:
         and `load` it to continue."""
         arrays = {name: np.frombuffer(data, np.uint8) for name, data in self.state_dict().items()}
         arrays["config.json"] = np.frombuffer(_config_json(self.config).encode(), np.uint8)
+        arrays["made_from.txt"] = np.frombuffer(self.made_from.encode(), np.uint8)
         atomic_save_npz(path, arrays)
 
     def load(self, path: str | os.PathLike) -> None:
@@ -128,6 +143,10 @@ class RewardModel:
         if saved != _config_json(self.config):
             raise ValueError(f"{path}: saved by a {type(self).__name__} with another config ({saved}); build this "
                              f"one with that config to load it")
+        made_from = files.pop("made_from.txt", b"").decode()
+        if made_from and self.made_from and made_from != self.made_from:  # (it loaded, and scored nonsense)
+            raise ValueError(f"{path}: saved by a {type(self).__name__} made from other expert data or another "
+                             f"seed; build this one from the same demonstrations and seed to load it")
         self.load_state_dict(files)
 
 

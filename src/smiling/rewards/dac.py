@@ -29,7 +29,7 @@ import numpy as np
 import optax
 
 from smiling.diffusion.model import ScoreModel
-from smiling.rewards.base import Reservoir, RewardModel, expert_matrix
+from smiling.rewards.base import Reservoir, RewardModel, expert_matrix, made_from_hash
 from smiling.utils.cache import jit_key_of, shared_jit
 from smiling.utils.shapes import pad_rows_pow2
 from smiling.utils.config import at_least_one, check_choice, check_field_types
@@ -98,6 +98,7 @@ class DacReward(RewardModel):
         expert_features = expert_matrix(expert_features)
         self.config, self.use_actions = config, config.use_actions
         self.dim = dim = expert_features.shape[1]
+        self.made_from = made_from_hash(expert_features, seed)
         self.mean, self.std = ScoreModel.standardization(expert_features)  # the score models' standardization
         self.expert = jnp.asarray(self._standardize(expert_features))
         self.net = Discriminator(config.width, config.depth, config.linear)

@@ -35,7 +35,7 @@ import jax
 import numpy as np
 
 from smiling.diffusion.model import LEVELS, Levels, ScoreConfig, ScoreModel, denoising_error_gap_jit
-from smiling.rewards.base import Fifo, Reservoir, RewardModel, expert_matrix
+from smiling.rewards.base import Fifo, Reservoir, RewardModel, expert_matrix, made_from_hash
 from smiling.utils.cache import cache_root
 from smiling.utils.config import at_least_one, check_choice, check_field_types
 from smiling.utils.io import atomic_write_bytes, npz_bytes
@@ -138,6 +138,7 @@ class SmilingReward(RewardModel):
         expert_features = expert_matrix(expert_features)
         self.config, self.use_actions = config, config.use_actions
         self.dim = dim = expert_features.shape[1]
+        self.made_from = made_from_hash(expert_features, seed)
         if config.standardize:
             mean, std = ScoreModel.standardization(expert_features)
         else:
