@@ -79,6 +79,10 @@ def test_a_finished_run_with_other_settings_is_refused(tmp_path):
     atomic_write_json(spec.run_dir / "config.json", {**run_metadata(other), "finished": True})
     with pytest.raises(ValueError, match="differs in dac"):
         check_existing([spec])
+    # the dry run says so too (it counted the run as finished)
+    standing = plan(5, "cpu", tmp_path, seeds=[2], algos=["dac"]).standing()
+    assert standing.startswith("so far: 0 finished, 0 part-way, 0 not started, 1 with other settings")
+    assert f"{spec.run_dir}: differs in dac" in standing
     # another checkpoint cadence, budget or logging does not make it another run: it counts
     same = dataclasses.replace(spec.config, checkpoint_every=5000, steps=50_000, tensorboard=True)
     atomic_write_json(spec.run_dir / "config.json", {**run_metadata(same), "finished": True})

@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 from typing import Mapping
 
-from smiling.algos.registry import ALGORITHMS, needs_actions
+from smiling.algos.registry import ALGORITHMS, learning_differences, load_config, needs_actions
 from smiling.data import DemoError, load_demos
 from smiling.experiments.grid import (RunSpec, check_executor, check_existing, expand, resume_step, run_specs,
                                       run_state)
@@ -122,10 +122,18 @@ class Plan:
     def standing(self) -> str:
         """Where the runs stand in their directory: finished, part-way (their last metrics row and the checkpoint
         they resume from), not started."""
-        states = [(s, run_state(s.run_dir, s.config.steps)) for s in self.specs]
+        other = {}  # run_dir -> the settings its run differs in (training refuses those: `check_existing`)
+        for s in self.specs:
+            if (s.run_dir / "config.json").exists():
+                diff = learning_differences(s.config, load_config(s.run_dir))
+                if diff:
+                    other[s.run_dir] = diff
+        states = [(s, run_state(s.run_dir, s.config.steps)) for s in self.specs if s.run_dir not in other]
         partial = [s for s, state in states if state == "partial"]
         done = sum(state == "done" for _, state in states)
-        lines = [f"so far: {done} finished, {len(partial)} part-way, {len(states) - done - len(partial)} not started"]
+        lines = [f"so far: {done} finished, {len(partial)} part-way, {len(states) - done - len(partial)} not started"
+                 + (f", {len(other)} with other settings (training refuses them)" if other else "")]
+        lines += [f"  {run_dir}: differs in {', '.join(diff)}" for run_dir, diff in other.items()]
         for s in partial:
             start, at = resume_step(s.run_dir), last_metrics_step(s.run_dir)  # (BC: no env step)
             where = f"at env step {at:,} of {s.config.steps:,}" if at else "unfinished"
