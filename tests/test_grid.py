@@ -116,6 +116,14 @@ def test_a_grid_refuses_a_set_it_would_not_apply_and_a_demos_file_it_cannot_read
     assert len(expand(tmp_path, bic, ["dac+linear"], [0], 100, {"dac.linear": "true", "dac.width": "64"})) == 1
     with pytest.raises(DemoError, match="nope.npz: file not found"):
         expand(tmp_path, bic, ["dac"], [0], 100, demos={bic[0]: str(tmp_path / "nope.npz")})
+    # another --set in the same --out is named key by key (the whole old dict was printed); a damaged record named
+    from smiling.experiments.grid import _write_grid
+    _write_grid(tmp_path / "g", bic, ["dac"], [0], 100, {"dac.width": "64", "eval_every": "50"}, {})
+    with pytest.raises(ValueError, match=r"other --set values \(dac.width: 64 -> 32; eval_every: 50 -> \(not set\)\)"):
+        _write_grid(tmp_path / "g", bic, ["dac"], [1], 100, {"dac.width": "32"}, {})
+    (tmp_path / "g" / "experiment.json").write_text("[1, 2]")  # (a KeyError or AttributeError traceback)
+    with pytest.raises(ValueError, match="experiment.json: not an experiment's record"):
+        _write_grid(tmp_path / "g", bic, ["dac"], [1], 100, {}, {})
     (tmp_path / "a-file").write_text("")
     with pytest.raises(FileExistsError, match="a-file: a file, not a directory"):  # (was "[Errno 17] File exists")
         expand(tmp_path / "a-file", bic, ["dac"], [0], 100)

@@ -293,9 +293,16 @@ def _write_grid(out: Path, tasks, algos, seeds, steps, overrides, demos) -> None
             "overrides": dict(overrides), "demos": dict(demos)}
     if path.exists():
         old = read_json(path)
-        if old.get("overrides", {}) != grid["overrides"]:
-            raise ValueError(f"{out} holds an experiment with other settings (--set {old.get('overrides')}): "
-                             f"use another --out, or the same --set")
+        if not (isinstance(old, dict) and all(isinstance(old.get(k), list) for k in ("tasks", "algos", "seeds"))
+                and isinstance(old.get("steps"), int) and isinstance(old.get("overrides", {}), dict)):
+            raise ValueError(f"{path}: not an experiment's record (tasks, algos, seeds, steps): move it away, or use "
+                             f"another --out")
+        before, now = old.get("overrides", {}), grid["overrides"]
+        changed = [f"{k}: {before.get(k, '(not set)')} -> {now.get(k, '(not set)')}"
+                   for k in sorted(set(before) | set(now)) if before.get(k) != now.get(k)]
+        if changed:
+            raise ValueError(f"{out} holds an experiment with other --set values ({'; '.join(changed)}): use another "
+                             f"--out, or the same --set")
         grid = {"tasks": list(dict.fromkeys(old["tasks"] + grid["tasks"])),
                 "algos": list(dict.fromkeys(old["algos"] + grid["algos"])),
                 "seeds": sorted(set(old["seeds"]) | set(grid["seeds"])), "steps": max(steps, old["steps"]),
