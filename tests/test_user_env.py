@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import gymnasium
@@ -79,7 +80,10 @@ def test_own_env_errors_name_the_module_or_the_id(smiling_main, tmp_path, monkey
             validate_task_id(task)
         assert message in str(e.value)
     assert validate_task_id("gym:user_point_env2:Point2-v0") == "gym:user_point_env2:Point2-v0"
-    assert make_env("gym:user_point_env2:Point2-v0", horizon=5).observation_space.shape == (2,)
+    with warnings.catch_warnings(record=True) as caught:  # (asked for rgb frames it does not list, Gymnasium warned)
+        warnings.simplefilter("always")
+        assert make_env("gym:user_point_env2:Point2-v0", horizon=5).observation_space.shape == (2,)
+    assert not [w for w in caught if "render_mode" in str(w.message)]
     # on the command line: one line on stderr, exit code 2, no traceback and no usage box
     r = smiling_main("train-expert", "--task", cases[2][0], "--steps", "10", "--quiet")
     assert r.returncode == 2 and r.stderr.strip().splitlines()[-1].startswith("smiling: error: gym:user_point_env2")

@@ -83,6 +83,20 @@ def _box_size(space) -> int:
     return int(np.prod(space.shape))
 
 
+def _renders_rgb(env_id: str) -> bool:
+    """Whether the registered env says it renders "rgb_array" frames (its class's ``metadata["render_modes"]``);
+    True where it cannot be told (an entry point that is a function: asking costs at most a retry)."""
+    import gymnasium as gym
+
+    try:
+        entry = gym.spec(env_id).entry_point
+        creator = entry if callable(entry) else gym.envs.registration.load_env_creator(entry)
+    except Exception:  # noqa: BLE001 - whatever loading the entry point raises, gym.make will say it again
+        return True
+    modes = getattr(creator, "metadata", {}).get("render_modes") if isinstance(creator, type) else None
+    return modes is None or "rgb_array" in modes
+
+
 class GymEnv(TaskEnv):
     def __init__(self, env_id: str, horizon: int = 1000, keep_termination: bool = False,
                  render_size: tuple[int, int] = (240, 320), **make_kwargs):
@@ -93,6 +107,8 @@ class GymEnv(TaskEnv):
         # Ask for what helps (no unhealthy termination, rgb frames for videos) and drop what the env does not take:
         # a user's env need not accept render_mode (it then cannot record videos).
         tries = [dict(terminate_when_unhealthy=False, render_mode="rgb_array"), dict(render_mode="rgb_array"), {}]
+        if not _renders_rgb(env_id):  # (asked anyway, Gymnasium warns twice per run that the env does not list it)
+            tries = [{k: v for k, v in extra.items() if k != "render_mode"} for extra in tries[:1]] + [{}, {}]
         for extra in tries[0 if not keep_termination else 1:]:
             try:
                 self._env = gym.make(env_id, max_episode_steps=horizon, **extra, **make_kwargs)
