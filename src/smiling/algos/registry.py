@@ -323,6 +323,11 @@ def check_run_dir(cfg, run_dir: Path, resume: bool) -> None:
         if cfg.steps < saved.steps:
             raise ValueError(f"{run_dir}: resuming with steps={cfg.steps}, fewer than the run's {saved.steps}; a "
                              f"budget can only grow (`smiling plot --until STEP` compares runs at a shorter budget)")
+        off = [f"{name} ({getattr(cfg, name):,})" for name in ("horizon", "eval_every")
+               if cfg.steps > saved.steps and saved.steps % getattr(cfg, name)]
+        if off:  # (its last episode was cut short, or its evaluations fall elsewhere than a longer run's)
+            warnings.warn(f"{run_dir}: extending a run whose budget, {saved.steps:,} steps, is no multiple of its "
+                          f"{' and '.join(off)}: it will not go as one run of {cfg.steps:,} steps would", stacklevel=2)
     elif (run_dir / "config.json").exists():
         raise FileExistsError(f"{run_dir} already holds a run: pass --resume {run_dir} to continue it, "
                               f"or choose another --out")
