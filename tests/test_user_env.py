@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from gymnasium.spaces import Box, Dict, Discrete
 
-from smiling.envs import make_env, validate_task_id
+from smiling.envs import make_env, module_tasks, validate_task_id
 from smiling.runs import read_metrics
 
 MODULE = (Path(__file__).resolve().parents[1] / "examples" / "point_env.py").read_text()
@@ -84,6 +84,12 @@ def test_own_env_errors_name_the_module_or_the_id(smiling_main, tmp_path, monkey
         warnings.simplefilter("always")
         assert make_env("gym:user_point_env2:Point2-v0", horizon=5).observation_space.shape == (2,)
     assert not [w for w in caught if "render_mode" in str(w.message)]
+    # `smiling tasks --module` lists a module's ids in the form a task takes (it listed every registered id)
+    assert module_tasks("user_point_env2") == ["gym:user_point_env2:Point2-v0"]
+    with pytest.raises(ValueError, match="gym:broken_env: importing module 'broken_env' failed"):
+        module_tasks("broken_env")
+    r = smiling_main("tasks", "--module", "user_point_env2")
+    assert r.returncode == 0 and r.stdout.split() == ["gym:user_point_env2:Point2-v0"]
     # on the command line: one line on stderr, exit code 2, no traceback and no usage box
     r = smiling_main("train-expert", "--task", cases[2][0], "--steps", "10", "--quiet")
     assert r.returncode == 2 and r.stderr.strip().splitlines()[-1].startswith("smiling: error: gym:user_point_env2")

@@ -17,7 +17,7 @@ from smiling.algos.registry import ALGORITHMS, BACKENDS, TrainConfig, load_confi
 from smiling.api import default_run_dir
 from smiling.data import DemoError, describe, load_demos, save_npz
 from smiling.diffusion import Schedule, ScoreConfig, estimate_ds_divergence
-from smiling.envs import NoGLBackendError, UnknownTaskError, list_tasks
+from smiling.envs import NoGLBackendError, UnknownTaskError, list_tasks, module_tasks
 from smiling.evaluation import demos_from_run, evaluate_run
 from smiling.experiments.grid import apply_overrides, parse_demos, parse_overrides, parse_seeds, run_grid, split_list
 from smiling.experiments.figures import make_figure
@@ -34,6 +34,9 @@ class Tasks:
 
     prefix: str | None = None
     """Only ids starting with this (e.g. dmc or gym)."""
+    module: str | None = None
+    """Import this module of your own first and list the ids it registers, in the form a task takes
+    (gym:<module>:<id>)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -280,7 +283,8 @@ class Demo:
 
 
 def cmd_tasks(a: Tasks) -> None:
-    for t in list_tasks():
+    tasks = module_tasks(a.module) if a.module is not None else list_tasks()
+    for t in tasks:
         if a.prefix is None or t.startswith(a.prefix):
             print(t)
 

@@ -24,7 +24,8 @@ if "MUJOCO_GL" not in os.environ:
 
 from smiling.envs.base import NoGLBackendError, TaskEnv  # noqa: E402
 
-__all__ = ["NoGLBackendError", "TaskEnv", "UnknownTaskError", "make_env", "list_tasks", "validate_task_id"]
+__all__ = ["NoGLBackendError", "TaskEnv", "UnknownTaskError", "make_env", "list_tasks", "module_tasks",
+           "validate_task_id"]
 
 PREFIXES = ("dmc", "gym", "humanoid")
 
@@ -91,6 +92,18 @@ def make_env(task_id: str, horizon: int = 1000, keep_termination: bool = False,
         return GymEnv(name, horizon=horizon, keep_termination=keep_termination, render_size=render_size)
     except KeyError:
         raise _unknown(task_id) from None
+
+
+def module_tasks(module: str) -> list[str]:
+    """The task ids of the Gymnasium envs a module of your own registers (``gym:<module>:<id>``), importing it as
+    a task id would (from the Python path, else the current directory); `GymTaskError` names a module that fails
+    to import or registers none."""
+    from smiling.envs.gym_env import GymTaskError, registered_by
+
+    ids = registered_by(module)
+    if not ids:
+        raise GymTaskError(f"module {module!r} registers no Gymnasium id (call gymnasium.register(...) in it)")
+    return [f"gym:{module}:{i}" for i in ids]
 
 
 def list_tasks() -> list[str]:

@@ -43,11 +43,19 @@ def resolve(name: str) -> str:
         raise GymTaskError(f"gym:{name}: no environment id after the module (form: gym:<module>:<id>)")
     _import_user_module(name, module)
     if env_id not in gym.registry:
-        mine = sorted(k for k, spec in gym.registry.items() if _entry_module(spec.entry_point).startswith(module))
+        mine = registered_by(module)
         raise GymTaskError(f"gym:{name}: module {module!r} was imported but registers no Gymnasium id {env_id!r} "
                            + (f"(it registers {', '.join(mine)})" if mine else "(it registers none: call "
                               f"gymnasium.register({env_id!r}, entry_point=...) in it)"))
     return env_id
+
+
+def registered_by(module: str) -> list[str]:
+    """The Gymnasium ids whose entry point lives in ``module`` (imported first, as for ``gym:<module>:<id>``)."""
+    import gymnasium as gym
+
+    _import_user_module(module, module)
+    return sorted(k for k, spec in gym.registry.items() if _entry_module(spec.entry_point).startswith(module))
 
 
 def _entry_module(entry_point) -> str:
