@@ -188,7 +188,8 @@ def plan(number: int, budget: str, out: str | Path, demos: Mapping[str, str] | N
             continue
         for label in p.labels:
             cells = expand(out, [p.task], [label], list(seeds if seeds is not None else spec.seeds),
-                           steps if steps is not None else p.steps, settings, {p.task: demos[p.task]} if p.task in demos else None)
+                           steps if steps is not None else p.steps, settings,
+                           {p.task: demos[p.task]} if p.task in demos else None)
             if demo.actions is None and needs_actions(cells[0].config):
                 missing.append((p.task, label, "its demonstrations hold no actions"))
                 continue
