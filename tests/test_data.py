@@ -353,4 +353,5 @@ def test_a_gym_task_with_and_without_its_module_is_one_task():
     assert _same_task("gym:pointmass:PointMass-v0", "gym:PointMass-v0")
     assert _same_task("gym:PointMass-v0", "gym:other:PointMass-v0") and _same_task("dmc:cheetah-run", "dmc:cheetah-run")
     assert not _same_task("gym:pointmass:PointMass-v0", "gym:PointMass-v1")
+    assert not _same_task("gym:pointmass:PointMass-v0", "gym:othermod:PointMass-v0")  # (two modules: two envs)
     assert not _same_task("dmc:cheetah-run", "gym:cheetah-run") and not _same_task("dmc:walker-walk", "dmc:walker-run")

@@ -289,6 +289,7 @@ def test_each_group_of_settings_checks_its_field_types_when_built_alone():
                            (lambda: Schedule(steps=1.5), "smiling.score.schedule.steps: expected int, got 1.5"),
                            (lambda: ScoreConfig(width="64"), "smiling.score.width: expected int, got '64'"),
                            (lambda: ScoreConfig(width=0), "smiling.score.width must be >= 1, got 0"),
+                           (lambda: ScoreConfig(time_dim=1), "time_dim must be even and >= 2, got 1"),
                            (lambda: SmilingConfig(num_levels="8"), "smiling.num_levels: expected int"),
                            (lambda: SmilingConfig(score={"width": 3}), "smiling.score: expected a ScoreConfig"),
                            (lambda: DacConfig(gp_weight="10"), "dac.gp_weight: expected float"),
@@ -422,6 +423,11 @@ def test_a_checkpoint_of_another_network_size_or_task_is_refused_naming_its_file
     with pytest.raises(MismatchError, match=message):
         train(tiny_config(steps=200), small, resume=True, quiet=True)
     assert (small / "config.json").read_bytes() == config
+    # another depth: Flax's own key error, said as the same mismatch (it read "damaged checkpoint file")
+    from smiling.rl.sac import SAC
+    deep = SAC(8, 2, dataclasses.replace(TINY_SAC, hidden_dims=(32, 32, 32)))
+    with pytest.raises(MismatchError, match="its arrays are not those this config builds"):
+        deep.from_bytes(SAC(8, 2, TINY_SAC).to_bytes(SAC(8, 2, TINY_SAC).init(0)))
     loop_file = Checkpoints(wide).latest() / "loop.json"
     loop = json.loads(loop_file.read_text())
     assert loop["task"] == "dmc:ball_in_cup-catch"

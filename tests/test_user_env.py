@@ -88,6 +88,9 @@ def test_own_env_errors_name_the_module_or_the_id(smiling_main, tmp_path, monkey
     assert module_tasks("user_point_env2") == ["gym:user_point_env2:Point2-v0"]
     with pytest.raises(ValueError, match="gym:broken_env: importing module 'broken_env' failed"):
         module_tasks("broken_env")
+    (tmp_path / "user_point.py").write_text("")  # (a prefix of user_point_env2: it claimed that module's ids)
+    with pytest.raises(ValueError, match="module 'user_point' registers no Gymnasium id"):
+        module_tasks("user_point")
     r = smiling_main("tasks", "--module", "user_point_env2")
     assert r.returncode == 0 and r.stdout.split() == ["gym:user_point_env2:Point2-v0"]
     # on the command line: one line on stderr, exit code 2, no traceback and no usage box

@@ -323,8 +323,9 @@ def check_run_dir(cfg, run_dir: Path, resume: bool) -> None:
         if cfg.steps < saved.steps:
             raise ValueError(f"{run_dir}: resuming with steps={cfg.steps}, fewer than the run's {saved.steps}; a "
                              f"budget can only grow (`smiling plot --until STEP` compares runs at a shorter budget)")
-        off = [f"{name} ({getattr(cfg, name):,})" for name in ("horizon", "eval_every")
-               if cfg.steps > saved.steps and saved.steps % getattr(cfg, name)]
+        off = [f"{name} ({getattr(cfg, name):,})" for name in ("horizon", "eval_every")  # (off-policy loop only:
+               if cfg.steps > saved.steps and saved.steps % getattr(cfg, name)              # BC, BCO start again)
+               and ALGORITHMS[cfg.algo].train is None]
         if off:  # (its last episode was cut short, or its evaluations fall elsewhere than a longer run's)
             warnings.warn(f"{run_dir}: extending a run whose budget, {saved.steps:,} steps, is no multiple of its "
                           f"{' and '.join(off)}: it will not go as one run of {cfg.steps:,} steps would", stacklevel=2)
@@ -355,9 +356,10 @@ def train(cfg, run_dir: str | Path, resume: bool = False, quiet: bool = False) -
         raise DemoError(f"{cfg.demos or cfg.task}: state-only demonstrations (no actions); {run_label(cfg)} needs "
                         f"(state, action) pairs: use demonstrations recorded with actions")
     if demos is not None and demos.references is not None and demos.horizon != cfg.horizon:
-        warnings.warn(f"{cfg.demos or cfg.task}: the demonstrations' episodes are {demos.horizon} steps long, this "
-                      f"run's are {cfg.horizon} (horizon): its returns do not compare with the demonstrator's, and "
-                      f"normalized returns mean little; --horizon {demos.horizon} matches them", stacklevel=2)
+        # (printed, not warnings.warn: a grid worker's later runs would not repeat it in their own log.txt)
+        print(f"warning: {cfg.demos or cfg.task}: the demonstrations' episodes are {demos.horizon} steps long, this "
+              f"run's are {cfg.horizon} (horizon): its returns do not compare with the demonstrator's, and "
+              f"normalized returns mean little; --horizon {demos.horizon} matches them", file=sys.stderr)
     meta = run_metadata(cfg, demos)
     if algo.train is not None:  # an algorithm with its own loop (BC, BCO)
         loop = functools.partial(algo.train, cfg, run_dir, meta, demos, resume, quiet)

@@ -68,8 +68,10 @@ def check_task(d: Demos, task: str | None, source: str) -> None:
 def _same_task(a: str, b: str) -> bool:
     """Whether two task ids name one task: equal, or the same Gymnasium id with and without the module that
     registers it (``gym:myenvs:Point-v0`` and, once ``myenvs`` is imported, ``gym:Point-v0``)."""
-    gym = a.startswith("gym:") and b.startswith("gym:")
-    return a == b or gym and a.rsplit(":", 1)[1] == b.rsplit(":", 1)[1]
+    if a == b or not (a.startswith("gym:") and b.startswith("gym:")):
+        return a == b
+    (mod_a, _, id_a), (mod_b, _, id_b) = a[4:].rpartition(":"), b[4:].rpartition(":")
+    return id_a == id_b and (not mod_a or not mod_b or mod_a == mod_b)
 
 
 def _build(O, A, R, meta: dict, task: str | None, src: str) -> Demos:

@@ -45,7 +45,9 @@ class ScoreConfig:
 
     def __post_init__(self):
         check_field_types(self, "smiling.score.")
-        at_least_one(self, "width", "time_dim", "batch_size", prefix="smiling.score.")
+        at_least_one(self, "width", "batch_size", prefix="smiling.score.")
+        if self.time_dim < 2 or self.time_dim % 2:  # (sin and cos pairs: 1 left the embedding empty)
+            raise ValueError(f"smiling.score.time_dim must be even and >= 2, got {self.time_dim}")
         at_least(self, 0, "depth", prefix="smiling.score.")
 
 

@@ -55,7 +55,8 @@ def registered_by(module: str) -> list[str]:
     import gymnasium as gym
 
     _import_user_module(module, module)
-    return sorted(k for k, spec in gym.registry.items() if _entry_module(spec.entry_point).startswith(module))
+    return sorted(k for k, spec in gym.registry.items()
+                  if (_entry_module(spec.entry_point) + ".").startswith(module + "."))  # (it or a submodule)
 
 
 def _entry_module(entry_point) -> str:

@@ -213,7 +213,8 @@ def expand(out: str | Path, tasks, algos, seeds, steps: int, overrides: dict[str
                 cfg = dataclasses.replace(base, task=task, seed=seed, demos=demos.get(task))
                 cfg = apply_label(cfg, name)
                 for key, text in (overrides or {}).items():  # a label's variant set after --set wins: say so
-                    if _field(cfg, key) != _field(apply_overrides(cfg, {key: text}), key):
+                    now, asked = _field(cfg, key), _field(apply_overrides(cfg, {key: text}), key)
+                    if now != asked and not (now != now and asked != asked):  # (NaN is itself)
                         raise ValueError(f"--set {key}={text} contradicts --algos {name}, which sets {key} to "
                                          f"{_field(cfg, key)!r}")
                 cfg.validate()

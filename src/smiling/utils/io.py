@@ -90,8 +90,15 @@ def restore_tree(target, saved):
     import flax.serialization
     import jax
 
-    restored = (flax.serialization.from_bytes(target, saved) if isinstance(saved, bytes)
-                else flax.serialization.from_state_dict(target, saved))
+    try:
+        restored = (flax.serialization.from_bytes(target, saved) if isinstance(saved, bytes)
+                    else flax.serialization.from_state_dict(target, saved))
+    except ValueError as e:  # Flax names keys or fields the target has and the saved tree lacks: another depth
+        if "do not match" not in str(e):
+            raise
+        raise MismatchError(f"its arrays are not those this config builds ({e})") from None
+    if jax.tree.structure(restored) != jax.tree.structure(target):  # (a subtree where the target has an array)
+        raise MismatchError("its arrays are not laid out as this config builds them")
     for (path, want), got in zip(jax.tree_util.tree_flatten_with_path(target)[0], jax.tree.leaves(restored)):
         if np.shape(want) != np.shape(got):
             raise MismatchError(f"{jax.tree_util.keystr(path)} was saved with shape {np.shape(got)}, this config "
