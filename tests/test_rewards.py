@@ -1,5 +1,6 @@
 import dataclasses
 import re
+import warnings
 
 import jax
 import numpy as np
@@ -158,7 +159,10 @@ def test_both_reward_models_name_a_wrong_shape_or_a_nan_in_what_they_score_or_le
     nan[2, 1] = np.nan
     for model in (smiling, dac):
         name = type(model).__name__
-        with pytest.warns(UserWarning, match=f"{name}.reward before any update"):  # (once per model)
+        with pytest.warns(UserWarning, match=f"{name}.reward before any update"):
+            model.reward(z, z, expert[:4])
+        with warnings.catch_warnings():  # once per model
+            warnings.simplefilter("error")
             model.reward(z, z, expert[:4])
         model.update(expert[:64])
         for wrong in (np.ones((4, 2)), np.ones(3)):
