@@ -24,10 +24,10 @@ import time
 from pathlib import Path
 from typing import Mapping
 
-from smiling.algos.registry import ALGORITHMS, learning_differences, load_config, needs_actions
+from smiling.algos.registry import ALGORITHMS, needs_actions
 from smiling.data import DemoError, load_demos
-from smiling.experiments.grid import (RunSpec, check_executor, check_existing, expand, resume_step, run_specs,
-                                      run_state)
+from smiling.experiments.grid import (RunSpec, check_executor, check_existing, expand, other_settings, resume_step,
+                                      run_specs, run_state)
 from smiling.experiments.report import collect, plot_experiment, summary_table
 from smiling.runs import last_metrics_step, read_metrics, run_commits
 from smiling.utils.io import atomic_write_text, read_json
@@ -122,12 +122,7 @@ class Plan:
     def standing(self) -> str:
         """Where the runs stand in their directory: finished, part-way (their last metrics row and the checkpoint
         they resume from), not started."""
-        other = {}  # run_dir -> the settings its run differs in (training refuses those: `check_existing`)
-        for s in self.specs:
-            if (s.run_dir / "config.json").exists():
-                diff = learning_differences(s.config, load_config(s.run_dir))
-                if diff:
-                    other[s.run_dir] = diff
+        other = other_settings(self.specs)  # (training refuses those: `check_existing`)
         states = [(s, run_state(s.run_dir, s.config.steps)) for s in self.specs if s.run_dir not in other]
         partial = [s for s, state in states if state == "partial"]
         done = sum(state == "done" for _, state in states)

@@ -423,16 +423,23 @@ def check_executor(executor: str, workers: int | None) -> None:
         raise ValueError(f"workers must be >= 1 (or unset: the CPUs this process may use), got {workers}")
 
 
-def check_existing(specs: list[RunSpec]) -> None:
-    """Refuse a grid whose run directories hold runs with other settings than the grid gives them (only the
-    settings of `RESUMABLE_CHANGES` may differ: a larger number of steps extends a run; the others do not change
-    what it learns), so a finished run is never counted for a cell it does not belong to."""
-    wrong = []
+def other_settings(specs: list[RunSpec]) -> dict:
+    """{run directory: the settings its saved run differs in} for the specs whose directory holds a run with other
+    settings than the spec's (`learning_differences`: only `RESUMABLE_CHANGES` may differ)."""
+    out = {}
     for s in specs:
         if (s.run_dir / "config.json").exists():
             diff = learning_differences(s.config, load_config(s.run_dir))
             if diff:
-                wrong.append(f"{s.run_dir} (differs in {', '.join(diff)})")
+                out[s.run_dir] = diff
+    return out
+
+
+def check_existing(specs: list[RunSpec]) -> None:
+    """Refuse a grid whose run directories hold runs with other settings than the grid gives them (only the
+    settings of `RESUMABLE_CHANGES` may differ: a larger number of steps extends a run; the others do not change
+    what it learns), so a finished run is never counted for a cell it does not belong to."""
+    wrong = [f"{run_dir} (differs in {', '.join(diff)})" for run_dir, diff in other_settings(specs).items()]
     if wrong:
         raise ValueError(f"{len(wrong)} run directories hold runs with other settings than this grid's: "
                          + "; ".join(wrong[:5]) + (" ..." if len(wrong) > 5 else "")
