@@ -76,6 +76,14 @@ def test_collect_averages_only_runs_of_one_setting_and_says_which_it_left_out(tm
     atomic_write_json(tmp_path / "bare" / "config.json", {"config": {"algo": "dac", "seed": 3}})
     assert len(collect(tmp_path, "raw")["dmc:ball_in_cup-catch"]["dac"]) == 2
     assert "left out, no evaluation yet:" in capsys.readouterr().err
+    # one damaged config.json (cut, or a field of the wrong type) failed the summary of the whole grid
+    for name, text in (("cut", '{"config": {"algo": "da'), ("typed", '{"config": {"algo": "dac", "seed": "x"}}')):
+        fake_run(tmp_path / name, [(0, 100), (10, 500)])
+        (tmp_path / name / "config.json").write_text(text)
+    assert len(collect(tmp_path, "raw")["dmc:ball_in_cup-catch"]["dac"]) == 2
+    err = capsys.readouterr().err
+    assert "left out, config.json not valid JSON: " in err and "cut" in err
+    assert "left out, config.json not a run's: " in err and "typed" in err and "seed" in err
 
 
 def test_run_label_names_the_smiling_settings(tmp_path):

@@ -121,6 +121,10 @@ def test_a_grid_refuses_a_set_it_would_not_apply_and_a_demos_file_it_cannot_read
     _write_grid(tmp_path / "g", bic, ["dac"], [0], 100, {"dac.width": "64", "eval_every": "50"}, {})
     with pytest.raises(ValueError, match=r"other --set values \(dac.width: 64 -> 32; eval_every: 50 -> \(not set\)\)"):
         _write_grid(tmp_path / "g", bic, ["dac"], [1], 100, {"dac.width": "32"}, {})
+    # the same values in other words are the same --set (eval_every=050 was refused against eval_every=50)
+    _write_grid(tmp_path / "g", bic, ["dac"], [1], 100, {"dac.width": "064", "eval_every": "050"}, {})
+    _write_grid(tmp_path / "g", bic, ["dac"], [1], 100, {"dac.width": "64", "eval_every": "50",
+                                                          "horizon": str(TrainConfig().horizon)}, {})
     (tmp_path / "g" / "experiment.json").write_text("[1, 2]")  # (a KeyError or AttributeError traceback)
     with pytest.raises(ValueError, match="experiment.json: not an experiment's record"):
         _write_grid(tmp_path / "g", bic, ["dac"], [1], 100, {}, {})

@@ -37,7 +37,7 @@ def test_imitation_run_logs_reward_model_metrics_and_checkpoints_it(tmp_path):
     names = {p.name for p in Checkpoints(tmp_path / "r").latest().iterdir()}
     # the reward model's own files; what the loop keeps (the buffer) is not under its prefix
     assert {n for n in names if n.startswith("reward-")} == {"reward-learner_score.msgpack", "reward-memory.npz",
-                                                            "reward-state.json"}
+                                                            "reward-state.json", "reward-made_from.txt"}
     assert json.loads((tmp_path / "r" / "config.json").read_text())["algo"] == "smiling"
 
 
@@ -109,6 +109,23 @@ def test_state_action_imitation_needs_actions(tmp_path):
         train(dataclasses.replace(cfg, algo="bc"), tmp_path / "bc" / "r", quiet=True)
     assert not (tmp_path / "bc").exists()
     train(dataclasses.replace(tiny_imitation(steps=50), smiling=with_actions), tmp_path / "ok", quiet=True)
+
+
+def test_resume_refuses_demos_changed_since_the_run_started(tmp_path):
+    from smiling.data import load_demos, save_npz
+
+    demos = load_demos("dmc:ball_in_cup-catch")
+    save_npz(demos.select([0, 1]), tmp_path / "d.npz")
+    cfg = tiny_imitation(steps=200, demos=str(tmp_path / "d.npz"))
+    train(dataclasses.replace(cfg, steps=100), tmp_path / "r", quiet=True)
+    save_npz(demos.select([2, 3]), tmp_path / "d.npz")  # the same path, other episodes
+    before = (tmp_path / "r" / "config.json").read_text()
+    with pytest.raises(ValueError, match="made from other demonstrations than the run's config names now"):
+        train(cfg, tmp_path / "r", resume=True, quiet=True)
+    assert (tmp_path / "r" / "config.json").read_text() == before  # refused before anything changed
+    save_npz(demos.select([0, 1]), tmp_path / "d.npz")  # put back: it resumes
+    train(cfg, tmp_path / "r", resume=True, quiet=True)
+    assert read_metrics(tmp_path / "r")[-1]["step"] == "200"
 
 
 def test_demos_of_another_task_are_refused(tmp_path):

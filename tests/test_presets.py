@@ -96,7 +96,7 @@ def test_fifo_keeps_the_newest_rows_and_round_trips():
     for memory in (Fifo(2, 5), Reservoir(2, 5)):  # features of another width were cut into rows and kept
         memory.add(np.ones(2))
         for wrong in (np.ones((4, 3)), np.ones(4), np.ones((1, 2, 2))):
-            with pytest.raises(ValueError, match=r"must have shape \(n, 2\), got " + re.escape(str(wrong.shape))):
+            with pytest.raises(ValueError, match=r"must be shaped \(n, 2\), got shape " + re.escape(str(wrong.shape))):
                 memory.add(wrong)
         assert memory.size == 1
 

@@ -165,11 +165,13 @@ def test_both_reward_models_name_a_wrong_shape_or_a_nan_in_what_they_score_or_le
             warnings.simplefilter("error")
             model.reward(z, z, expert[:4])
         model.update(expert[:64])
-        for wrong in (np.ones((4, 2)), np.ones(3)):
-            with pytest.raises(ValueError, match=rf"{name}: expected states shaped \(n, 3\).* got shape "
+        for wrong in (np.ones((4, 2)), np.ones(2), np.ones((1, 1, 3))):
+            with pytest.raises(ValueError, match=rf"{name}: states, .* must be shaped \(n, 3\), got shape "
                                                  + re.escape(str(wrong.shape))):
                 model.reward(z, z, wrong)
-        with pytest.raises(ValueError, match=rf"{name}: NaN or inf in 1 row\(s\) of 4, first \[2\]"):
+        # one flat state is one row, as update() takes it
+        assert model.reward(z[0], z[0], expert[0]).shape == (1,)
+        with pytest.raises(ValueError, match=rf"{name}: states, .* hold NaN or inf in 1 row\(s\) of 4, first \[2\]"):
             model.reward(z, z, nan)
         with pytest.raises(ValueError, match="learner features hold NaN or inf"):
             model.update(nan)
@@ -235,6 +237,11 @@ def test_the_own_loop_example_runs_and_its_reward_follows_the_learner(tmp_path, 
     with pytest.raises(ValueError, match=r"scores \(state, action\) pairs \(use_actions\): give the actions"):
         SmilingReward.from_demos(Demos(demos.observations, np.zeros((2, 10, 1))), dataclasses.replace(
             cfg, use_actions=True), seed=0).features(s, None, s)
+    paired = SmilingReward.from_demos(Demos(demos.observations, np.zeros((2, 10, 1))), dataclasses.replace(
+        cfg, use_actions=True), seed=0)
+    assert paired.features(s, np.full((len(s), 1), -1.0), s).shape == (len(s), 3)
+    with pytest.raises(ValueError, match=r"actions must lie in \[-1, 1\], .* found values in \[-1, 2\]"):
+        paired.features(s, np.linspace(-1, 2, len(s))[:, None], s)  # (env units: scored as if in [-1, 1])
     # DAC's discriminator through the same surface
     dac = DacReward.from_demos(demos, DacConfig(width=32, steps=5, batch_size=16), seed=0)
     dac.update(rng.normal(size=(30, 2)).astype(np.float32))

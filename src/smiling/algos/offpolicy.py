@@ -39,6 +39,9 @@ from smiling.utils.io import MismatchError, atomic_write_json, npz_bytes, npz_fr
 from smiling.utils.seeding import EVAL_STREAM, TRAIN_STREAM, derive_seed
 
 CACHE_FILE = "relabel-cache.npz"
+MADE_FROM_FILE = "reward-made_from.txt"
+"""What the reward model was made from (`RewardModel.made_from`), checked on resume: demos changed under the
+run's path since would meet a learner side fitted against the old ones."""
 OLD_LOOP_FILES = {"pending.npz", "cache.npz"}
 """Loop files that older checkpoints kept under the reward model's ``reward-`` prefix (the
 features since the last reward update, now read from the buffer; the reward cache, now `CACHE_FILE`)."""
@@ -53,6 +56,7 @@ def _save_checkpoint(ckpts: Checkpoints, agent: Agent, state, buffer: ReplayBuff
     }
     if reward_model is not None:
         files.update({f"reward-{k}": v for k, v in reward_model.state_dict().items()})
+        files[MADE_FROM_FILE] = reward_model.made_from.encode()
     if cache is not None:
         files[CACHE_FILE] = npz_bytes(cache.state_dict())
     ckpts.save(loop["step"], files)
@@ -62,6 +66,12 @@ def load_reward_state(reward_model, ckpt: Path) -> None:
     """Restore ``reward_model`` from the ``reward-*`` files of checkpoint folder ``ckpt``."""
     names = [p.name[len("reward-"):] for p in ckpt.glob("reward-*")]
     files = {n: read_checkpoint_file(ckpt / f"reward-{n}", bytes) for n in names if n not in OLD_LOOP_FILES}
+    try:
+        reward_model.check_made_from(files.pop(MADE_FROM_FILE[len("reward-"):], b"").decode(), ckpt)
+    except ValueError:
+        raise ValueError(f"{ckpt}: the reward model was made from other demonstrations than the run's config names "
+                         f"now (the demos file changed since the run started?); put the run's demos back, or train "
+                         f"in another directory") from None
     try:
         reward_model.load_state_dict(files)
     except MismatchError as e:

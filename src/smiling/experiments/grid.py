@@ -288,6 +288,18 @@ def run_one(config: dict, run_dir: str) -> dict:
     return {"run_dir": run_dir, "state": "resumed" if state == "partial" else "trained", **summary}
 
 
+def _other_values(before: dict[str, str], now: dict[str, str]) -> list[str]:
+    """The keys of two --set dicts that set other values (by value: eval_every=050 is eval_every=50, and a key
+    set to its default is the key not set)."""
+    keys = sorted(set(before) | set(now))
+    try:
+        a, b = apply_overrides(TrainConfig(), before), apply_overrides(TrainConfig(), now)
+    except (ValueError, TypeError):  # (one of them no longer applies): compare their text
+        return [k for k in keys if before.get(k) != now.get(k)]
+    pairs = {k: (_field(a, k), _field(b, k)) for k in keys}
+    return [k for k, (x, y) in pairs.items() if not (x == y or x != x and y != y)]  # (NaN is itself)
+
+
 def _write_grid(out: Path, tasks, algos, seeds, steps, overrides, demos) -> None:
     path = out / "experiment.json"
     grid = {"tasks": list(tasks), "algos": list(algos), "seeds": list(seeds), "steps": steps,
@@ -300,7 +312,7 @@ def _write_grid(out: Path, tasks, algos, seeds, steps, overrides, demos) -> None
                              f"another --out")
         before, now = old.get("overrides", {}), grid["overrides"]
         changed = [f"{k}: {before.get(k, '(not set)')} -> {now.get(k, '(not set)')}"
-                   for k in sorted(set(before) | set(now)) if before.get(k) != now.get(k)]
+                   for k in _other_values(before, now)]
         if changed:
             raise ValueError(f"{out} holds an experiment with other --set values ({'; '.join(changed)}): use another "
                              f"--out, or the same --set")
@@ -656,11 +668,22 @@ def _run_ray(payloads, address: str | None, cpus_per_run: float, gpus_per_run: f
 
 
 def find_runs(root: str | Path) -> list[Path]:
-    """Every run directory (one holding config.json with a training config) under ``root``, sorted."""
+    """Every run directory (one holding config.json with a training config) under ``root``, sorted; a config.json
+    that is not valid JSON is named on stderr and left out."""
     root = Path(root)
     if not root.exists():
         raise FileNotFoundError(f"{root}: no such directory")
-    runs = sorted(p.parent for p in root.rglob("config.json") if "config" in read_json(p))
+    runs, damaged = [], []
+    for path in sorted(root.rglob("config.json")):
+        try:
+            saved = read_json(path)
+        except ValueError:  # (one damaged file failed the summary of a whole grid, after its training)
+            damaged.append(path)
+            continue
+        if isinstance(saved, dict) and "config" in saved:
+            runs.append(path.parent)
+    if damaged:
+        print(f"left out, config.json not valid JSON: {', '.join(map(str, damaged))}", file=sys.stderr)
     if not runs:
         raise FileNotFoundError(f"{root}: no run directories (with config.json) inside")
     return runs

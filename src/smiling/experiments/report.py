@@ -61,7 +61,8 @@ def references(cfg) -> tuple[float, float] | None:
 def collect(root_or_runs, metric: str = "normalized", algos=None, tasks=None, until: int | None = None) -> dict:
     """{task: {label: [`Curve`, ...]}} for the runs under a directory (or a list of runs),
     kept to the given labels and tasks, and to the evaluations at env steps <= ``until`` if given (to compare
-    runs at a shorter budget than they ran); ``metric`` normalized needs the demos' expert/random returns."""
+    runs at a shorter budget than they ran); ``metric`` normalized needs the demos' expert/random returns. Runs
+    without an evaluation yet, or whose config.json cannot be read as a run's, are named on stderr and left out."""
     if metric not in METRICS:
         raise ValueError(f"unknown metric {metric!r}; choose {' or '.join(METRICS)}")
     runs = find_runs(root_or_runs) if isinstance(root_or_runs, (str, Path)) else [Path(r) for r in root_or_runs]
@@ -69,9 +70,13 @@ def collect(root_or_runs, metric: str = "normalized", algos=None, tasks=None, un
     demo_refs: dict = {}  # (task, demos) -> the demos' references, read once, for runs that recorded none
     seen: dict = {}  # (task, label, seed) -> run
     first: dict = {}  # (task, label) -> (run, config) of its first run: the others must share its settings
-    left_out = []
+    left_out, damaged = [], []
     for run in runs:
-        cfg = load_config(run)
+        try:
+            cfg = load_config(run)
+        except (ValueError, TypeError) as e:  # (one damaged run failed the summary of a whole grid)
+            damaged.append(f"{run} ({e})")
+            continue
         label = run_label(cfg)
         if (algos and label not in algos) or (tasks and cfg.task not in tasks):
             continue
@@ -109,11 +114,13 @@ def collect(root_or_runs, metric: str = "normalized", algos=None, tasks=None, un
                                  f"use --metric raw")
             returns, every = normalize(returns, *refs), normalize(every, *refs)
         out[cfg.task][label].append(Curve(steps, np.asarray(returns, np.float64), run, float(np.max(every))))
+    if left_out:
+        print(f"left out, no evaluation yet: {', '.join(map(str, left_out))}", file=sys.stderr)
+    if damaged:
+        print(f"left out, config.json not a run's: {'; '.join(damaged)}", file=sys.stderr)
     if not out:
         raise ValueError("no runs with evaluations match" + (f" algos {algos}" if algos else "")
                          + (f" tasks {tasks}" if tasks else ""))
-    if left_out:
-        print(f"left out, no evaluation yet: {', '.join(map(str, left_out))}", file=sys.stderr)
     return {t: dict(g) for t, g in out.items()}
 
 

@@ -27,13 +27,28 @@ import numpy as np
 from smiling.utils.io import atomic_save_npz, load_npz
 
 
+def feature_rows(features, dim: int | None, what: str) -> np.ndarray:
+    """``features`` as float32 (n, dim) rows, or ValueError naming ``what`` they are. A flat array is one row
+    (with ``dim`` 1: n rows of width 1); another width is refused (reshaped, features of the wrong width were cut
+    into rows of this width), and so is a NaN or inf (a NaN reward would reach the RL update unseen, and a NaN kept
+    in a learner memory spoils every later fit). ``dim`` None: any width >= 1."""
+    x = np.asarray(features, np.float32)
+    if x.ndim == 1 and dim is not None and dim in (1, x.size):
+        x = x.reshape(-1, dim)
+    if x.ndim != 2 or x.shape[1] < 1 or dim is not None and x.shape[1] != dim:
+        raise ValueError(f"{what} must be shaped (n, {dim if dim is not None else 'dim'}), got shape {x.shape}")
+    bad = ~np.isfinite(x).all(axis=1)
+    if bad.any():
+        rows = np.flatnonzero(bad)
+        raise ValueError(f"{what} hold NaN or inf in {len(rows)} row(s) of {len(x)}, first {rows[:5].tolist()}")
+    return x
+
+
 def expert_matrix(features) -> np.ndarray:
     """A reward model's expert features as float32 (n >= 2, dim), or ValueError."""
-    x = np.asarray(features, np.float32)
-    if x.ndim != 2 or len(x) < 2 or x.shape[1] < 1:
+    x = feature_rows(features, None, "expert features")
+    if len(x) < 2:
         raise ValueError(f"expert features must be (n >= 2, dim >= 1), got shape {x.shape}")
-    if not np.isfinite(x).all():
-        raise ValueError(f"expert features hold NaN or inf in {int((~np.isfinite(x).all(axis=1)).sum())} row(s)")
     return x
 
 
@@ -70,6 +85,11 @@ class RewardModel:
         if self.use_actions:
             if action is None:
                 raise ValueError(f"{type(self).__name__} scores (state, action) pairs (use_actions): give the actions")
+            action = np.asarray(action, np.float32)
+            if action.size and np.abs(action).max() > 1.0 + 1e-6:  # (scored against demos' [-1, 1] actions)
+                raise ValueError(f"{type(self).__name__}: actions must lie in [-1, 1], as the demonstrations' do, "
+                                 f"found values in [{action.min():.4g}, {action.max():.4g}]: rescale actions "
+                                 f"given in the env's own units")
             return np.concatenate([obs, action], axis=-1)
         return next_obs
 
@@ -90,18 +110,11 @@ class RewardModel:
                           f"data yet, so these rewards mean nothing; call update(features) first", stacklevel=3)
 
     def checked(self, features) -> np.ndarray:
-        """``features`` as float32 (n, dim); ValueError for another shape or a NaN or inf (a NaN reward would
-        reach the RL update unseen)."""
-        x = np.asarray(features, np.float32)
-        if x.ndim != 2 or x.shape[1] != self.dim:
-            what = "(state, action) pairs" if self.use_actions else "states"
-            raise ValueError(f"{type(self).__name__}: expected {what} shaped (n, {self.dim}), as in the "
-                             f"demonstrations it was made from, got shape {x.shape}")
-        if not np.isfinite(x).all():
-            rows = np.flatnonzero(~np.isfinite(x).all(axis=1))
-            raise ValueError(f"{type(self).__name__}: NaN or inf in {len(rows)} row(s) of {len(x)}, first "
-                             f"{rows[:5].tolist()}")
-        return x
+        """``features`` as float32 (n, dim) (`feature_rows`: a flat array is one row); ValueError for another
+        width or a NaN or inf."""
+        what = "(state, action) pairs" if self.use_actions else "states"
+        return feature_rows(features, self.dim, f"{type(self).__name__}: {what}, as in the demonstrations it was "
+                                                f"made from,")
 
     def normalize_batch(self, rewards: np.ndarray) -> np.ndarray:
         """Applied by the loop to each sampled training batch's rewards, shaped (batches, ...): a per-batch
@@ -143,11 +156,16 @@ class RewardModel:
         if saved != _config_json(self.config):
             raise ValueError(f"{path}: saved by a {type(self).__name__} with another config ({saved}); build this "
                              f"one with that config to load it")
-        made_from = files.pop("made_from.txt", b"").decode()
-        if made_from and self.made_from and made_from != self.made_from:  # (it loaded, and scored nonsense)
-            raise ValueError(f"{path}: saved by a {type(self).__name__} made from other expert data or another "
-                             f"seed; build this one from the same demonstrations and seed to load it")
+        self.check_made_from(files.pop("made_from.txt", b"").decode(), path)
         self.load_state_dict(files)
+
+    def check_made_from(self, saved: str, where) -> None:
+        """Refuse a saved state (at ``where``) recorded as made from other expert features or another seed than
+        this model (it loaded, and scored nonsense); ``saved`` empty (files written before it was recorded): no
+        check."""
+        if saved and self.made_from and saved != self.made_from:
+            raise ValueError(f"{where}: saved by a {type(self).__name__} made from other expert data or another "
+                             f"seed; build this one from the same demonstrations and seed to load it")
 
 
 def _config_json(config) -> str:
@@ -167,15 +185,8 @@ class Memory:
         raise NotImplementedError
 
     def _rows(self, rows) -> np.ndarray:
-        """``rows`` as float32 (n, dim); flat, one row (or n rows of width 1). Other widths are refused (reshaped,
-        features of the wrong width were cut into rows of this width and learnt from), and so are NaN and inf (one
-        would stay in the memory and spoil every later fit)."""
-        rows, dim = np.asarray(rows, np.float32), self.data.shape[1]
-        if not (rows.ndim == 2 and rows.shape[1] == dim or rows.ndim == 1 and dim in (1, rows.size)):
-            raise ValueError(f"learner features must have shape (n, {dim}), got {rows.shape}")
-        if not np.isfinite(rows).all():
-            raise ValueError(f"learner features hold NaN or inf ({int((~np.isfinite(rows)).sum())} values)")
-        return rows.reshape(-1, dim)
+        """``rows`` as float32 (n, dim) (`feature_rows`)."""
+        return feature_rows(rows, self.data.shape[1], "learner features")
 
     def sample(self) -> np.ndarray:
         return self.data[: self.size]

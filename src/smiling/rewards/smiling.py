@@ -123,13 +123,11 @@ def pairs_per_call() -> int:
     return 1 << 13 if jax.default_backend() == "cpu" else 1 << 20
 
 
-def expert_cache_key(features: np.ndarray, cfg: SmilingConfig, seed: int) -> str:
-    h = hashlib.sha256()
-    h.update(np.ascontiguousarray(features, np.float32).tobytes())
-    h.update(str(features.shape).encode())
-    key = [dataclasses.asdict(cfg.score), cfg.expert_steps, seed] + ([] if cfg.standardize else ["raw"])
-    h.update(json.dumps(key, sort_keys=True, default=str).encode())
-    return h.hexdigest()[:24]
+def expert_cache_key(made_from: str, cfg: SmilingConfig) -> str:
+    """The disk cache's name for a fitted expert score model: what it was made from (`made_from_hash`: the expert
+    features and the seed) and the settings that shape its fit."""
+    key = [made_from, dataclasses.asdict(cfg.score), cfg.expert_steps] + ([] if cfg.standardize else ["raw"])
+    return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:24]
 
 
 class SmilingReward(RewardModel):
@@ -150,7 +148,7 @@ class SmilingReward(RewardModel):
         self.key = jax.random.PRNGKey(seed + 3)
         self.norm = (0.0, 1.0)
         self.updates = 0
-        path = cache_root() / "expert_scores" / f"{expert_cache_key(expert_features, config, seed)}.msgpack"
+        path = cache_root() / "expert_scores" / f"{expert_cache_key(self.made_from, config)}.msgpack"
         if use_cache and path.exists():
             self.expert.load_bytes(path.read_bytes())
             self.origin = "expert score model loaded from the cache"
