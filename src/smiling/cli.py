@@ -12,8 +12,14 @@ from pathlib import Path
 
 import tyro
 
+from smiling.algos.plugins import PluginError
+
+try:  # the registry loads the plug-ins SMILING_PLUGINS names: one that fails is a usage error, not a traceback
+    from smiling.algos.registry import ALGORITHMS, BACKENDS, TrainConfig, load_config, train, variants_of
+except PluginError as e:
+    print(f"smiling: error: {e}", file=sys.stderr)
+    sys.exit(2)
 from smiling.algos.presets import apply_preset
-from smiling.algos.registry import ALGORITHMS, BACKENDS, TrainConfig, load_config, train, variants_of
 from smiling.api import default_run_dir
 from smiling.data import DemoError, describe, load_demos, save_npz
 from smiling.diffusion import Schedule, ScoreConfig, estimate_ds_divergence

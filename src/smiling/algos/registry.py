@@ -6,7 +6,8 @@ dispatch to a loop (`train`), the grid's labels (`apply_label`) and the one name
 folders, legends and titles. The CLI, `smiling experiment` and the plots read these, never their own lists.
 
 Adding an algorithm: write its module (its frozen config; a reward model, an agent or its own loop) with an
-`Algorithm` record, and add the record to `ALGORITHMS` (docs/extending.md walks through it).
+`Algorithm` record, and add the record to `ALGORITHMS`, or keep the module outside the library and name it in
+``SMILING_PLUGINS`` (`smiling.algos.plugins`, added here before `TrainConfig` is built; docs/extending.md).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import warnings
 from pathlib import Path
 
 from smiling._version import __version__
-from smiling.algos import offpolicy
+from smiling.algos import offpolicy, plugins
 from smiling.algos.base import (RESUMABLE_CHANGES, Algorithm, Backend, RunConfig, Variant, actions_variant,
                                replace_in)
 from smiling.algos.bc import ALGORITHM as BC
@@ -104,6 +105,8 @@ BACKENDS: dict[str, Backend] = {
 }
 """Every RL backend (``--rl``), by name; the first is the default."""
 
+ALGORITHMS, BACKENDS = plugins.register(ALGORITHMS, BACKENDS)  # and those of modules outside the library
+
 
 def _validate(cfg) -> None:
     """Checks across settings groups (each group and `RunConfig` check themselves on construction)."""
@@ -125,9 +128,13 @@ def _validate(cfg) -> None:
 def _check_names(cfg) -> None:
     RunConfig.__post_init__(cfg)
     if cfg.algo not in ALGORITHMS:
-        raise ValueError(f"unknown algo {cfg.algo!r}; choose one of {', '.join(ALGORITHMS)}")
+        hint = _PLUGIN_HINT if "+" not in cfg.algo else " (variants are labels of smiling experiment)"
+        raise ValueError(f"unknown algo {cfg.algo!r}; choose one of {', '.join(ALGORITHMS)}{hint}")
     if cfg.rl not in BACKENDS:
-        raise ValueError(f"unknown rl backend {cfg.rl!r}; choose one of {', '.join(BACKENDS)}")
+        raise ValueError(f"unknown rl backend {cfg.rl!r}; choose one of {', '.join(BACKENDS)}{_PLUGIN_HINT}")
+
+
+_PLUGIN_HINT = f" (one of a plug-in? name its module in {plugins.ENV_VAR}: docs/extending.md)"
 
 
 def _group(name: str, typ: type):
@@ -155,6 +162,10 @@ def config_from_dict(d: dict):
     if not isinstance(d, dict):
         raise ValueError(f"config: expected an object, got {type(d).__name__}")
     d = dict(d)
+    for key, known in (("algo", ALGORITHMS), ("rl", BACKENDS)):
+        if isinstance(d.get(key), str) and d[key] not in known:  # (else its settings group was the unknown field)
+            raise ValueError(f"{key} {d[key]!r} is not registered here; choose one of {', '.join(known)}"
+                             f"{_PLUGIN_HINT}")
     if isinstance(d.get("smiling"), dict) and "normalization" not in d["smiling"]:
         d["smiling"] = {**d["smiling"], "normalization": "moments"}   # written before the option existed
     if isinstance(d.get("smiling"), dict) and "cap_errors" not in d["smiling"]:
