@@ -60,8 +60,12 @@ class NearestReward(RewardModel):
 
     def reward(self, obs, action, next_obs) -> np.ndarray:
         x = (self.checked(self.features(obs, action, next_obs)) - self.mean) / self.std
-        d2 = (x ** 2).sum(axis=1)[:, None] - 2.0 * x @ self.expert.T + self.expert_sq[None, :]
-        return (-self.config.scale * np.sqrt(np.maximum(d2.min(axis=1), 0.0))).astype(np.float32)
+        nearest = np.empty(len(x), np.float32)
+        for i in range(0, len(x), 1024):  # (chunks: the distance matrix is rows x expert states)
+            chunk = x[i:i + 1024]
+            d2 = (chunk ** 2).sum(axis=1)[:, None] - 2.0 * chunk @ self.expert.T + self.expert_sq[None, :]
+            nearest[i:i + 1024] = np.sqrt(np.maximum(d2.min(axis=1), 0.0))
+        return -self.config.scale * nearest
 
     def state_dict(self) -> dict[str, bytes]:
         return {"state.json": json.dumps({"updates": self.updates}).encode()}

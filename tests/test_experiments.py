@@ -83,7 +83,7 @@ def test_collect_averages_only_runs_of_one_setting_and_says_which_it_left_out(tm
     assert len(collect(tmp_path, "raw")["dmc:ball_in_cup-catch"]["dac"]) == 2
     err = capsys.readouterr().err
     assert "left out, config.json not valid JSON: " in err and "cut" in err
-    assert "left out, config.json not a run's: " in err and "typed" in err and "seed" in err
+    assert "left out, config.json not loadable here: " in err and "typed" in err and "seed" in err
 
 
 def test_run_label_names_the_smiling_settings(tmp_path):

@@ -123,8 +123,10 @@ def test_a_grid_refuses_a_set_it_would_not_apply_and_a_demos_file_it_cannot_read
         _write_grid(tmp_path / "g", bic, ["dac"], [1], 100, {"dac.width": "32"}, {})
     # the same values in other words are the same --set (eval_every=050 was refused against eval_every=50)
     _write_grid(tmp_path / "g", bic, ["dac"], [1], 100, {"dac.width": "064", "eval_every": "050"}, {})
-    _write_grid(tmp_path / "g", bic, ["dac"], [1], 100, {"dac.width": "64", "eval_every": "50",
-                                                          "horizon": str(TrainConfig().horizon)}, {})
+    # but a key set to its default is not the key unset (smiling+paper's preset sets num_levels=500 unless --set)
+    with pytest.raises(ValueError, match=r"other --set values \(horizon: \(not set\) -> 1000\)"):
+        _write_grid(tmp_path / "g", bic, ["dac"], [1], 100, {"dac.width": "64", "eval_every": "50",
+                                                              "horizon": str(TrainConfig().horizon)}, {})
     (tmp_path / "g" / "experiment.json").write_text("[1, 2]")  # (a KeyError or AttributeError traceback)
     with pytest.raises(ValueError, match="experiment.json: not an experiment's record"):
         _write_grid(tmp_path / "g", bic, ["dac"], [1], 100, {}, {})
@@ -323,6 +325,8 @@ def test_grid_workers_allocate_gpu_memory_as_they_need_unless_the_user_says_othe
     assert grid.worker_env({}) == {"XLA_PYTHON_CLIENT_PREALLOCATE": "false"}
     mine = {"XLA_PYTHON_CLIENT_MEM_FRACTION": ".2"}
     assert grid.worker_env({**mine, "HOME": "/x"}) == mine  # the user's own settings, passed on (Ray nodes)
+    assert grid.worker_env({"SMILING_PLUGINS": "m:A"}) == {"XLA_PYTHON_CLIENT_PREALLOCATE": "false",
+                                                           "SMILING_PLUGINS": "m:A"}  # (a Ray worker: the same)
     for v in grid.GPU_MEMORY_VARS:
         monkeypatch.delenv(v, raising=False)
     with grid.process_pool(1) as pool:  # the local executor's workers get it

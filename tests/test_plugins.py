@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 import types
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +24,7 @@ def plugin_modules(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(tmp_path))
     (tmp_path / "odd_plugins.py").write_text(
         "import dataclasses\n"
-        "from smiling.algos.base import Algorithm, Backend\n"
+        "from smiling.algos.base import Algorithm, Backend, Variant\n"
         "from smiling.rl import SAC, SACConfig\n"
         "@dataclasses.dataclass\n"
         "class Loose:\n"
@@ -34,6 +35,11 @@ def plugin_modules(tmp_path, monkeypatch):
         "LOOSE = Algorithm('loose', 'config not frozen', config=Loose)\n"
         "ORPHAN = Algorithm('orphan', 'runs on a backend nobody registered', backends=('jax_ppo',))\n"
         "NOT_A_RECORD = 42\n"
+        "KEYWORD = Algorithm('class', 'a keyword')\n"
+        "LABEL_PART = Backend('actions', 'named as a variant', SACConfig, lambda cfg, o, a: None)\n"
+        "PRESET = Algorithm('mine', 'with a preset', variants=(Variant('paper', lambda c: c, lambda c: False),))\n"
+        "ON_BC = Backend('sac3', 'for bc', SACConfig, lambda cfg, o, a: None, algorithms=('bc',))\n"
+        "ON_IQ = Backend('sac4', 'for iqlearn', SACConfig, lambda cfg, o, a: None, algorithms=('iqlearn',))\n"
         "SAC2 = Backend('sac2', 'SAC under another name', SACConfig, lambda cfg, o, a: SAC(o, a, cfg.sac2),\n"
         "               algorithms=('smiling', 'nearest'))\n"
         "BOTH = (SAC2, __import__('nearest_plugin').ALGORITHM)\n")
@@ -65,6 +71,11 @@ def test_plugins_are_added_to_copies_of_the_registry(plugin_modules):
     ("odd_plugins:LOOSE", "config must be a frozen dataclass"),
     ("odd_plugins:ORPHAN", "names backends that are not registered: jax_ppo"),
     ("odd_plugins:SAC2", "backend 'sac2' names algorithm 'nearest', which is not registered"),
+    ("odd_plugins:KEYWORD", "'class' must be a lower-case Python identifier, no keyword"),
+    ("odd_plugins:LABEL_PART", "backend name 'actions' is taken"),
+    ("odd_plugins:PRESET", "variant 'paper' of algorithm 'mine': presets are the library's"),
+    ("odd_plugins:ON_BC", "names algorithm 'bc', which trains no RL agent"),
+    ("odd_plugins:ON_IQ", "names algorithm 'iqlearn', which trains an agent or loop of its own"),
 ])
 def test_a_plugin_asked_for_that_cannot_be_taken_is_refused_by_name(plugin_modules, spec, message):
     with pytest.raises(PluginError, match=message):
@@ -82,8 +93,25 @@ def test_a_broken_entry_point_is_left_out_with_a_warning(plugin_modules):
     assert "algorithm name 'dac' is taken" in text and "left out" in text
     assert "nearest" in algorithms and algorithms["dac"] is ALGORITHMS["dac"]
     # the same record found twice (installed, and named in SMILING_PLUGINS) is taken once
-    algorithms, _ = register(ALGORITHMS, BACKENDS, env("nearest_plugin:ALGORITHM"), entry_points=eps[2:])
-    assert list(algorithms).count("nearest") == 1
+    import nearest_plugin
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        algorithms, _ = register(ALGORITHMS, BACKENDS, env(" nearest_plugin : ALGORITHM "), entry_points=eps[2:])
+    assert algorithms["nearest"] is nearest_plugin.ALGORITHM
+
+
+def test_a_library_run_saved_with_a_plugin_loaded_loads_without_it(tmp_path):
+    """config.json holds every settings group, a plug-in's too: a smiling run trained with SMILING_PLUGINS set was
+    refused elsewhere for its unknown field."""
+    from smiling.algos.registry import config_from_dict, config_to_dict
+    from smiling.algos import TrainConfig
+
+    saved = {**config_to_dict(TrainConfig(algo="smiling")), "nearest": {"scale": 2.0, "use_actions": False}}
+    assert config_from_dict(saved) == TrainConfig(algo="smiling")
+    with pytest.raises(ValueError, match=r"algo 'nearest' is not registered here.*SMILING_PLUGINS"):
+        config_from_dict({**saved, "algo": "nearest"})
+    with pytest.raises(ValueError, match=r"rl 'sac2' is not registered here"):
+        config_from_dict({**saved, "rl": "sac2"})
 
 
 def test_the_nearest_plugin_rewards_closeness_to_the_expert():

@@ -117,8 +117,8 @@ class Backend:
     """Variants it adds to the algorithms that run on it."""
     check: Callable[[Any], None] | None = None
     algorithms: tuple[str, ...] = ()
-    """Algorithms of the library it runs besides those naming it in their ``backends`` (a plug-in backend:
-    e.g. ``("sac", "smiling", "dac")``; `smiling.algos.plugins`)."""
+    """Algorithms it runs besides those naming it in their ``backends`` (a plug-in backend: e.g. ``("sac",
+    "smiling", "dac")``, or a plug-in algorithm's name; `smiling.algos.plugins`)."""
 
 
 RESUMABLE_CHANGES = ("steps", "checkpoint_every", "keep_policies", "tensorboard", "wandb", "wandb_project")

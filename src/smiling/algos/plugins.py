@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import keyword
 import os
 import warnings
 from importlib import metadata
@@ -38,7 +39,7 @@ class PluginError(ImportError):
 
 def _load(spec: str) -> tuple:
     """The records ``module:attribute`` names, as a tuple; PluginError naming what is wrong."""
-    module, sep, attr = spec.strip().partition(":")
+    module, sep, attr = (part.strip() for part in spec.partition(":"))
     if not sep or not module or not attr:
         raise PluginError(f"plug-in {spec!r}: expected module:attribute, e.g. my_algo:ALGORITHM")
     try:
@@ -97,7 +98,7 @@ def register(algorithms: dict[str, Algorithm], backends: dict[str, Backend], env
             if not isinstance(record, kind) or {**algorithms, **backends}.get(record.name) is record:
                 continue  # (the same record by an entry point and SMILING_PLUGINS: once)
             try:
-                check_name(record, [*algorithms, *backends], where)
+                check_name(record, algorithms, backends, where)
             except PluginError as e:
                 refuse(str(e), asked)
                 continue
@@ -113,26 +114,42 @@ def register(algorithms: dict[str, Algorithm], backends: dict[str, Backend], env
     for where, record, asked in found:
         if isinstance(record, Backend) and backends.get(record.name) is record:
             for name in record.algorithms:
-                if name not in algorithms:
+                algo = algorithms.get(name)
+                if algo is None:
                     refuse(f"{where}: backend {record.name!r} names algorithm {name!r}, which is not registered",
                            asked)
+                elif not algo.backends or algo.agent is not None or algo.train is not None:
+                    refuse(f"{where}: backend {record.name!r} names algorithm {name!r}, which trains "
+                           f"{'no RL agent' if not algo.backends else 'an agent or loop of its own'}", asked)
                 elif record.name not in algorithms[name].backends:
                     algorithms[name] = dataclasses.replace(algorithms[name],
                                                            backends=algorithms[name].backends + (record.name,))
     return algorithms, backends
 
 
-def check_name(record: Algorithm | Backend, taken: Iterable[str], where: str) -> None:
-    """Refuse a plug-in whose name cannot be a settings group and a label part, or is taken."""
+def check_name(record: Algorithm | Backend, algorithms: dict, backends: dict, where: str) -> None:
+    """Refuse a plug-in whose name cannot be a settings group and a label part, or is taken, and variants that
+    would read as another's in a label."""
     kind = "algorithm" if isinstance(record, Algorithm) else "backend"
     name = record.name
-    if not (isinstance(name, str) and name.isidentifier() and name == name.lower()):
-        raise PluginError(f"{where}: {kind} name {name!r} must be a lower-case Python identifier (it is the "
-                          f"settings group TrainConfig.{name} and a part of run labels)")
-    clash = set(taken) | {f.name for f in dataclasses.fields(RunConfig)}
-    if name in clash:
-        raise PluginError(f"{where}: {kind} name {name!r} is taken (by the library, another plug-in or a run "
-                          f"setting); rename it")
+    if not (isinstance(name, str) and name.isidentifier() and name == name.lower() and not keyword.iskeyword(name)
+            and not name.startswith("_")):
+        raise PluginError(f"{where}: {kind} name {name!r} must be a lower-case Python identifier, no keyword and "
+                          f"not starting with _ (it is the settings group TrainConfig.{name} and a part of run "
+                          f"labels)")
+    variants = {v.name for r in (*algorithms.values(), *backends.values()) for v in r.variants}
+    taken = {*algorithms, *backends, "validate"} | {f.name for f in dataclasses.fields(RunConfig)}
+    if name in taken or kind == "backend" and name in variants:
+        raise PluginError(f"{where}: {kind} name {name!r} is taken (by the library, another plug-in, a run "
+                          f"setting or, for a backend, a variant of labels); rename it")
     if record.config is not None and not (dataclasses.is_dataclass(record.config)
                                           and record.config.__dataclass_params__.frozen):
         raise PluginError(f"{where}: {kind} {name!r}'s config must be a frozen dataclass")
+    presets = {v.name for r in (*algorithms.values(), *backends.values()) for v in r.variants if v.preset}
+    for v in record.variants:
+        if v.preset or v.name in presets:  # (a preset is one of the library's `smiling.algos.presets`)
+            raise PluginError(f"{where}: variant {v.name!r} of {kind} {name!r}: presets are the library's; give a "
+                              f"plain variant another name")
+        if not (v.name.isidentifier() or v.name.replace("-", "_").isidentifier()) or v.name in backends:
+            raise PluginError(f"{where}: variant {v.name!r} of {kind} {name!r} must be a name (letters, digits, "
+                              f"_ or -) other than a backend's")

@@ -166,6 +166,9 @@ def config_from_dict(d: dict):
         if isinstance(d.get(key), str) and d[key] not in known:  # (else its settings group was the unknown field)
             raise ValueError(f"{key} {d[key]!r} is not registered here; choose one of {', '.join(known)}"
                              f"{_PLUGIN_HINT}")
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    for key in [k for k, v in d.items() if k not in fields and isinstance(v, dict)]:
+        del d[key]  # the settings group of a plug-in not found here, saved by a run of another algorithm
     if isinstance(d.get("smiling"), dict) and "normalization" not in d["smiling"]:
         d["smiling"] = {**d["smiling"], "normalization": "moments"}   # written before the option existed
     if isinstance(d.get("smiling"), dict) and "cap_errors" not in d["smiling"]:

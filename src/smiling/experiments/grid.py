@@ -26,6 +26,7 @@ import traceback
 import typing
 from pathlib import Path
 
+from smiling.algos.plugins import ENV_VAR as PLUGINS_VAR
 from smiling.algos.presets import apply_preset
 from smiling.algos.registry import (TrainConfig, apply_label, config_from_dict, config_to_dict,
                                     label_presets, learning_differences, load_config, run_label, train)
@@ -289,15 +290,17 @@ def run_one(config: dict, run_dir: str) -> dict:
 
 
 def _other_values(before: dict[str, str], now: dict[str, str]) -> list[str]:
-    """The keys of two --set dicts that set other values (by value: eval_every=050 is eval_every=50, and a key
-    set to its default is the key not set)."""
+    """The keys of two --set dicts that set other values: a key in one of them only, or a value other by value
+    (eval_every=050 is eval_every=50). A key set to its default is not the key unset: a label's preset, applied
+    before --set, may hold another value."""
     keys = sorted(set(before) | set(now))
     try:
         a, b = apply_overrides(TrainConfig(), before), apply_overrides(TrainConfig(), now)
-    except (ValueError, TypeError):  # (one of them no longer applies): compare their text
+    except (ValueError, TypeError, AttributeError):  # (one of them no longer applies, or a hand-edited record)
         return [k for k in keys if before.get(k) != now.get(k)]
-    pairs = {k: (_field(a, k), _field(b, k)) for k in keys}
-    return [k for k, (x, y) in pairs.items() if not (x == y or x != x and y != y)]  # (NaN is itself)
+    pairs = {k: (_field(a, k), _field(b, k)) for k in keys if k in before and k in now}
+    return [k for k in keys if k not in pairs or not (pairs[k][0] == pairs[k][1] or
+                                                      pairs[k][0] != pairs[k][0] and pairs[k][1] != pairs[k][1])]
 
 
 def _write_grid(out: Path, tasks, algos, seeds, steps, overrides, demos) -> None:
@@ -333,9 +336,11 @@ def worker_env(environ=os.environ) -> dict[str, str]:
     the device's memory per process, so a second run on the same device would fail out of memory; the workers
     therefore allocate as they need (``XLA_PYTHON_CLIENT_PREALLOCATE=false``) unless the user set how JAX uses
     GPU memory, and then they get the user's settings (a Ray worker on another node does not inherit them).
-    Changes nothing on a CPU."""
+    Changes nothing on a CPU. ``SMILING_PLUGINS`` is passed on too: a Ray worker must load the same plug-ins
+    (`smiling.algos.plugins`; their modules importable there)."""
     mine = {v: environ[v] for v in GPU_MEMORY_VARS if v in environ}
-    return mine or {"XLA_PYTHON_CLIENT_PREALLOCATE": "false"}
+    plugins = {v: environ[v] for v in (PLUGINS_VAR,) if environ.get(v)}
+    return {**(mine or {"XLA_PYTHON_CLIENT_PREALLOCATE": "false"}), **plugins}
 
 
 def cpu_shares(workers: int, cpus: typing.Iterable[int] | None = None) -> list[list[int]] | None:

@@ -117,7 +117,7 @@ def collect(root_or_runs, metric: str = "normalized", algos=None, tasks=None, un
     if left_out:
         print(f"left out, no evaluation yet: {', '.join(map(str, left_out))}", file=sys.stderr)
     if damaged:
-        print(f"left out, config.json not a run's: {'; '.join(damaged)}", file=sys.stderr)
+        print(f"left out, config.json not loadable here: {'; '.join(damaged)}", file=sys.stderr)
     if not out:
         raise ValueError("no runs with evaluations match" + (f" algos {algos}" if algos else "")
                          + (f" tasks {tasks}" if tasks else ""))

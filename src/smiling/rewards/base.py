@@ -28,10 +28,13 @@ from smiling.utils.io import atomic_save_npz, load_npz
 
 
 def feature_rows(features, dim: int | None, what: str) -> np.ndarray:
-    """``features`` as float32 (n, dim) rows, or ValueError naming ``what`` they are. A flat array is one row
-    (with ``dim`` 1: n rows of width 1); another width is refused (reshaped, features of the wrong width were cut
-    into rows of this width), and so is a NaN or inf (a NaN reward would reach the RL update unseen, and a NaN kept
-    in a learner memory spoils every later fit). ``dim`` None: any width >= 1."""
+    """``features`` as float32 (n, dim) rows, or ValueError naming ``what`` they are. Given a ``dim``, a flat array
+    is one row (with ``dim`` 1: n rows of width 1); another width is refused (reshaped, features of the wrong width
+    were cut into rows of this width), and so is a NaN or inf (a NaN reward would reach the RL update unseen, and a
+    NaN kept in a learner memory spoils every later fit). ``dim`` None: any width >= 1, no flat array."""
+    if dim is not None and dim < 1:
+        raise ValueError(f"{what}: the model's feature width (dim) is {dim}; a reward model sets it from its expert "
+                         f"features")
     x = np.asarray(features, np.float32)
     if x.ndim == 1 and dim is not None and dim in (1, x.size):
         x = x.reshape(-1, dim)
