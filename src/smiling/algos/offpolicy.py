@@ -66,9 +66,8 @@ def load_reward_state(reward_model, ckpt: Path) -> None:
     """Restore ``reward_model`` from the ``reward-*`` files of checkpoint folder ``ckpt``."""
     names = [p.name[len("reward-"):] for p in ckpt.glob("reward-*")]
     files = {n: read_checkpoint_file(ckpt / f"reward-{n}", bytes) for n in names if n not in OLD_LOOP_FILES}
-    made_from = files.pop(MADE_FROM_FILE[len("reward-"):], b"").decode("utf-8", "replace")
     try:
-        reward_model.check_made_from(made_from, ckpt)
+        reward_model.check_made_from(files.pop(MADE_FROM_FILE[len("reward-"):], b""), ckpt)
     except ValueError:
         raise ValueError(f"{ckpt}: the reward model was made from other demonstrations than the run's config names "
                          f"now (its demos file changed since the run started, or the bundled demos of another "

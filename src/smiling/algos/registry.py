@@ -35,7 +35,7 @@ from smiling.rewards.smiling import NORMALIZATIONS
 from smiling.rl import SAC, SACConfig
 from smiling.rl.dreamer import Dreamer, DreamerConfig
 from smiling.runs import StopSignals, TrainingStopped, run_lock
-from smiling.utils.config import from_dict, to_dict
+from smiling.utils.config import field_types, from_dict, to_dict
 from smiling.utils.io import read_json
 from smiling.utils.provenance import source_commit, usable_cpus
 
@@ -166,7 +166,7 @@ def config_from_dict(d: dict):
         if isinstance(d.get(key), str) and d[key] not in known:  # (else its settings group was the unknown field)
             raise ValueError(f"{key} {d[key]!r} is not registered here; choose one of {', '.join(known)}"
                              f"{_PLUGIN_HINT}")
-    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    fields = field_types(TrainConfig)
     for key in [k for k, v in d.items() if k not in fields and isinstance(v, dict)]:
         del d[key]  # the settings group of a plug-in not found here, saved by a run of another algorithm
     if isinstance(d.get("smiling"), dict) and "normalization" not in d["smiling"]:

@@ -214,8 +214,7 @@ def expand(out: str | Path, tasks, algos, seeds, steps: int, overrides: dict[str
                 cfg = dataclasses.replace(base, task=task, seed=seed, demos=demos.get(task))
                 cfg = apply_label(cfg, name)
                 for key, text in (overrides or {}).items():  # a label's variant set after --set wins: say so
-                    now, asked = _field(cfg, key), _field(apply_overrides(cfg, {key: text}), key)
-                    if now != asked and not (now != now and asked != asked):  # (NaN is itself)
+                    if not _same_value(_field(cfg, key), _field(apply_overrides(cfg, {key: text}), key)):
                         raise ValueError(f"--set {key}={text} contradicts --algos {name}, which sets {key} to "
                                          f"{_field(cfg, key)!r}")
                 cfg.validate()
@@ -298,9 +297,12 @@ def _other_values(before: dict[str, str], now: dict[str, str]) -> list[str]:
         a, b = apply_overrides(TrainConfig(), before), apply_overrides(TrainConfig(), now)
     except (ValueError, TypeError, AttributeError):  # (one of them no longer applies, or a hand-edited record)
         return [k for k in keys if before.get(k) != now.get(k)]
-    pairs = {k: (_field(a, k), _field(b, k)) for k in keys if k in before and k in now}
-    return [k for k in keys if k not in pairs or not (pairs[k][0] == pairs[k][1] or
-                                                      pairs[k][0] != pairs[k][0] and pairs[k][1] != pairs[k][1])]
+    return [k for k in keys if k not in before or k not in now or not _same_value(_field(a, k), _field(b, k))]
+
+
+def _same_value(x, y) -> bool:
+    """Whether two settings' values are equal, NaN being itself."""
+    return x == y or x != x and y != y
 
 
 def _write_grid(out: Path, tasks, algos, seeds, steps, overrides, demos) -> None:

@@ -159,14 +159,14 @@ class RewardModel:
         if saved != _config_json(self.config):
             raise ValueError(f"{path}: saved by a {type(self).__name__} with another config ({saved}); build this "
                              f"one with that config to load it")
-        self.check_made_from(files.pop("made_from.txt", b"").decode(), path)
+        self.check_made_from(files.pop("made_from.txt", b""), path)
         self.load_state_dict(files)
 
-    def check_made_from(self, saved: str, where) -> None:
-        """Refuse a saved state (at ``where``) recorded as made from other expert features or another seed than
-        this model (it loaded, and scored nonsense); ``saved`` empty (files written before it was recorded): no
-        check."""
-        if saved and self.made_from and saved != self.made_from:
+    def check_made_from(self, saved: bytes, where) -> None:
+        """Refuse a saved state (at ``where``) whose recorded ``made_from`` (the file's bytes) names other expert
+        features or another seed than this model's (it loaded, and scored nonsense); empty (files written before
+        it was recorded): no check."""
+        if saved and self.made_from and saved.decode("utf-8", "replace") != self.made_from:
             raise ValueError(f"{where}: saved by a {type(self).__name__} made from other expert data or another "
                              f"seed; build this one from the same demonstrations and seed to load it")
 
